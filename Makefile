@@ -1,0 +1,47 @@
+# livechat: the two set-up commands on a fresh machine are `make run` and `make test`.
+GO        ?= go
+SPEC      := asyncapi/livechat.yaml
+export ASYNCAPI_METRICS_CONFIG_PATH := $(CURDIR)/asyncapi/.asyncapi-analytics
+export SUPPRESS_NO_CONFIG_WARNING := 1
+
+.PHONY: run test build generate check-generated spec-lint vet bench demo
+
+## run: serve on 127.0.0.1:8080 with SQLite in ./data and the in-process bus
+run:
+	$(GO) run ./cmd/livechat serve
+
+## test: the whole test suite with the race detector (Postgres/Redis tests run when their env vars are set)
+test:
+	$(GO) test -race -count=1 ./...
+
+## build: the livechat binary in ./bin
+build:
+	$(GO) build -o bin/livechat ./cmd/livechat
+
+## generate: regenerate gen/ from the spec (deterministic)
+generate:
+	$(GO) generate ./gen/...
+
+## check-generated: fail when gen/ is not exactly what `make generate` produces (untracked files count)
+check-generated: generate
+	@if [ -n "$$(git status --porcelain --untracked-files=all -- gen)" ]; then \
+		git status --short --untracked-files=all -- gen; git --no-pager diff --stat -- gen; \
+		echo "check-generated: gen/ differs from a fresh generation of $(SPEC); run 'make generate' and commit gen/" >&2; \
+		exit 1; \
+	fi
+	@echo "check-generated: gen/ is up to date"
+
+## spec-lint: validate the spec with the official AsyncAPI parser (@asyncapi/cli, pinned in asyncapi/package.json)
+spec-lint: asyncapi/node_modules/.package-lock.json
+	cd asyncapi && npx --no-install asyncapi validate livechat.yaml --fail-severity error
+
+asyncapi/node_modules/.package-lock.json: asyncapi/package.json asyncapi/package-lock.json
+	cd asyncapi && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+vet:
+	$(GO) vet ./...
+
+## bench: the send-path benchmark on SQLite
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/...

@@ -1,0 +1,52 @@
+package chat
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Direction is INCOMING (from the customer) or OUTGOING (to the customer).
+type Direction string
+
+const (
+	Incoming Direction = "INCOMING"
+	Outgoing Direction = "OUTGOING"
+)
+
+// SenderRole says who wrote a message.
+type SenderRole string
+
+const (
+	SenderUser   SenderRole = "USER"
+	SenderBot    SenderRole = "BOT"
+	SenderAdmin  SenderRole = "ADMIN"
+	SenderSystem SenderRole = "SYSTEM"
+)
+
+// DeliveryStatus tracks an outgoing message on its way to the customer.
+type DeliveryStatus string
+
+const (
+	DeliveryNone    DeliveryStatus = ""        // incoming messages
+	DeliveryPending DeliveryStatus = "pending" // persisted, not yet accepted by the channel
+	DeliverySent    DeliveryStatus = "sent"
+	DeliveryFailed  DeliveryStatus = "failed"
+)
+
+// Message is one stored chat message. Seq is gap-free per customer.
+type Message struct {
+	ID             int64
+	LineUserID     string
+	Seq            int64
+	SessionID      *int64
+	Direction      Direction
+	MessageType    string
+	Content        string
+	Payload        json.RawMessage
+	SenderRole     SenderRole
+	OperatorID     *int64
+	OperatorName   string
+	DeliveryStatus DeliveryStatus
+	DeliveryError  string
+	CreatedAt      time.Time
+}

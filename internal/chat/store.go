@@ -1,0 +1,155 @@
+package chat
+
+import (
+	"context"
+	"time"
+)
+
+// Store is what the service needs from persistence. internal/store implements
+// it on bun (SQLite and Postgres). Every method maps "no row" to ErrNotFound
+// and unique violations to ErrConflict, wrapped with %w.
+type Store interface {
+	Operators
+	Customers
+	Sessions
+	Messages
+	ReadMarkers
+	RefreshTokens
+	Ping(ctx context.Context) error
+}
+
+// Operators persists operator accounts.
+type Operators interface {
+	// CreateOperator inserts o and sets o.ID, CreatedAt and UpdatedAt.
+	// A duplicate username is ErrConflict.
+	CreateOperator(ctx context.Context, o *Operator) error
+	Operator(ctx context.Context, id int64) (Operator, error)
+	OperatorByUsername(ctx context.Context, username string) (Operator, error)
+	// ListOperators returns every operator, active or not, ordered by id.
+	ListOperators(ctx context.Context) ([]Operator, error)
+	SetOperatorActive(ctx context.Context, id int64, active bool) error
+	SetOperatorRole(ctx context.Context, id int64, role Role) error
+	SetOperatorPassword(ctx context.Context, id int64, hash string) error
+}
+
+// Customers persists LINE customers (one conversation each).
+type Customers interface {
+	// UpsertCustomer creates the customer or refreshes its non-empty profile
+	// fields (display name, picture URL, friend status), and returns the row.
+	UpsertCustomer(ctx context.Context, c Customer) (Customer, error)
+	Customer(ctx context.Context, lineUserID string) (Customer, error)
+}
+
+// Sessions persists chat sessions. State changes are single conditional
+// updates so that concurrent callers cannot both win.
+type Sessions interface {
+	Session(ctx context.Context, id int64) (Session, error)
+	// OpenSession returns the customer's WAITING or ACTIVE session, or ErrNotFound.
+	OpenSession(ctx context.Context, lineUserID string) (Session, error)
+	// EnsureWaitingSession returns the customer's open session, or creates a
+	// WAITING one (created=true) and sets the customer's chat_mode to HUMAN in
+	// the same transaction. A unique index guarantees one open session per
+	// customer, also under concurrent calls. Unknown customer: ErrNotFound.
+	EnsureWaitingSession(ctx context.Context, lineUserID string, now time.Time) (s Session, created bool, err error)
+	// ClaimSession sets ACTIVE, operator_id, claimed_at and last_activity_at
+	// WHERE id=? AND status='WAITING'. Zero rows: ErrAlreadyClaimed (the row
+	// exists) or ErrNotFound.
+	ClaimSession(ctx context.Context, sessionID, operatorID int64, now time.Time) (Session, error)
+	// CloseSession sets CLOSED, closed_at, closed_by and closed_by_id WHERE
+	// id=? AND status=from, and puts the customer's chat_mode back to BOT in
+	// the same transaction. Zero rows: ErrConflict.
+	CloseSession(ctx context.Context, sessionID int64, from Status, by ClosedBy, byID *int64, now time.Time) (Session, error)
+	// TransferSession sets operator_id=to, transfer_count+1, transfer_reason
+	// and last_activity_at WHERE id=? AND status='ACTIVE' AND operator_id=from.
+	// Zero rows: ErrConflict.
+	TransferSession(ctx context.Context, sessionID, from, to int64, reason *string, now time.Time) (Session, error)
+	// QueuePosition is the 1-based rank of a WAITING session among all WAITING
+	// sessions by (started_at, id), and the number waiting. Not waiting: position 0.
+	QueuePosition(ctx context.Context, sessionID int64) (position, total int, err error)
+	// ActiveChats maps operator id to the number of ACTIVE sessions it owns.
+	ActiveChats(ctx context.Context) (map[int64]int, error)
+	// SessionStats counts WAITING and ACTIVE sessions, and sessions started at or after since.
+	SessionStats(ctx context.Context, since time.Time) (SessionStats, error)
+	// ListConversations is the dashboard inbox, one query (no N+1), keyset
+	// paginated by the customer's last activity.
+	ListConversations(ctx context.Context, f ConversationFilter) (ConversationPage, error)
+}
+
+// SessionStats are the session counts behind the live KPIs.
+type SessionStats struct {
+	Waiting int
+	Active  int
+	Today   int
+}
+
+// ConversationFilter selects an inbox page. Status is WAITING, ACTIVE,
+// CLOSED (the latest session is closed), BOT (no open session), or empty for
+// all. OperatorID is the reader whose unread counts are computed.
+type ConversationFilter struct {
+	Status     string
+	OperatorID int64
+	Cursor     string
+	Limit      int
+}
+
+// ConversationPage is one inbox page; NextCursor is empty on the last page.
+type ConversationPage struct {
+	Items      []Conversation
+	NextCursor string
+}
+
+// Conversation is an inbox row.
+type Conversation struct {
+	Customer    Customer
+	Session     *Session // the open session, or the latest one for CLOSED
+	LastMessage *Message
+	Unread      int
+}
+
+// Messages persists chat messages.
+type Messages interface {
+	// AppendMessage stores m in one transaction: it increments the customer's
+	// last_seq and uses it as m.Seq, links the open session (if any) as
+	// m.SessionID, inserts the row, and counts it as session activity
+	// (last_activity_at, message_count, and first_response_at for the first
+	// ADMIN message). It fills m.ID, m.Seq, m.SessionID and m.CreatedAt (set
+	// to now). Unknown customer: ErrNotFound.
+	AppendMessage(ctx context.Context, m *Message, now time.Time) error
+	Message(ctx context.Context, id int64) (Message, error)
+	// RecentMessages returns up to limit messages with seq < beforeSeq
+	// (beforeSeq <= 0: the latest), oldest first, and whether older ones exist.
+	RecentMessages(ctx context.Context, lineUserID string, beforeSeq int64, limit int) ([]Message, bool, error)
+	// MessagesAfter returns up to limit messages with seq > afterSeq, oldest first.
+	MessagesAfter(ctx context.Context, lineUserID string, afterSeq int64, limit int) ([]Message, error)
+	// SearchMessages matches content by case-insensitive substring, with LIKE
+	// wildcards in q escaped; newest first.
+	SearchMessages(ctx context.Context, q, lineUserID string, limit int) ([]Message, error)
+	SetDelivery(ctx context.Context, messageID int64, status DeliveryStatus, reason string) error
+}
+
+// ReadMarkers remembers how far each operator has read each conversation.
+type ReadMarkers interface {
+	// MarkRead moves the operator's marker forward to seq (never backward).
+	MarkRead(ctx context.Context, operatorID int64, lineUserID string, seq int64) error
+	// Unread counts INCOMING messages after the operator's marker.
+	Unread(ctx context.Context, operatorID int64, lineUserID string) (int, error)
+}
+
+// RefreshToken is a stored, hashed refresh token.
+type RefreshToken struct {
+	ID         int64
+	OperatorID int64
+	TokenHash  string
+	ExpiresAt  time.Time
+	RevokedAt  *time.Time
+	CreatedAt  time.Time
+}
+
+// RefreshTokens persists refresh tokens by hash, never in clear.
+type RefreshTokens interface {
+	CreateRefreshToken(ctx context.Context, t *RefreshToken) error
+	RefreshTokenByHash(ctx context.Context, hash string) (RefreshToken, error)
+	// RevokeRefreshToken sets revoked_at if not yet revoked. Already revoked
+	// or unknown: ErrNotFound.
+	RevokeRefreshToken(ctx context.Context, hash string, now time.Time) error
+}

@@ -1,0 +1,149 @@
+// Package store implements chat.Store on bun, over SQLite (the default,
+// pure Go) or Postgres.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"livechat/internal/chat"
+)
+
+// Dialect names returned by DB.Dialect.
+const (
+	SQLite   = "sqlite"
+	Postgres = "postgres"
+)
+
+// Config selects the database. An empty URL means SQLite in DataDir.
+type Config struct {
+	URL     string
+	DataDir string
+}
+
+// DB is the bun-backed chat.Store.
+type DB struct {
+	bun     *bun.DB
+	dialect string
+	log     *slog.Logger
+}
+
+var _ chat.Store = (*DB)(nil)
+
+// sqliteParams: WAL lets readers run beside the writer; immediate write
+// transactions take the write lock up front, so read-then-write transactions
+// wait on busy_timeout instead of failing with SQLITE_BUSY on upgrade.
+const sqliteParams = "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
+	"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+
+// Open connects, pings and migrates.
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (*DB, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var (
+		db  *DB
+		err error
+	)
+	switch {
+	case cfg.URL == "":
+		db, err = openSQLite(cfg.DataDir, log)
+	case strings.HasPrefix(cfg.URL, "postgres://"), strings.HasPrefix(cfg.URL, "postgresql://"):
+		db, err = openPostgres(cfg.URL, log)
+	default:
+		return nil, fmt.Errorf("store: unsupported database URL scheme in %q: use postgres:// or postgresql://, or leave it empty for SQLite", redact(cfg.URL))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Ping(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func openSQLite(dir string, log *slog.Logger) (*DB, error) {
+	if dir == "" {
+		dir = "."
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("store: create data dir: %w", err)
+	}
+	path := filepath.Join(dir, "livechat.db")
+	sqldb, err := sql.Open("sqlite", "file:"+path+sqliteParams)
+	if err != nil {
+		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
+	}
+	// SQLite has one writer anyway; a few connections let reads overlap it.
+	sqldb.SetMaxOpenConns(4)
+	sqldb.SetMaxIdleConns(4)
+	sqldb.SetConnMaxIdleTime(0)
+	log.Info("store: using sqlite", "path", path)
+	return &DB{bun: bun.NewDB(sqldb, sqlitedialect.New()), dialect: SQLite, log: log}, nil
+}
+
+func openPostgres(url string, log *slog.Logger) (*DB, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("store: parse postgres URL: %w", err)
+	}
+	// bun interpolates arguments itself, so every query text is distinct:
+	// caching prepared statements per text would only fill the cache.
+	if !strings.Contains(url, "default_query_exec_mode=") {
+		cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
+	}
+	sqldb := stdlib.OpenDB(*cfg)
+	sqldb.SetMaxOpenConns(16)
+	sqldb.SetMaxIdleConns(4)
+	log.Info("store: using postgres", "host", cfg.Host, "database", cfg.Database)
+	return &DB{bun: bun.NewDB(sqldb, pgdialect.New()), dialect: Postgres, log: log}, nil
+}
+
+// redact hides a password in a URL-looking string for error messages.
+func redact(s string) string {
+	at := strings.LastIndex(s, "@")
+	scheme := strings.Index(s, "://")
+	if at < 0 || scheme < 0 || at < scheme {
+		return s
+	}
+	return s[:scheme+3] + "…" + s[at:]
+}
+
+// Close closes the connection pool.
+func (db *DB) Close() error { return db.bun.Close() }
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.bun.PingContext(ctx); err != nil {
+		return fmt.Errorf("store: ping %s: %w", db.dialect, err)
+	}
+	return nil
+}
+
+// Dialect is "sqlite" or "postgres".
+func (db *DB) Dialect() string { return db.dialect }
+
+// Bun exposes the handle for packages that need their own queries.
+func (db *DB) Bun() *bun.DB { return db.bun }
+
+// inTx runs fn in a transaction (BEGIN IMMEDIATE on SQLite).
+func (db *DB) inTx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
+	return db.bun.RunInTx(ctx, nil, fn)
+}

@@ -1,0 +1,9 @@
+//go:build tools
+
+// Package tools pins the code generators this module runs with `go run`
+// (no @version: the module proxy here refuses version lists).
+package tools
+
+import (
+	_ "github.com/lerenn/asyncapi-codegen/cmd/asyncapi-codegen"
+)
