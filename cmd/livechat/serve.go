@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"livechat/asyncapi"
+	"livechat/internal/api"
+	"livechat/internal/auth"
+	"livechat/internal/bus"
+	"livechat/internal/chat"
+	"livechat/internal/clock"
+	"livechat/internal/contract"
+	"livechat/internal/outbound"
+	"livechat/internal/ratelimit"
+	"livechat/internal/rest"
+	"livechat/internal/ws"
+)
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	if err := parse(newFlags("serve", stderr), args); err != nil {
+		return err
+	}
+	e, err := load(getenv, stderr)
+	if err != nil {
+		return err
+	}
+	cfg, log := e.cfg, e.log
+	db, err := e.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if cfg.RedisURL == "" {
+		release, err := e.lockDataDir()
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
+	secret, err := e.secret()
+	if err != nil {
+		return err
+	}
+	if cfg.DevAuth {
+		log.Warn("LIVECHAT_DEV_AUTH is on: sockets may authenticate with a bare admin_id; never use this in production")
+	}
+	validator, err := contract.New(asyncapi.YAML)
+	if err != nil {
+		return err
+	}
+	instance := instanceID()
+	var b bus.Bus = bus.NewMemory()
+	if cfg.RedisURL != "" {
+		if b, err = bus.NewRedis(ctx, cfg.RedisURL, "livechat:events", log); err != nil {
+			return err
+		}
+	}
+	defer b.Close()
+
+	clk := clock.Real{}
+	tokens := auth.NewTokens(secret, clk)
+	svc := chat.NewService(db, clk, outbound.NewRecorder(), log, cfg.Location)
+	hub := ws.NewHub(ws.Options{
+		InstanceID:     instance,
+		AllowedOrigins: cfg.AllowedOrigins,
+		DevAuth:        cfg.DevAuth,
+		AuthTimeout:    cfg.AuthTimeout,
+		MaxConnections: cfg.MaxConnections,
+		MaxConnsPerOp:  cfg.MaxConnsPerOp,
+		SendQueue:      cfg.SendQueue,
+	}, ws.Deps{
+		Store: db, Service: svc, Tokens: tokens, Bus: b, Validator: validator, Clock: clk, Log: log,
+		Limit:  ratelimit.New(cfg.RateLimit, cfg.RateBurst, clk),
+		Typing: ratelimit.New(cfg.TypingRateLimit, cfg.TypingRateBurst, clk),
+	})
+	svc.SetNotifier(hub)
+	restAPI := rest.New(rest.Deps{
+		Store: db, Service: svc, Tokens: tokens, Sockets: hub, Clock: clk, Log: log,
+		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL,
+		LoginMaxFailures: cfg.LoginMaxFailures, LoginWindow: cfg.LoginFailureReset,
+	})
+	srv := &http.Server{
+		Handler:           api.New(api.Deps{DB: db, Socket: hub, REST: restAPI, AllowedOrigins: cfg.AllowedOrigins, Log: log}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    1 << 20,
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	log.Info("livechat serving", "addr", ln.Addr().String(), "instance", instance, "database", db.Dialect(), "bus", busName(cfg.RedisURL))
+	fmt.Fprintf(stderr, `
+livechat is serving on http://%[1]s (WebSocket ws://%[1]s/api/v1/ws/live-chat, spec http://%[1]s/asyncapi.yaml)
+Create an operator and a token in another terminal:
+  go run ./cmd/livechat operator create --username alice --display-name Alice --role admin   (password on stdin)
+  go run ./cmd/livechat token --operator-id 1
+Then send {"type":"auth","payload":{"token":"<token>"}} as the first frame.
+
+`, ln.Addr().String())
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+	if err := hub.Close(sctx); err != nil {
+		log.Warn("socket shutdown", "err", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("serve", "err", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func busName(redisURL string) string {
+	if redisURL == "" {
+		return "memory"
+	}
+	return "redis"
+}
+
+func instanceID() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

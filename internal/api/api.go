@@ -1,0 +1,118 @@
+// Package api is the HTTP surface: health, the served spec, the WebSocket
+// route and the REST API the dashboard uses. Errors are JSON
+// {error: {code, message}} with a proper status.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"livechat/asyncapi"
+	"livechat/internal/errcode"
+)
+
+// Pinger is the readiness check (the database).
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Deps are what the router serves.
+type Deps struct {
+	DB             Pinger
+	Socket         http.Handler // the WebSocket hub
+	REST           http.Handler // /api/v1/… JSON endpoints; nil to leave them out
+	AllowedOrigins []string
+	Log            *slog.Logger
+}
+
+// New returns the root handler.
+func New(d Deps) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := d.DB.Ping(ctx); err != nil {
+			d.Log.Warn("readiness: database unreachable", "err", err)
+			WriteError(w, &errcode.Error{Code: "unavailable", Message: "database unreachable"}, http.StatusServiceUnavailable)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	mux.HandleFunc("GET /asyncapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml; charset=utf-8")
+		_, _ = w.Write(asyncapi.YAML)
+	})
+	mux.Handle("GET /api/v1/ws/live-chat", d.Socket)
+	if d.REST != nil {
+		mux.Handle("/api/v1/", cors(d.AllowedOrigins, d.REST))
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, &errcode.Error{Code: errcode.NotFound, Message: "no such endpoint: " + r.Method + " " + r.URL.Path}, http.StatusNotFound)
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// WriteError writes {error: {code, message}}. status 0 takes the mapped one.
+func WriteError(w http.ResponseWriter, err error, status int) {
+	m := errcode.Of(err)
+	if status == 0 {
+		status = m.Status
+	}
+	body := map[string]any{"code": m.Code, "message": m.Message}
+	if m.Field != "" {
+		body["field"] = m.Field
+	}
+	if m.RetryAfter > 0 {
+		w.Header().Set("Retry-After", retryAfterSeconds(m.RetryAfter))
+	}
+	writeJSON(w, status, map[string]any{"error": body})
+}
+
+func retryAfterSeconds(d time.Duration) string {
+	s := int((d + time.Second - 1) / time.Second)
+	if s < 1 {
+		s = 1
+	}
+	return strconv.Itoa(s)
+}
+
+// cors lets the allowed browser origins call the REST API.
+func cors(allowed []string, next http.Handler) http.Handler {
+	set := map[string]bool{}
+	for _, o := range allowed {
+		set[o] = true
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin != "" && set[origin] {
+			h := w.Header()
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Add("Vary", "Origin")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+			h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS")
+			h.Set("Access-Control-Max-Age", "600")
+		}
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			if origin == "" || !set[origin] {
+				WriteError(w, &errcode.Error{Code: errcode.Forbidden, Message: "origin not allowed"}, http.StatusForbidden)
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

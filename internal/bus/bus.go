@@ -1,0 +1,47 @@
+// Package bus fans server frames out to every instance. Memory is the
+// in-process default (one instance); Redis carries the same messages across
+// instances over pub/sub. Every instance, the publisher included, delivers a
+// message exactly once through its subscription, so there is no echo.
+package bus
+
+import (
+	"context"
+	"encoding/json"
+)
+
+// Audience kinds.
+const (
+	All       = "all"       // every authenticated socket
+	Room      = "room"      // sockets whose current room is Audience.Room
+	Operator  = "operator"  // every socket of Audience.OperatorID
+	Analytics = "analytics" // sockets subscribed to analytics
+)
+
+// Audience selects the sockets a frame goes to.
+type Audience struct {
+	Kind            string `json:"kind"`
+	Room            string `json:"room,omitempty"`
+	OperatorID      int64  `json:"operator_id,omitempty"`
+	ExcludeConn     string `json:"exclude_conn,omitempty"`     // one socket (e.g. the sending tab)
+	ExcludeOperator int64  `json:"exclude_operator,omitempty"` // every socket of one operator
+}
+
+// Message is one frame for an audience.
+type Message struct {
+	Origin   string          `json:"origin"` // publishing instance
+	Audience Audience        `json:"audience"`
+	Frame    json.RawMessage `json:"frame"`
+}
+
+// Handler receives every published message.
+type Handler func(Message)
+
+// Bus publishes messages to every instance's handler.
+type Bus interface {
+	// Publish hands m to every subscribed handler of every instance.
+	Publish(ctx context.Context, m Message) error
+	// Subscribe registers this instance's handler; call it before Publish.
+	Subscribe(h Handler)
+	// Close stops delivery and releases resources.
+	Close() error
+}

@@ -1,0 +1,6 @@
+package bus
+
+import "errors"
+
+// ErrClosed is returned by Publish after Close.
+var ErrClosed = errors.New("bus: closed")

@@ -1,0 +1,33 @@
+package chat
+
+import "context"
+
+// Notifier tells connected operators about committed changes. The service
+// calls it only after the transaction committed. The WebSocket hub
+// implements it; every method must return quickly (it only enqueues).
+type Notifier interface {
+	SessionQueued(ctx context.Context, s Session, c Customer, position, total int)
+	SessionClaimed(ctx context.Context, s Session)
+	SessionClosed(ctx context.Context, s Session)
+	SessionTransferred(ctx context.Context, s Session, from int64)
+	// MessageStored announces a message to its room (new_message), except
+	// the socket excludeConn, which got message_sent instead. Customer
+	// messages also go to everyone else as conversation_update.
+	MessageStored(ctx context.Context, m Message, tempID, excludeConn string)
+	// MessageFailed tells the sender that delivery to the customer failed.
+	MessageFailed(ctx context.Context, m Message, tempID, reason string, retryable bool)
+}
+
+// Outbound delivers operator messages to the customer's channel (LINE).
+type Outbound interface {
+	Deliver(ctx context.Context, m Message) error
+}
+
+// DeliveryError is an Outbound failure that says whether a retry may succeed.
+type DeliveryError struct {
+	Reason    string
+	Retryable bool
+}
+
+func (e *DeliveryError) Error() string { return "delivery failed: " + e.Reason }
+func (e *DeliveryError) Unwrap() error { return ErrDelivery }

@@ -1,0 +1,350 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+	"unicode/utf8"
+
+	"livechat/internal/clock"
+)
+
+// Service holds the live-chat rules. The WebSocket and REST transports call
+// the same methods, so both get the same checks and broadcasts.
+type Service struct {
+	store    Store
+	clock    clock.Clock
+	notify   Notifier
+	outbound Outbound
+	log      *slog.Logger
+	loc      *time.Location
+
+	// AfterClose runs after an operator close committed (the CSAT survey hook).
+	AfterClose func(ctx context.Context, s Session)
+}
+
+// NewService wires the service. loc is the business timezone ("today").
+func NewService(store Store, c clock.Clock, out Outbound, log *slog.Logger, loc *time.Location) *Service {
+	if loc == nil {
+		loc = time.UTC
+	}
+	return &Service{store: store, clock: c, outbound: out, log: log.With("component", "chat"), loc: loc, notify: nopNotifier{}}
+}
+
+// SetNotifier installs the broadcaster (the hub, built after the service).
+func (s *Service) SetNotifier(n Notifier) { s.notify = n }
+
+func (s *Service) now() time.Time { return s.clock.Now().UTC() }
+
+// Customer returns a customer by LINE user id (ErrCustomerNotFound).
+func (s *Service) Customer(ctx context.Context, lineUserID string) (Customer, error) {
+	if !ValidLineUserID(lineUserID) {
+		return Customer{}, &Error{Kind: ErrInvalid, Message: "invalid line_user_id", Field: "line_user_id"}
+	}
+	c, err := s.store.Customer(ctx, lineUserID)
+	if errors.Is(err, ErrNotFound) {
+		return Customer{}, fmt.Errorf("customer %s: %w", lineUserID, ErrCustomerNotFound)
+	}
+	return c, err
+}
+
+// openSession returns the customer's open session (ErrSessionNotFound).
+func (s *Service) openSession(ctx context.Context, lineUserID string) (Session, error) {
+	sess, err := s.store.OpenSession(ctx, lineUserID)
+	if errors.Is(err, ErrNotFound) {
+		return Session{}, fmt.Errorf("open session of %s: %w", lineUserID, ErrSessionNotFound)
+	}
+	return sess, err
+}
+
+// OpenSession is the customer's WAITING or ACTIVE session, if any.
+func (s *Service) OpenSession(ctx context.Context, lineUserID string) (*Session, error) {
+	sess, err := s.store.OpenSession(ctx, lineUserID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &sess, nil
+}
+
+// RequestHuman is the handoff: it creates a WAITING session, or returns the
+// open one, and announces a new one to every operator.
+func (s *Service) RequestHuman(ctx context.Context, lineUserID string) (sess Session, created bool, position, total int, err error) {
+	cust, err := s.Customer(ctx, lineUserID)
+	if err != nil {
+		return Session{}, false, 0, 0, err
+	}
+	sess, created, err = s.store.EnsureWaitingSession(ctx, lineUserID, s.now())
+	if err != nil {
+		return Session{}, false, 0, 0, fmt.Errorf("handoff %s: %w", lineUserID, err)
+	}
+	if sess.Status == StatusWaiting {
+		if position, total, err = s.store.QueuePosition(ctx, sess.ID); err != nil {
+			return Session{}, false, 0, 0, fmt.Errorf("queue position: %w", err)
+		}
+	}
+	if created {
+		s.notify.SessionQueued(ctx, sess, cust, position, total)
+	}
+	return sess, created, position, total, nil
+}
+
+// Claim gives the customer's WAITING session to actor. Of any number of
+// concurrent claimers exactly one wins; the others get ErrAlreadyClaimed.
+func (s *Service) Claim(ctx context.Context, actor Operator, lineUserID string) (Session, error) {
+	sess, err := s.openSession(ctx, lineUserID)
+	if err != nil {
+		return Session{}, err
+	}
+	if sess.Status != StatusWaiting {
+		if sess.OperatorID != nil && *sess.OperatorID == actor.ID {
+			return Session{}, &Error{Kind: ErrAlreadyClaimed, Message: "You already own this session"}
+		}
+		return Session{}, &Error{Kind: ErrAlreadyClaimed, Message: "Session already claimed by another operator"}
+	}
+	claimed, err := s.store.ClaimSession(ctx, sess.ID, actor.ID, s.now())
+	if err != nil {
+		if errors.Is(err, ErrAlreadyClaimed) {
+			return Session{}, &Error{Kind: ErrAlreadyClaimed, Message: "Session already claimed by another operator"}
+		}
+		return Session{}, fmt.Errorf("claim session %d: %w", sess.ID, err)
+	}
+	s.notify.SessionClaimed(ctx, claimed)
+	return claimed, nil
+}
+
+// mayAct reports whether actor may act on sess: its owner, or a supervisor or admin.
+func mayAct(actor Operator, sess Session) bool {
+	return actor.Role.CanOverride() || (sess.OperatorID != nil && *sess.OperatorID == actor.ID)
+}
+
+// Close closes the customer's open session and hands the customer back to
+// the bot. The owner may close an ACTIVE session; a supervisor or admin may
+// close any open session, WAITING included.
+func (s *Service) Close(ctx context.Context, actor Operator, lineUserID string) (Session, error) {
+	sess, err := s.openSession(ctx, lineUserID)
+	if err != nil {
+		return Session{}, err
+	}
+	if sess.Status == StatusWaiting && !actor.Role.CanOverride() {
+		return Session{}, &Error{Kind: ErrForbidden, Message: "Only a supervisor or admin can close a waiting session"}
+	}
+	if !mayAct(actor, sess) {
+		return Session{}, &Error{Kind: ErrForbidden, Message: "Only the claiming operator, a supervisor or an admin can close this session"}
+	}
+	id := actor.ID
+	closed, err := s.store.CloseSession(ctx, sess.ID, sess.Status, ClosedByOperator, &id, s.now())
+	if errors.Is(err, ErrConflict) {
+		return Session{}, &Error{Kind: ErrSessionState, Message: "The session changed meanwhile; reload it"}
+	}
+	if err != nil {
+		return Session{}, fmt.Errorf("close session %d: %w", sess.ID, err)
+	}
+	s.notify.SessionClosed(ctx, closed)
+	if s.AfterClose != nil {
+		s.AfterClose(ctx, closed)
+	}
+	return closed, nil
+}
+
+// MaxReasonLen bounds a transfer reason, in characters.
+const MaxReasonLen = 255
+
+// Transfer hands the customer's ACTIVE session to another active operator.
+func (s *Service) Transfer(ctx context.Context, actor Operator, lineUserID string, to int64, reason *string) (Session, error) {
+	if to < 1 {
+		return Session{}, &Error{Kind: ErrInvalid, Message: "to_operator_id must be a positive integer", Field: "to_operator_id"}
+	}
+	if reason != nil && utf8.RuneCountInString(*reason) > MaxReasonLen {
+		return Session{}, &Error{Kind: ErrInvalid, Message: "reason must be at most 255 characters", Field: "reason"}
+	}
+	if reason != nil && *reason == "" {
+		reason = nil
+	}
+	sess, err := s.openSession(ctx, lineUserID)
+	if err != nil {
+		return Session{}, err
+	}
+	if sess.Status != StatusActive || sess.OperatorID == nil {
+		return Session{}, &Error{Kind: ErrSessionState, Message: "Only an ACTIVE session can be transferred; claim it first"}
+	}
+	if !mayAct(actor, sess) {
+		return Session{}, &Error{Kind: ErrForbidden, Message: "Only the current operator, a supervisor or an admin can transfer this session"}
+	}
+	from := *sess.OperatorID
+	if to == from {
+		return Session{}, &Error{Kind: ErrInvalid, Message: "The target already owns this session", Field: "to_operator_id"}
+	}
+	target, err := s.store.Operator(ctx, to)
+	if errors.Is(err, ErrNotFound) || (err == nil && !target.Active) {
+		return Session{}, fmt.Errorf("transfer target %d: %w", to, ErrOperatorNotFound)
+	}
+	if err != nil {
+		return Session{}, fmt.Errorf("transfer target %d: %w", to, err)
+	}
+	moved, err := s.store.TransferSession(ctx, sess.ID, from, to, reason, s.now())
+	if errors.Is(err, ErrConflict) {
+		return Session{}, &Error{Kind: ErrSessionState, Message: "The session changed meanwhile; reload it"}
+	}
+	if err != nil {
+		return Session{}, fmt.Errorf("transfer session %d: %w", sess.ID, err)
+	}
+	s.notify.SessionTransferred(ctx, moved, from)
+	return moved, nil
+}
+
+// SendRequest is an operator's text message.
+type SendRequest struct {
+	Actor      Operator
+	LineUserID string
+	Text       string
+	TempID     string
+	// Origin is the sending socket, excluded from new_message; empty for REST.
+	Origin string
+	// Ack, if set, runs once the message is stored and announced, before
+	// delivery to the customer (the sending tab's message_sent).
+	Ack func(Message)
+}
+
+// SendMessage stores an operator's message (persist first, with its seq),
+// announces it, then hands it to the customer's channel. A delivery failure
+// marks the message failed and tells the sender; it is not an error here.
+func (s *Service) SendMessage(ctx context.Context, r SendRequest) (Message, error) {
+	text, err := CleanText(r.Text)
+	if err != nil {
+		return Message{}, err
+	}
+	sess, err := s.openSession(ctx, r.LineUserID)
+	if err != nil {
+		return Message{}, err
+	}
+	if sess.Status != StatusActive {
+		return Message{}, &Error{Kind: ErrSessionState, Message: "Claim the session before replying"}
+	}
+	if !mayAct(r.Actor, sess) {
+		return Message{}, &Error{Kind: ErrForbidden, Message: "Only the claiming operator, a supervisor or an admin can reply in this session"}
+	}
+	opID := r.Actor.ID
+	m := Message{
+		LineUserID:     r.LineUserID,
+		Direction:      Outgoing,
+		MessageType:    "text",
+		Content:        text,
+		SenderRole:     SenderAdmin,
+		OperatorID:     &opID,
+		OperatorName:   r.Actor.DisplayName,
+		DeliveryStatus: DeliveryPending,
+	}
+	if err := s.store.AppendMessage(ctx, &m, s.now()); err != nil {
+		return Message{}, fmt.Errorf("store message: %w", err)
+	}
+	if r.Ack != nil {
+		r.Ack(m)
+	}
+	s.notify.MessageStored(ctx, m, r.TempID, r.Origin)
+	s.deliver(ctx, &m, r.TempID)
+	return m, nil
+}
+
+// deliver hands m to the outbound channel and records the outcome.
+func (s *Service) deliver(ctx context.Context, m *Message, tempID string) {
+	status, reason := DeliverySent, ""
+	err := s.outbound.Deliver(ctx, *m)
+	retryable := false
+	if err != nil {
+		status, reason = DeliveryFailed, err.Error()
+		var de *DeliveryError
+		if errors.As(err, &de) {
+			reason, retryable = de.Reason, de.Retryable
+		}
+		s.log.Warn("delivery failed", "message_id", m.ID, "line_user_id", m.LineUserID, "err", err)
+	}
+	if serr := s.store.SetDelivery(ctx, m.ID, status, reason); serr != nil {
+		s.log.Error("record delivery", "message_id", m.ID, "err", serr)
+	}
+	m.DeliveryStatus, m.DeliveryError = status, reason
+	if err != nil {
+		s.notify.MessageFailed(ctx, *m, tempID, reason, retryable)
+	}
+}
+
+// CustomerMessage stores a message from the customer (or a bot/system
+// notice), with its seq, and announces it.
+func (s *Service) CustomerMessage(ctx context.Context, m Message) (Message, error) {
+	if _, err := s.Customer(ctx, m.LineUserID); err != nil {
+		return Message{}, err
+	}
+	if m.Direction == "" {
+		m.Direction = Incoming
+	}
+	if m.SenderRole == "" {
+		m.SenderRole = SenderUser
+	}
+	if m.MessageType == "" {
+		m.MessageType = "text"
+	}
+	if err := s.store.AppendMessage(ctx, &m, s.now()); err != nil {
+		return Message{}, fmt.Errorf("store customer message: %w", err)
+	}
+	s.notify.MessageStored(ctx, m, "", "")
+	return m, nil
+}
+
+// History is the conversation detail an operator sees on join.
+type History struct {
+	Customer Customer
+	Session  *Session
+	Messages []Message // oldest first
+}
+
+// Conversation loads a customer, its open session and its last n messages,
+// and marks it read for the reader.
+func (s *Service) Conversation(ctx context.Context, readerID int64, lineUserID string, n int) (History, error) {
+	cust, err := s.Customer(ctx, lineUserID)
+	if err != nil {
+		return History{}, err
+	}
+	sess, err := s.OpenSession(ctx, lineUserID)
+	if err != nil {
+		return History{}, err
+	}
+	msgs, _, err := s.store.RecentMessages(ctx, lineUserID, 0, n)
+	if err != nil {
+		return History{}, fmt.Errorf("recent messages: %w", err)
+	}
+	if cust.LastSeq > 0 {
+		if err := s.store.MarkRead(ctx, readerID, lineUserID, cust.LastSeq); err != nil {
+			return History{}, fmt.Errorf("mark read: %w", err)
+		}
+	}
+	return History{Customer: cust, Session: sess, Messages: msgs}, nil
+}
+
+// KPIs are the live analytics.
+type KPIs struct {
+	Waiting, Active, OnlineOperators, SessionsToday int
+}
+
+// KPIs computes the live KPIs; online is the number of connected operators.
+func (s *Service) KPIs(ctx context.Context, online int) (KPIs, error) {
+	now := s.clock.Now().In(s.loc)
+	midnight := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, s.loc)
+	st, err := s.store.SessionStats(ctx, midnight.UTC())
+	if err != nil {
+		return KPIs{}, fmt.Errorf("kpis: %w", err)
+	}
+	return KPIs{Waiting: st.Waiting, Active: st.Active, OnlineOperators: online, SessionsToday: st.Today}, nil
+}
+
+type nopNotifier struct{}
+
+func (nopNotifier) SessionQueued(context.Context, Session, Customer, int, int)  {}
+func (nopNotifier) SessionClaimed(context.Context, Session)                     {}
+func (nopNotifier) SessionClosed(context.Context, Session)                      {}
+func (nopNotifier) SessionTransferred(context.Context, Session, int64)          {}
+func (nopNotifier) MessageStored(context.Context, Message, string, string)      {}
+func (nopNotifier) MessageFailed(context.Context, Message, string, string, bool) {}

@@ -1,0 +1,196 @@
+// Package config reads the LIVECHAT_* environment. Only this package and
+// main read the environment; FromEnv takes a getenv so tests pass a map.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the whole server configuration. Defaults are safe: loopback
+// bind, no dev auth, no cross-origin browser access.
+type Config struct {
+	Addr            string        // LIVECHAT_ADDR
+	DataDir         string        // LIVECHAT_DATA_DIR
+	DatabaseURL     string        // LIVECHAT_DATABASE_URL; empty = SQLite in DataDir
+	RedisURL        string        // LIVECHAT_REDIS_URL; empty = in-process bus
+	JWTSecret       string        // LIVECHAT_JWT_SECRET; empty = generated file in DataDir
+	AccessTokenTTL  time.Duration // LIVECHAT_ACCESS_TOKEN_TTL
+	RefreshTokenTTL time.Duration // LIVECHAT_REFRESH_TOKEN_TTL
+	DevAuth         bool          // LIVECHAT_DEV_AUTH
+	AllowedOrigins  []string      // LIVECHAT_ALLOWED_ORIGINS
+	LogLevel        slog.Level    // LIVECHAT_LOG_LEVEL
+	LogFormat       string        // LIVECHAT_LOG_FORMAT: text | json
+
+	AuthTimeout       time.Duration // LIVECHAT_WS_AUTH_TIMEOUT
+	MaxConnections    int           // LIVECHAT_WS_MAX_CONNECTIONS
+	MaxConnsPerOp     int           // LIVECHAT_WS_MAX_CONNECTIONS_PER_OPERATOR
+	SendQueue         int           // LIVECHAT_WS_SEND_QUEUE
+	RateLimit         float64       // LIVECHAT_RATE_LIMIT (events/s per operator)
+	RateBurst         int           // LIVECHAT_RATE_BURST
+	TypingRateLimit   float64       // LIVECHAT_TYPING_RATE_LIMIT
+	TypingRateBurst   int           // LIVECHAT_TYPING_RATE_BURST
+	ShutdownTimeout   time.Duration // LIVECHAT_SHUTDOWN_TIMEOUT
+	LoginMaxFailures  int           // LIVECHAT_LOGIN_MAX_FAILURES
+	LoginFailureReset time.Duration // LIVECHAT_LOGIN_LOCKOUT
+	Location          *time.Location // LIVECHAT_TIMEZONE
+}
+
+// Var documents one environment variable; README's table mirrors Vars.
+type Var struct {
+	Name, Default, Help string
+}
+
+// Vars lists every variable FromEnv reads, with its default.
+var Vars = []Var{
+	{"LIVECHAT_ADDR", "127.0.0.1:8080", "HTTP and WebSocket listen address"},
+	{"LIVECHAT_DATA_DIR", "./data", "Directory for the SQLite database, the generated JWT secret and the instance lock"},
+	{"LIVECHAT_DATABASE_URL", "", "postgres://… to use Postgres; empty uses SQLite in the data dir"},
+	{"LIVECHAT_REDIS_URL", "", "redis://… to fan out across instances; empty uses the in-process bus (one instance)"},
+	{"LIVECHAT_JWT_SECRET", "", "HS256 secret; empty generates one into <data dir>/jwt-secret (mode 0600)"},
+	{"LIVECHAT_ACCESS_TOKEN_TTL", "30m", "Lifetime of access tokens issued by login/refresh"},
+	{"LIVECHAT_REFRESH_TOKEN_TTL", "168h", "Lifetime of refresh tokens"},
+	{"LIVECHAT_DEV_AUTH", "0", "1 accepts auth {admin_id} without a token (development only; logs a warning)"},
+	{"LIVECHAT_ALLOWED_ORIGINS", "", "Comma-separated browser origins allowed to open the socket and call the REST API"},
+	{"LIVECHAT_LOG_LEVEL", "info", "debug, info, warn or error"},
+	{"LIVECHAT_LOG_FORMAT", "text", "text or json (logs go to stderr)"},
+	{"LIVECHAT_WS_AUTH_TIMEOUT", "10s", "A socket that has not authenticated by then is closed"},
+	{"LIVECHAT_WS_MAX_CONNECTIONS", "10000", "Total sockets per instance; over it the upgrade gets 503"},
+	{"LIVECHAT_WS_MAX_CONNECTIONS_PER_OPERATOR", "10", "Sockets per operator; over it the upgrade gets 429"},
+	{"LIVECHAT_WS_SEND_QUEUE", "256", "Frames queued per socket; a socket that falls this far behind is disconnected"},
+	{"LIVECHAT_RATE_LIMIT", "10", "Events per second per operator, across tabs (token bucket)"},
+	{"LIVECHAT_RATE_BURST", "30", "Burst of that bucket"},
+	{"LIVECHAT_TYPING_RATE_LIMIT", "5", "typing_start/typing_stop per second per operator (own bucket)"},
+	{"LIVECHAT_TYPING_RATE_BURST", "10", "Burst of the typing bucket"},
+	{"LIVECHAT_SHUTDOWN_TIMEOUT", "10s", "Grace period for in-flight requests on SIGTERM"},
+	{"LIVECHAT_LOGIN_MAX_FAILURES", "5", "Failed logins per username and IP before 429"},
+	{"LIVECHAT_LOGIN_LOCKOUT", "15m", "How long those failures count"},
+	{"LIVECHAT_TIMEZONE", "Asia/Bangkok", "Business timezone (where \"today\" starts for the KPIs)"},
+}
+
+// FromEnv reads and validates the configuration, reporting every problem at once.
+func FromEnv(getenv func(string) string) (Config, error) {
+	r := reader{getenv: getenv}
+	c := Config{
+		Addr:              r.str("LIVECHAT_ADDR"),
+		DataDir:           r.str("LIVECHAT_DATA_DIR"),
+		DatabaseURL:       r.str("LIVECHAT_DATABASE_URL"),
+		RedisURL:          r.str("LIVECHAT_REDIS_URL"),
+		JWTSecret:         r.str("LIVECHAT_JWT_SECRET"),
+		AccessTokenTTL:    r.duration("LIVECHAT_ACCESS_TOKEN_TTL"),
+		RefreshTokenTTL:   r.duration("LIVECHAT_REFRESH_TOKEN_TTL"),
+		DevAuth:           r.boolean("LIVECHAT_DEV_AUTH"),
+		AllowedOrigins:    r.list("LIVECHAT_ALLOWED_ORIGINS"),
+		LogFormat:         r.str("LIVECHAT_LOG_FORMAT"),
+		AuthTimeout:       r.duration("LIVECHAT_WS_AUTH_TIMEOUT"),
+		MaxConnections:    r.positive("LIVECHAT_WS_MAX_CONNECTIONS"),
+		MaxConnsPerOp:     r.positive("LIVECHAT_WS_MAX_CONNECTIONS_PER_OPERATOR"),
+		SendQueue:         r.positive("LIVECHAT_WS_SEND_QUEUE"),
+		RateLimit:         r.rate("LIVECHAT_RATE_LIMIT"),
+		RateBurst:         r.positive("LIVECHAT_RATE_BURST"),
+		TypingRateLimit:   r.rate("LIVECHAT_TYPING_RATE_LIMIT"),
+		TypingRateBurst:   r.positive("LIVECHAT_TYPING_RATE_BURST"),
+		ShutdownTimeout:   r.duration("LIVECHAT_SHUTDOWN_TIMEOUT"),
+		LoginMaxFailures:  r.positive("LIVECHAT_LOGIN_MAX_FAILURES"),
+		LoginFailureReset: r.duration("LIVECHAT_LOGIN_LOCKOUT"),
+	}
+	loc, err := time.LoadLocation(r.str("LIVECHAT_TIMEZONE"))
+	if err != nil {
+		r.fail("LIVECHAT_TIMEZONE", "must be an IANA timezone like Asia/Bangkok")
+	}
+	c.Location = loc
+	if err := c.LogLevel.UnmarshalText([]byte(r.str("LIVECHAT_LOG_LEVEL"))); err != nil {
+		r.fail("LIVECHAT_LOG_LEVEL", "must be debug, info, warn or error")
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		r.fail("LIVECHAT_LOG_FORMAT", "must be text or json")
+	}
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		r.fail("LIVECHAT_DATABASE_URL", "must be a postgres:// URL (leave it empty for SQLite)")
+	}
+	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
+		r.fail("LIVECHAT_REDIS_URL", "must be a redis:// or rediss:// URL")
+	}
+	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
+		r.fail("LIVECHAT_JWT_SECRET", "must be at least 32 characters")
+	}
+	for _, o := range c.AllowedOrigins {
+		u, err := url.Parse(o)
+		if err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" {
+			r.fail("LIVECHAT_ALLOWED_ORIGINS", fmt.Sprintf("%q is not an origin like https://admin.example.com", o))
+		}
+	}
+	if c.DataDir == "" {
+		r.fail("LIVECHAT_DATA_DIR", "must not be empty")
+	}
+	return c, errors.Join(r.errs...)
+}
+
+type reader struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (r *reader) fail(name, why string) { r.errs = append(r.errs, fmt.Errorf("%s %s", name, why)) }
+
+func (r *reader) str(name string) string {
+	if v := strings.TrimSpace(r.getenv(name)); v != "" {
+		return v
+	}
+	for _, v := range Vars {
+		if v.Name == name {
+			return v.Default
+		}
+	}
+	panic("config: undocumented variable " + name) // programmer error: add it to Vars
+}
+
+func (r *reader) duration(name string) time.Duration {
+	d, err := time.ParseDuration(r.str(name))
+	if err != nil || d <= 0 {
+		r.fail(name, "must be a positive duration like 30s or 15m")
+	}
+	return d
+}
+
+func (r *reader) positive(name string) int {
+	n, err := strconv.Atoi(r.str(name))
+	if err != nil || n <= 0 {
+		r.fail(name, "must be a positive integer")
+	}
+	return n
+}
+
+func (r *reader) rate(name string) float64 {
+	f, err := strconv.ParseFloat(r.str(name), 64)
+	if err != nil || f <= 0 {
+		r.fail(name, "must be a positive number")
+	}
+	return f
+}
+
+func (r *reader) boolean(name string) bool {
+	switch strings.ToLower(r.str(name)) {
+	case "1", "true", "yes", "on":
+		return true
+	case "0", "false", "no", "off":
+		return false
+	}
+	r.fail(name, "must be 0 or 1")
+	return false
+}
+
+func (r *reader) list(name string) []string {
+	var out []string
+	for _, s := range strings.Split(r.str(name), ",") {
+		if s = strings.TrimRight(strings.TrimSpace(s), "/"); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}

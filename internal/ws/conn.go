@@ -1,0 +1,226 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	lc "livechat/gen/livechat"
+	"livechat/internal/chat"
+	"livechat/internal/clock"
+)
+
+// outbound is one queued write: a text frame, or a close frame when code != 0.
+type outbound struct {
+	data  []byte
+	code  int
+	text string
+}
+
+// Conn is one operator socket (one browser tab). Its reader runs in the HTTP
+// handler's goroutine and handles frames in arrival order; its writer is the
+// only goroutine that writes to the socket.
+type Conn struct {
+	id   string
+	hub  *Hub
+	ws   *websocket.Conn
+	log  *slog.Logger
+	send chan outbound
+	quit chan struct{} // closed to stop the writer
+	once sync.Once
+
+	mu         sync.Mutex
+	op         *chat.Operator
+	queryToken string
+	timers     []clock.Timer
+	typing     typing
+
+	room string // guarded by hub.mu
+}
+
+func newConn(h *Hub, id string) *Conn {
+	return &Conn{
+		id:   id,
+		hub:  h,
+		log:  h.log.With("conn_id", id),
+		send: make(chan outbound, h.opt.SendQueue),
+		quit: make(chan struct{}),
+	}
+}
+
+func (c *Conn) setOperator(op chat.Operator) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.op = &op
+	c.log = c.log.With("operator_id", op.ID)
+}
+
+func (c *Conn) operator() (chat.Operator, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.op == nil {
+		return chat.Operator{}, false
+	}
+	return *c.op, true
+}
+
+func (c *Conn) logger() *slog.Logger {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.log
+}
+
+// after schedules f on the hub's clock; the timer is stopped when the socket ends.
+func (c *Conn) after(d time.Duration, f func()) {
+	t := c.hub.deps.Clock.AfterFunc(d, f)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.timers = append(c.timers, t)
+}
+
+func (c *Conn) stopTimers() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, t := range c.timers {
+		t.Stop()
+	}
+	c.timers = nil
+}
+
+// enqueue queues a write without blocking. A socket whose queue is full is
+// too slow: it is disconnected rather than allowed to hold up anyone else.
+func (c *Conn) enqueue(o outbound) bool {
+	select {
+	case <-c.quit:
+		return false
+	default:
+	}
+	select {
+	case c.send <- o:
+		return true
+	default:
+		c.logger().Warn("slow consumer disconnected", "queue", cap(c.send))
+		c.shutdown()
+		return false
+	}
+}
+
+// sendFrame marshals and queues a frame for this socket only.
+func (c *Conn) sendFrame(frame any) {
+	data, err := json.Marshal(frame)
+	if err != nil {
+		c.logger().Error("encode frame", "err", err)
+		return
+	}
+	c.enqueue(outbound{data: data})
+}
+
+// closeWith queues a close frame after whatever is already queued.
+func (c *Conn) closeWith(code int, text string) {
+	c.enqueue(outbound{code: code, text: text})
+}
+
+// shutdown stops the writer, which closes the socket; the reader then fails
+// and the handler cleans up.
+func (c *Conn) shutdown() {
+	c.once.Do(func() { close(c.quit) })
+}
+
+// serve runs the socket until it ends. It is called from ServeHTTP.
+func (c *Conn) serve(ctx context.Context, ws *websocket.Conn) {
+	c.ws = ws
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeLoop()
+	}()
+	c.after(c.hub.opt.AuthTimeout, func() {
+		if _, ok := c.operator(); !ok {
+			c.closeWith(websocket.ClosePolicyViolation, "authentication timeout")
+		}
+	})
+	c.readLoop(ctx)
+	c.shutdown()
+	<-writerDone
+	c.stopTimers()
+	c.mu.Lock()
+	if c.typing.timer != nil {
+		c.typing.timer.Stop()
+	}
+	c.mu.Unlock()
+	c.hub.ended(ctx, c)
+}
+
+func (c *Conn) readLoop(ctx context.Context) {
+	c.ws.SetReadLimit(c.hub.opt.ReadLimit)
+	deadline := func() { _ = c.ws.SetReadDeadline(time.Now().Add(c.hub.opt.PongWait)) }
+	deadline()
+	c.ws.SetPongHandler(func(string) error { deadline(); return nil })
+	ev := &events{c: c}
+	for {
+		_, data, err := c.ws.ReadMessage()
+		if err != nil {
+			if websocket.IsUnexpectedCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
+				c.logger().Debug("socket read ended", "err", err)
+			}
+			return
+		}
+		deadline()
+		ev.handle(ctx, data)
+	}
+}
+
+func (c *Conn) writeLoop() {
+	ping := time.NewTicker(c.hub.opt.PingPeriod)
+	defer ping.Stop()
+	defer c.ws.Close()
+	wait := c.hub.opt.WriteWait
+	for {
+		select {
+		case <-c.quit:
+			return
+		case o := <-c.send:
+			_ = c.ws.SetWriteDeadline(time.Now().Add(wait))
+			if o.code != 0 {
+				_ = c.ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(o.code, o.text))
+				c.shutdown()
+				return
+			}
+			if err := c.ws.WriteMessage(websocket.TextMessage, o.data); err != nil {
+				c.logger().Debug("socket write failed", "err", err)
+				c.shutdown()
+				return
+			}
+		case <-ping.C:
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(wait)); err != nil {
+				c.shutdown()
+				return
+			}
+		}
+	}
+}
+
+// now is the hub clock's time.
+func (c *Conn) now() time.Time { return c.hub.deps.Clock.Now() }
+
+func idString(id int64) string { return strconv.FormatInt(id, 10) }
+
+// compareIDs orders decimal id strings numerically.
+func compareIDs(a, b string) int {
+	x, _ := strconv.ParseInt(a, 10, 64)
+	y, _ := strconv.ParseInt(b, 10, 64)
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
+}
+
+var _ lc.Handler = (*events)(nil)

@@ -1,0 +1,437 @@
+// Package ws is the operator WebSocket: the upgrade, one reader and one
+// writer goroutine per socket, the registry of sockets, rooms and analytics
+// subscribers, and the handlers of every client event of the spec.
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	lc "livechat/gen/livechat"
+	"livechat/internal/auth"
+	"livechat/internal/bus"
+	"livechat/internal/chat"
+	"livechat/internal/clock"
+	"livechat/internal/contract"
+	"livechat/internal/ratelimit"
+)
+
+// Options configures a Hub. Zero durations take the defaults below.
+type Options struct {
+	InstanceID     string
+	AllowedOrigins []string
+	DevAuth        bool
+	AuthTimeout    time.Duration // unauthenticated sockets are closed after it (10 s)
+	MaxConnections int           // sockets per instance
+	MaxConnsPerOp  int           // sockets per operator
+	SendQueue      int           // frames queued per socket before it counts as slow
+	PingPeriod     time.Duration // server pings (25 s)
+	PongWait       time.Duration // read deadline, renewed by any frame or pong (60 s)
+	WriteWait      time.Duration // per-frame write deadline (10 s)
+	RecheckPeriod  time.Duration // operator re-check for disabled accounts (60 s)
+	ReadLimit      int64         // bytes per frame (64 KiB)
+}
+
+// Deps are the hub's collaborators.
+type Deps struct {
+	Store     chat.Store
+	Service   *chat.Service
+	Tokens    *auth.Tokens
+	Bus       bus.Bus
+	Validator *contract.Validator
+	Clock     clock.Clock
+	Log       *slog.Logger
+	Limit     *ratelimit.Limiter // every authenticated event but ping and typing
+	Typing    *ratelimit.Limiter // typing_start / typing_stop
+}
+
+// Hub owns every socket of this instance.
+type Hub struct {
+	opt      Options
+	deps     Deps
+	log      *slog.Logger
+	upgrader websocket.Upgrader
+
+	mu        sync.RWMutex
+	conns     map[*Conn]struct{}
+	ops       map[int64]map[*Conn]struct{}  // authenticated sockets by operator
+	rooms     map[string]map[*Conn]struct{} // sockets by current room (line_user_id)
+	analytics map[*Conn]struct{}
+	status    map[int64]string // status chosen with set_status, while connected
+	closing   bool
+	nextID    uint64
+	kpi       kpiPush
+
+	wg       sync.WaitGroup // one per socket, done when its goroutines ended
+	stop     chan struct{}
+	loopDone chan struct{}
+}
+
+// NewHub builds a hub and subscribes it to the bus.
+func NewHub(opt Options, deps Deps) *Hub {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&opt.AuthTimeout, 10*time.Second)
+	def(&opt.PingPeriod, 25*time.Second)
+	def(&opt.PongWait, 60*time.Second)
+	def(&opt.WriteWait, 10*time.Second)
+	def(&opt.RecheckPeriod, 60*time.Second)
+	if opt.ReadLimit <= 0 {
+		opt.ReadLimit = 64 << 10
+	}
+	if opt.MaxConnections <= 0 {
+		opt.MaxConnections = 10000
+	}
+	if opt.MaxConnsPerOp <= 0 {
+		opt.MaxConnsPerOp = 10
+	}
+	if opt.SendQueue <= 0 {
+		opt.SendQueue = 256
+	}
+	h := &Hub{
+		opt:       opt,
+		deps:      deps,
+		log:       deps.Log.With("component", "ws"),
+		conns:     map[*Conn]struct{}{},
+		ops:       map[int64]map[*Conn]struct{}{},
+		rooms:     map[string]map[*Conn]struct{}{},
+		analytics: map[*Conn]struct{}{},
+		status:    map[int64]string{},
+		stop:      make(chan struct{}),
+		loopDone:  make(chan struct{}),
+	}
+	h.upgrader = websocket.Upgrader{
+		ReadBufferSize:  4096,
+		WriteBufferSize: 4096,
+		// Origin is checked in ServeHTTP, before the upgrade, against the allowlist.
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+	deps.Bus.Subscribe(h.deliver)
+	go h.recheckLoop()
+	return h
+}
+
+// Close sends 1001 to every socket and waits until all have ended, or ctx
+// is done. http.Server.Shutdown does not wait for hijacked connections.
+func (h *Hub) Close(ctx context.Context) error {
+	h.mu.Lock()
+	if !h.closing {
+		h.closing = true
+		close(h.stop)
+	}
+	for c := range h.conns {
+		c.closeWith(websocket.CloseGoingAway, "server shutting down")
+	}
+	h.mu.Unlock()
+	<-h.loopDone
+	h.kpi.stop()
+	done := make(chan struct{})
+	go func() { h.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("ws: sockets still open at shutdown: %w", ctx.Err())
+	}
+}
+
+// reserve admits a new socket under the instance cap.
+func (h *Hub) reserve() (*Conn, int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing {
+		return nil, http.StatusServiceUnavailable
+	}
+	if len(h.conns) >= h.opt.MaxConnections {
+		return nil, http.StatusServiceUnavailable
+	}
+	h.nextID++
+	c := newConn(h, fmt.Sprintf("%s-%d", h.opt.InstanceID, h.nextID))
+	h.conns[c] = struct{}{}
+	h.wg.Add(1)
+	return c, 0
+}
+
+// opConns counts an operator's sockets.
+func (h *Hub) opConns(id int64) int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.ops[id])
+}
+
+// attach marks c as authenticated for op. It refuses over the per-operator
+// cap and reports whether this is the operator's first socket.
+func (h *Hub) attach(c *Conn, op chat.Operator) (first bool, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	set := h.ops[op.ID]
+	if len(set) >= h.opt.MaxConnsPerOp {
+		return false, chat.E(chat.ErrRateLimited, "too many connections for this operator (max %d)", h.opt.MaxConnsPerOp)
+	}
+	if set == nil {
+		set = map[*Conn]struct{}{}
+		h.ops[op.ID] = set
+	}
+	set[c] = struct{}{}
+	c.setOperator(op)
+	return len(set) == 1, nil
+}
+
+// detach removes c everywhere. It reports the room c was in and whether c
+// was the operator's last socket there, and whether c was the operator's
+// last socket at all.
+func (h *Hub) detach(c *Conn) (room string, lastInRoom, lastConn bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.conns, c)
+	delete(h.analytics, c)
+	room, lastInRoom = h.leaveLocked(c)
+	op, ok := c.operator()
+	if !ok {
+		return room, false, false
+	}
+	set := h.ops[op.ID]
+	delete(set, c)
+	if len(set) == 0 {
+		delete(h.ops, op.ID)
+		delete(h.status, op.ID)
+		return room, lastInRoom, true
+	}
+	return room, lastInRoom, false
+}
+
+// join moves c into room. It returns the room c left (if any) and whether c
+// was the operator's last socket there, and whether c is the operator's
+// first socket in the new room.
+func (h *Hub) join(c *Conn, room string) (left string, lastInLeft, firstInRoom bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	left, lastInLeft = h.leaveLocked(c)
+	set := h.rooms[room]
+	if set == nil {
+		set = map[*Conn]struct{}{}
+		h.rooms[room] = set
+	}
+	op, _ := c.operator()
+	firstInRoom = true
+	for o := range set {
+		if oop, _ := o.operator(); oop.ID == op.ID {
+			firstInRoom = false
+			break
+		}
+	}
+	set[c] = struct{}{}
+	c.room = room
+	return left, lastInLeft, firstInRoom
+}
+
+// leave takes c out of its room.
+func (h *Hub) leave(c *Conn) (room string, last bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.leaveLocked(c)
+}
+
+func (h *Hub) leaveLocked(c *Conn) (room string, last bool) {
+	room = c.room
+	if room == "" {
+		return "", false
+	}
+	c.room = ""
+	set := h.rooms[room]
+	delete(set, c)
+	if len(set) == 0 {
+		delete(h.rooms, room)
+	}
+	op, _ := c.operator()
+	for o := range set {
+		if oop, _ := o.operator(); oop.ID == op.ID {
+			return room, false
+		}
+	}
+	return room, true
+}
+
+// currentRoom is c's room, or "".
+func (h *Hub) currentRoom(c *Conn) string {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return c.room
+}
+
+// setAnalytics subscribes or unsubscribes c.
+func (h *Hub) setAnalytics(c *Conn, on bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if on {
+		h.analytics[c] = struct{}{}
+	} else {
+		delete(h.analytics, c)
+	}
+}
+
+func (h *Hub) setStatus(opID int64, status string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.status[opID] = status
+}
+
+// Online returns, for each operator with a socket on this instance, its status.
+func (h *Hub) Online() map[int64]string {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make(map[int64]string, len(h.ops))
+	for id := range h.ops {
+		s := h.status[id]
+		if s == "" {
+			s = "online"
+		}
+		out[id] = s
+	}
+	return out
+}
+
+// DisconnectOperator closes every socket of an operator (it was disabled).
+func (h *Hub) DisconnectOperator(id int64, reason string) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for c := range h.ops[id] {
+		c.closeWith(websocket.ClosePolicyViolation, reason)
+	}
+}
+
+// recheckLoop closes the sockets of operators disabled behind the server's
+// back (the CLI writes the database directly).
+func (h *Hub) recheckLoop() {
+	defer close(h.loopDone)
+	t := time.NewTicker(h.opt.RecheckPeriod)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+			h.Recheck(context.Background())
+		}
+	}
+}
+
+// Recheck closes the sockets of operators that no longer exist or are disabled.
+func (h *Hub) Recheck(ctx context.Context) {
+	h.mu.RLock()
+	ids := make([]int64, 0, len(h.ops))
+	for id := range h.ops {
+		ids = append(ids, id)
+	}
+	h.mu.RUnlock()
+	for _, id := range ids {
+		op, err := h.deps.Store.Operator(ctx, id)
+		switch {
+		case err == nil && op.Active:
+		case err == nil || errorsIsNotFound(err):
+			h.log.Info("closing sockets of a disabled operator", "operator_id", id)
+			h.DisconnectOperator(id, "operator disabled")
+		default:
+			h.log.Warn("operator re-check failed", "operator_id", id, "err", err)
+		}
+	}
+}
+
+// publish sends a server frame to an audience on every instance.
+func (h *Hub) publish(ctx context.Context, aud bus.Audience, frame any) {
+	data, err := json.Marshal(frame)
+	if err != nil {
+		h.log.Error("encode frame", "err", err)
+		return
+	}
+	if err := h.deps.Bus.Publish(ctx, bus.Message{Origin: h.opt.InstanceID, Audience: aud, Frame: data}); err != nil {
+		h.log.Error("publish frame", "err", err, "audience", aud.Kind)
+	}
+}
+
+// deliver is the bus handler: it queues a frame on the local sockets of the
+// audience. It never blocks: a full queue disconnects that socket.
+func (h *Hub) deliver(m bus.Message) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	send := func(c *Conn) {
+		if c.id == m.Audience.ExcludeConn {
+			return
+		}
+		op, ok := c.operator()
+		if !ok || (m.Audience.ExcludeOperator != 0 && op.ID == m.Audience.ExcludeOperator) {
+			return
+		}
+		c.enqueue(outbound{data: m.Frame})
+	}
+	switch m.Audience.Kind {
+	case bus.All:
+		for _, set := range h.ops {
+			for c := range set {
+				send(c)
+			}
+		}
+	case bus.Room:
+		for c := range h.rooms[m.Audience.Room] {
+			send(c)
+		}
+	case bus.Operator:
+		for c := range h.ops[m.Audience.OperatorID] {
+			send(c)
+		}
+	case bus.Analytics:
+		for c := range h.analytics {
+			send(c)
+		}
+	}
+}
+
+// presence builds the full operator list with each one's status.
+func (h *Hub) presence(ctx context.Context) (lc.PresenceUpdatePayloadSchema, error) {
+	ops, err := h.deps.Store.ListOperators(ctx)
+	if err != nil {
+		return lc.PresenceUpdatePayloadSchema{}, fmt.Errorf("ws: presence: %w", err)
+	}
+	chats, err := h.deps.Store.ActiveChats(ctx)
+	if err != nil {
+		return lc.PresenceUpdatePayloadSchema{}, fmt.Errorf("ws: presence: %w", err)
+	}
+	online := h.Online()
+	out := lc.PresenceUpdatePayloadSchema{Operators: []lc.OperatorPresenceSchema{}}
+	for _, op := range ops {
+		if !op.Active {
+			continue
+		}
+		status, ok := online[op.ID]
+		if !ok {
+			status = "offline"
+		}
+		name := op.DisplayName
+		out.Operators = append(out.Operators, lc.OperatorPresenceSchema{
+			Id: idString(op.ID), DisplayName: &name, Status: status, ActiveChats: int64(chats[op.ID]),
+		})
+	}
+	slices.SortFunc(out.Operators, func(a, b lc.OperatorPresenceSchema) int { return compareIDs(a.Id, b.Id) })
+	return out, nil
+}
+
+// broadcastPresence sends the presence list to every operator.
+func (h *Hub) broadcastPresence(ctx context.Context) {
+	p, err := h.presence(ctx)
+	if err != nil {
+		h.log.Error("presence", "err", err)
+		return
+	}
+	h.publish(ctx, bus.Audience{Kind: bus.All}, lc.NewPresenceUpdateEvent(p, h.deps.Clock.Now()))
+}

@@ -1,0 +1,121 @@
+package ws
+
+import (
+	"context"
+
+	lc "livechat/gen/livechat"
+	"livechat/internal/bus"
+	"livechat/internal/chat"
+)
+
+var _ chat.Notifier = (*Hub)(nil)
+
+// SessionQueued tells every operator a customer waits.
+func (h *Hub) SessionQueued(ctx context.Context, s chat.Session, c chat.Customer, position, total int) {
+	name := c.DisplayName
+	if name == "" {
+		name = "LINE User"
+	}
+	h.publish(ctx, bus.Audience{Kind: bus.All}, lc.NewSessionQueuedEvent(lc.SessionQueuedPayloadSchema{
+		LineUserId: lc.LineUserIdSchema(s.LineUserID), SessionId: s.ID, DisplayName: &name,
+		StartedAt: s.StartedAt.UTC(), QueuePosition: int64(position), TotalWaiting: int64(total),
+	}, h.deps.Clock.Now()))
+	h.kpisChanged(ctx)
+}
+
+func (h *Hub) SessionClaimed(ctx context.Context, s chat.Session) {
+	h.publish(ctx, bus.Audience{Kind: bus.All}, lc.NewSessionClaimedEvent(lc.SessionClaimedPayloadSchema{
+		LineUserId: lc.LineUserIdSchema(s.LineUserID), SessionId: s.ID, Status: lc.SessionStatusSchema(s.Status), OperatorId: deref(s.OperatorID),
+	}, h.deps.Clock.Now()))
+	h.presenceChanged(ctx)
+}
+
+func (h *Hub) SessionClosed(ctx context.Context, s chat.Session) {
+	p := lc.SessionClosedPayloadSchema{LineUserId: lc.LineUserIdSchema(s.LineUserID), SessionId: s.ID}
+	if s.ClosedBy != nil {
+		by := string(*s.ClosedBy)
+		p.ClosedBy = &by
+	}
+	p.OperatorId = s.ClosedByID
+	h.publish(ctx, bus.Audience{Kind: bus.All}, lc.NewSessionClosedEvent(p, h.deps.Clock.Now()))
+	h.presenceChanged(ctx)
+}
+
+func (h *Hub) SessionTransferred(ctx context.Context, s chat.Session, from int64) {
+	h.publish(ctx, bus.Audience{Kind: bus.All}, lc.NewSessionTransferredEvent(lc.SessionTransferredPayloadSchema{
+		LineUserId: lc.LineUserIdSchema(s.LineUserID), SessionId: s.ID, FromOperatorId: from, ToOperatorId: deref(s.OperatorID), Reason: s.TransferReason,
+	}, h.deps.Clock.Now()))
+	h.presenceChanged(ctx)
+}
+
+// presenceChanged follows a change of session ownership: active_chats moved.
+func (h *Hub) presenceChanged(ctx context.Context) {
+	h.broadcastPresence(ctx)
+	h.kpisChanged(ctx)
+}
+
+// MessageStored sends new_message to the room (minus the sending tab). A
+// customer message also updates everyone else's inbox: operators watching
+// the room have read it; the others get the list variant with their unread
+// count.
+func (h *Hub) MessageStored(ctx context.Context, m chat.Message, tempID, excludeConn string) {
+	now := h.deps.Clock.Now()
+	h.publish(ctx, bus.Audience{Kind: bus.Room, Room: m.LineUserID, ExcludeConn: excludeConn}, lc.NewNewMessageEvent(messageView(m, tempID), now))
+	if m.Direction != chat.Incoming {
+		return
+	}
+	cust, err := h.deps.Store.Customer(ctx, m.LineUserID)
+	if err != nil {
+		h.log.Error("conversation update: load customer", "err", err)
+		return
+	}
+	watching := h.watchers(m.LineUserID)
+	for opID := range h.Online() {
+		if watching[opID] {
+			if err := h.deps.Store.MarkRead(ctx, opID, m.LineUserID, m.Seq); err != nil {
+				h.log.Error("conversation update: mark read", "err", err)
+			}
+			continue
+		}
+		unread, err := h.deps.Store.Unread(ctx, opID, m.LineUserID)
+		if err != nil {
+			h.log.Error("conversation update: unread", "err", err)
+			continue
+		}
+		h.publish(ctx, bus.Audience{Kind: bus.Operator, OperatorID: opID}, lc.NewConversationUpdateEvent(listView(cust, m, unread), now))
+	}
+}
+
+// watchers is the set of operators with a socket in room.
+func (h *Hub) watchers(room string) map[int64]bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := map[int64]bool{}
+	for c := range h.rooms[room] {
+		if op, ok := c.operator(); ok {
+			out[op.ID] = true
+		}
+	}
+	return out
+}
+
+// MessageFailed tells the sender's tabs that delivery failed.
+func (h *Hub) MessageFailed(ctx context.Context, m chat.Message, tempID, reason string, retryable bool) {
+	if m.OperatorID == nil {
+		return
+	}
+	p := lc.MessageFailedPayloadSchema{MessageId: &m.ID, Error: reason, Retryable: retryable}
+	uid := lc.LineUserIdSchema(m.LineUserID)
+	p.LineUserId = &uid
+	if tempID != "" {
+		p.TempId = &tempID
+	}
+	h.publish(ctx, bus.Audience{Kind: bus.Operator, OperatorID: *m.OperatorID}, lc.NewMessageFailedEvent(p, h.deps.Clock.Now()))
+}
+
+func deref(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}

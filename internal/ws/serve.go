@@ -1,0 +1,88 @@
+package ws
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	lc "livechat/gen/livechat"
+	"livechat/internal/bus"
+	"livechat/internal/chat"
+)
+
+// ServeHTTP upgrades GET /api/v1/ws/live-chat. Refusals happen before the
+// upgrade, with a plain HTTP status: 403 for an Origin not on the allowlist,
+// 503 over the instance cap or while shutting down, 429 over the
+// per-operator cap (known here only when ?token= is given).
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if origin := r.Header.Get("Origin"); origin != "" && !h.originAllowed(origin) {
+		h.log.Info("upgrade refused: origin not allowed", "origin", origin)
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return
+	}
+	token := r.URL.Query().Get("token")
+	if token != "" {
+		if claims, err := h.deps.Tokens.Verify(token); err == nil && h.opConns(claims.OperatorID) >= h.opt.MaxConnsPerOp {
+			http.Error(w, "too many connections for this operator", http.StatusTooManyRequests)
+			return
+		}
+	}
+	c, status := h.reserve()
+	if c == nil {
+		http.Error(w, "too many connections", status)
+		return
+	}
+	conn, err := h.upgrader.Upgrade(w, r, nil) // answers the client itself on failure
+	if err != nil {
+		h.release(c)
+		return
+	}
+	c.queryToken = token
+	// The request context ends with the handler; cleanup after the socket
+	// ends must still reach the store and the bus.
+	c.serve(context.WithoutCancel(r.Context()), conn)
+}
+
+func (h *Hub) originAllowed(origin string) bool {
+	for _, o := range h.opt.AllowedOrigins {
+		if o == origin {
+			return true
+		}
+	}
+	return false
+}
+
+// release forgets a socket that never got upgraded.
+func (h *Hub) release(c *Conn) {
+	h.mu.Lock()
+	delete(h.conns, c)
+	h.mu.Unlock()
+	h.wg.Done()
+}
+
+// ended cleans up after a socket: the room hears operator_left when the
+// operator's last tab left it, everyone gets presence when it was the
+// operator's last socket.
+func (h *Hub) ended(ctx context.Context, c *Conn) {
+	defer h.wg.Done()
+	room, lastInRoom, lastConn := h.detach(c)
+	op, ok := c.operator()
+	if !ok {
+		return
+	}
+	h.typingEnded(ctx, c, room)
+	if room != "" && lastInRoom {
+		h.publish(ctx, bus.Audience{Kind: bus.Room, Room: room}, lc.NewOperatorLeftEvent(operatorRoom(op.ID, room), h.deps.Clock.Now()))
+	}
+	if lastConn {
+		h.broadcastPresence(ctx)
+		h.kpisChanged(ctx)
+	}
+}
+
+func operatorRoom(opID int64, room string) lc.OperatorRoomPayloadSchema {
+	uid := lc.LineUserIdSchema(room)
+	return lc.OperatorRoomPayloadSchema{AdminId: idString(opID), RoomId: "conversation:" + room, LineUserId: &uid}
+}
+
+func errorsIsNotFound(err error) bool { return errors.Is(err, chat.ErrNotFound) }
