@@ -1,0 +1,126 @@
+package ws_test
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+	"time"
+
+	"livechat/asyncapi"
+	"livechat/internal/api"
+	"livechat/internal/auth"
+	"livechat/internal/bus"
+	"livechat/internal/chat"
+	"livechat/internal/clock"
+	"livechat/internal/contract"
+	"livechat/internal/contract/wstest"
+	"livechat/internal/outbound"
+	"livechat/internal/ratelimit"
+	"livechat/internal/store"
+	"livechat/internal/store/storetest"
+	"livechat/internal/ws"
+)
+
+var t0 = time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC) // 10:00 in Bangkok
+
+// env is a real server (httptest) over a real store and the real hub.
+type env struct {
+	t      testing.TB
+	db     *store.DB
+	svc    *chat.Service
+	hub    *ws.Hub
+	srv    *httptest.Server
+	tokens *auth.Tokens
+	clock  *clock.Fake
+	out    *outbound.Recorder
+}
+
+type envOption func(*ws.Options)
+
+func newEnv(t testing.TB, db *store.DB, opts ...envOption) *env {
+	t.Helper()
+	clk := clock.NewFake(t0)
+	log := slog.New(slog.DiscardHandler)
+	validator, err := contract.New(asyncapi.YAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, db: db, clock: clk, out: outbound.NewRecorder()}
+	e.tokens = auth.NewTokens([]byte("0123456789abcdef0123456789abcdef"), clk)
+	bkk, _ := time.LoadLocation("Asia/Bangkok")
+	e.svc = chat.NewService(db, clk, e.out, log, bkk)
+	o := ws.Options{InstanceID: "test", AllowedOrigins: []string{"https://admin.example.com"}}
+	for _, f := range opts {
+		f(&o)
+	}
+	b := bus.NewMemory()
+	e.hub = ws.NewHub(o, ws.Deps{
+		Store: db, Service: e.svc, Tokens: e.tokens, Bus: b, Validator: validator, Clock: clk, Log: log,
+		Limit:  ratelimit.New(10, 30, clk),
+		Typing: ratelimit.New(5, 10, clk),
+	})
+	e.svc.SetNotifier(e.hub)
+	e.srv = httptest.NewServer(api.New(api.Deps{DB: db, Socket: e.hub, AllowedOrigins: o.AllowedOrigins, Log: log}))
+	t.Cleanup(func() {
+		e.srv.CloseClientConnections()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := e.hub.Close(ctx); err != nil {
+			t.Errorf("hub close: %v", err)
+		}
+		e.srv.Close()
+		b.Close()
+	})
+	return e
+}
+
+func (e *env) url() string { return wstest.URL(e.srv.URL) }
+
+func (e *env) token(t testing.TB, opID int64) string {
+	t.Helper()
+	tok, _, err := e.tokens.Issue(opID, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// login opens a socket for op and authenticates it; it returns after the
+// auth_success and the presence_update that follows it.
+func (e *env) login(t testing.TB, op chat.Operator) *wstest.Client {
+	t.Helper()
+	c := wstest.Dial(t, e.url(), nil)
+	c.Send("auth", map[string]any{"token": e.token(t, op.ID)})
+	f := c.Expect("auth_success")
+	if got := f.Map(t)["admin_id"]; got != idStr(op.ID) {
+		t.Fatalf("auth_success admin_id = %v, want %d", got, op.ID)
+	}
+	c.WaitFor("presence_update")
+	return c
+}
+
+// waiting makes a customer with a WAITING session.
+func (e *env) waiting(t testing.TB) chat.Customer {
+	t.Helper()
+	cust := storetest.Customer(t, e.db)
+	if _, created, _, _, err := e.svc.RequestHuman(context.Background(), cust.LineUserID); err != nil || !created {
+		t.Fatalf("handoff: created=%v err=%v", created, err)
+	}
+	return cust
+}
+
+func idStr(id int64) string { return strconv.FormatInt(id, 10) }
+
+func header(kv ...string) http.Header {
+	h := http.Header{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		h.Set(kv[i], kv[i+1])
+	}
+	return h
+}
+
+// sqlite is a fresh SQLite store, for tests whose subject is not the database.
+func sqlite(t testing.TB) *store.DB { return storetest.Open(t, "sqlite") }
