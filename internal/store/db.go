@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -94,7 +96,6 @@ func openSQLite(dir string, log *slog.Logger) (*DB, error) {
 	// SQLite has one writer anyway; a few connections let reads overlap it.
 	sqldb.SetMaxOpenConns(4)
 	sqldb.SetMaxIdleConns(4)
-	sqldb.SetConnMaxIdleTime(0)
 	log.Info("store: using sqlite", "path", path)
 	return &DB{bun: bun.NewDB(sqldb, sqlitedialect.New()), dialect: SQLite, log: log}, nil
 }
@@ -146,4 +147,55 @@ func (db *DB) Bun() *bun.DB { return db.bun }
 // inTx runs fn in a transaction (BEGIN IMMEDIATE on SQLite).
 func (db *DB) inTx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
 	return db.bun.RunInTx(ctx, nil, fn)
+}
+
+// dbNow is the store's clock for methods that take no now.
+func dbNow() time.Time { return dbTime(time.Now()) }
+
+// dbTime is t as stored: UTC with microsecond precision (both databases keep
+// microseconds), so a value handed back to the caller equals the one read later.
+func dbTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// utcPtr normalises a nullable time read from the driver.
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// oneRow turns an update result into nil, ErrNotFound (no row matched) or a
+// mapped driver error.
+func oneRow(res sql.Result, err error) error {
+	if err != nil {
+		return dbErr(err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return chat.ErrNotFound
+	}
+	return nil
+}
+
+// columns lists model's columns for raw SQL, as "alias.col AS prefixcol"
+// (alias and prefix optional). Never "*": a column added by a later migration
+// would make bun refuse to scan the row.
+func (db *DB) columns(model any, alias, prefix string) string {
+	table := db.bun.Table(reflect.TypeOf(model))
+	cols := make([]string, len(table.Fields))
+	for i, f := range table.Fields {
+		col := f.Name
+		if alias != "" {
+			col = alias + "." + col
+		}
+		if prefix != "" {
+			col += " AS " + prefix + f.Name
+		}
+		cols[i] = col
+	}
+	return strings.Join(cols, ", ")
 }

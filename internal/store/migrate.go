@@ -90,9 +90,13 @@ func (db *DB) applyMigration(ctx context.Context, m migration) (applied bool, er
 			}
 		}
 		// Created under the lock: concurrent CREATE TABLE IF NOT EXISTS races on Postgres.
-		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-			version    INTEGER   NOT NULL PRIMARY KEY,
-			applied_at TIMESTAMP NOT NULL)`); err != nil {
+		ts := "TIMESTAMP"
+		if db.dialect == Postgres {
+			ts = "TIMESTAMPTZ"
+		}
+		if _, err := tx.Tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    INTEGER NOT NULL PRIMARY KEY,
+			applied_at `+ts+` NOT NULL)`); err != nil {
 			return err
 		}
 		var n int
