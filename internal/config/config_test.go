@@ -1,0 +1,57 @@
+package config_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"livechat/internal/config"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaultsAreSafe(t *testing.T) {
+	c, err := config.FromEnv(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != "127.0.0.1:8080" || c.DevAuth || len(c.AllowedOrigins) != 0 || c.DatabaseURL != "" || c.RedisURL != "" {
+		t.Fatalf("unsafe defaults: %+v", c)
+	}
+	if c.RateLimit != 10 || c.RateBurst != 30 || c.TypingRateLimit != 5 || c.TypingRateBurst != 10 || c.MaxConnsPerOp != 10 {
+		t.Fatalf("limits: %+v", c)
+	}
+	if c.Location.String() != "Asia/Bangkok" {
+		t.Fatalf("timezone %v", c.Location)
+	}
+}
+
+func TestEveryProblemIsReportedAtOnce(t *testing.T) {
+	_, err := config.FromEnv(env(map[string]string{
+		"LIVECHAT_DATABASE_URL":    "mysql://x",
+		"LIVECHAT_RATE_LIMIT":      "-1",
+		"LIVECHAT_ALLOWED_ORIGINS": "admin.example.com",
+		"LIVECHAT_DEV_AUTH":        "maybe",
+		"LIVECHAT_JWT_SECRET":      "short",
+	}))
+	if err == nil {
+		t.Fatal("bad config accepted")
+	}
+	for _, name := range []string{"LIVECHAT_DATABASE_URL", "LIVECHAT_RATE_LIMIT", "LIVECHAT_ALLOWED_ORIGINS", "LIVECHAT_DEV_AUTH", "LIVECHAT_JWT_SECRET"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not mention %s: %v", name, err)
+		}
+	}
+}
+
+func TestReadmeDocumentsEveryVariable(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range config.Vars {
+		if !strings.Contains(string(readme), "`"+v.Name+"`") {
+			t.Errorf("README does not document %s", v.Name)
+		}
+	}
+}
