@@ -864,8 +864,8 @@ type MessageFailedMessagePayload struct {
 }
 
 // MessageFailedMessage is the message expected for 'MessageFailedMessage' channel.
-// NOTE: Sent to the operator who sent the message (the sending tab when it is
-// still connected, else every tab of that operator). The message stays
+// NOTE: Sent to every tab of the operator who sent the message, so the
+// failure is seen even if the sending tab closed. The message stays
 // stored, with `delivery_status` failed.
 type MessageFailedMessage struct {
 	// Payload will be inserted in the message payload

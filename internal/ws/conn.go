@@ -106,6 +106,9 @@ func (c *Conn) enqueue(o outbound) bool {
 	default:
 		c.logger().Warn("slow consumer disconnected", "queue", cap(c.send))
 		c.shutdown()
+		if c.ws != nil {
+			_ = c.ws.Close() // unblocks a writer stuck on the full socket
+		}
 		return false
 	}
 }

@@ -239,8 +239,10 @@ func (e *events) HandleJoinRoom(ctx context.Context, p lc.JoinRoomPayloadSchema)
 
 func (e *events) HandleLeaveRoom(ctx context.Context, p lc.RoomPayloadSchema) error {
 	c, h := e.c, e.c.hub
-	if _, err := e.room(p.LineUserId); err != nil {
-		return err
+	if current := h.currentRoom(c); current == "" {
+		return nil // nothing to leave
+	} else if p.LineUserId != nil && string(*p.LineUserId) != current {
+		return chat.E(chat.ErrNotInRoom, "line_user_id is not this tab's current room")
 	}
 	op, _ := c.operator()
 	prevTyping := c.typingRoom()

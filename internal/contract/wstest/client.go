@@ -67,6 +67,10 @@ type Client struct {
 	mu        sync.Mutex
 	closeErr  error // why the read loop ended
 	violation error
+
+	paused chan struct{} // closed by Pause: the reader stops reading
+	pause  sync.Once
+	stop   chan struct{} // closed at cleanup: releases a paused reader
 }
 
 // URL turns an httptest server URL into the socket URL.
@@ -100,9 +104,10 @@ func TryDial(t testing.TB, url string, header http.Header) (*Client, *http.Respo
 	if err != nil {
 		return nil, resp, err
 	}
-	c := &Client{t: t, Conn: conn, frames: make(chan Frame, 4096), done: make(chan struct{})}
+	c := &Client{t: t, Conn: conn, frames: make(chan Frame, 4096), done: make(chan struct{}), paused: make(chan struct{}), stop: make(chan struct{})}
 	go c.read(v)
 	t.Cleanup(func() {
+		close(c.stop)
 		_ = conn.Close()
 		<-c.done
 		c.mu.Lock()
@@ -118,6 +123,12 @@ func (c *Client) read(v *contract.Validator) {
 	defer close(c.done)
 	defer close(c.frames)
 	for {
+		select {
+		case <-c.paused:
+			<-c.stop
+			return
+		default:
+		}
 		_, data, err := c.Conn.ReadMessage()
 		if err != nil {
 			c.mu.Lock()
@@ -278,6 +289,10 @@ func (c *Client) err() error {
 	defer c.mu.Unlock()
 	return c.closeErr
 }
+
+// Pause stops reading from the socket (after the frame being read, if any),
+// to play a slow consumer. Frames not read are never seen by the test.
+func (c *Client) Pause() { c.pause.Do(func() { close(c.paused) }) }
 
 // Close closes the connection.
 func (c *Client) Close() { _ = c.Conn.Close() }
