@@ -502,3 +502,18 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 	}
 	t.Fatal("slow consumer still connected after 3000 large frames")
 }
+
+func TestDatabaseErrorIsAnErrorFrameNotADrop(t *testing.T) {
+	e := newEnv(t, sqlite(t))
+	c := e.login(t, storetest.Operator(t, e.db, "alice", chat.RoleAgent))
+	e.claimed(t, c)
+	if err := e.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c.Send("send_message", map[string]any{"text": "into the void", "temp_id": "t-1"})
+	if p := c.ExpectError("internal_error"); p["temp_id"] != "t-1" || p["message"] != "Internal error" {
+		t.Fatalf("error = %v", p)
+	}
+	c.Send("ping", nil)
+	c.Expect("pong")
+}
