@@ -6,6 +6,7 @@ package rest
 import (
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"livechat/internal/auth"
@@ -35,8 +36,80 @@ type Deps struct {
 	LoginWindow      time.Duration
 }
 
+// Defaults for the settings left zero.
+const (
+	defaultAccessTTL        = 30 * time.Minute
+	defaultRefreshTTL       = 7 * 24 * time.Hour
+	defaultLoginMaxFailures = 5
+	defaultLoginWindow      = 15 * time.Minute
+)
+
+// server holds the handlers' shared state; one per New.
+type server struct {
+	Deps
+	logins *loginLimiter
+
+	// dummyHash is compared against when the username is unknown, so a
+	// login costs one bcrypt either way and timing does not reveal names.
+	dummyOnce sync.Once
+	dummyHash string
+}
+
+// noSockets stands in when no hub is wired: nobody is online.
+type noSockets struct{}
+
+func (noSockets) Online() map[int64]string         { return nil }
+func (noSockets) DisconnectOperator(int64, string) {}
+
 // New returns the handler for /api/v1/ (everything but the socket).
 func New(d Deps) http.Handler {
+	if d.Clock == nil {
+		d.Clock = clock.Real{}
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	d.Log = d.Log.With("component", "rest")
+	if d.Sockets == nil {
+		d.Sockets = noSockets{}
+	}
+	if d.AccessTTL <= 0 {
+		d.AccessTTL = defaultAccessTTL
+	}
+	if d.RefreshTTL <= 0 {
+		d.RefreshTTL = defaultRefreshTTL
+	}
+	if d.LoginMaxFailures <= 0 {
+		d.LoginMaxFailures = defaultLoginMaxFailures
+	}
+	if d.LoginWindow <= 0 {
+		d.LoginWindow = defaultLoginWindow
+	}
+	s := &server{Deps: d, logins: newLoginLimiter(d.LoginMaxFailures, d.LoginWindow, d.Clock)}
+
 	mux := http.NewServeMux()
-	return mux
+	mux.HandleFunc("POST /api/v1/auth/login", s.login)
+	mux.HandleFunc("POST /api/v1/auth/refresh", s.refresh)
+	mux.HandleFunc("POST /api/v1/auth/logout", s.logout)
+
+	const lc = "/api/v1/admin/live-chat/"
+	staff := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.bearer(h)) }
+	admin := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.bearer(s.adminOnly(h))) }
+
+	staff("GET "+lc+"conversations", s.listConversations)
+	staff("GET "+lc+"conversations/{line_user_id}", s.conversation)
+	staff("GET "+lc+"conversations/{line_user_id}/messages", s.history)
+	staff("POST "+lc+"conversations/{line_user_id}/messages", s.sendMessage)
+	staff("GET "+lc+"messages/search", s.searchMessages)
+	staff("POST "+lc+"conversations/{line_user_id}/claim", s.claimSession)
+	staff("POST "+lc+"conversations/{line_user_id}/close", s.closeSession)
+	staff("POST "+lc+"conversations/{line_user_id}/transfer", s.transferSession)
+	staff("GET "+lc+"operators", s.listOperators)
+	admin("POST "+lc+"operators", s.createOperator)
+	admin("POST "+lc+"operators/{id}/disable", s.disableOperator)
+	admin("POST "+lc+"operators/{id}/enable", s.enableOperator)
+	admin("PUT "+lc+"operators/{id}/role", s.setOperatorRole)
+	admin("PUT "+lc+"operators/{id}/password", s.setOperatorPassword)
+
+	return s.fallbacks(mux)
 }
