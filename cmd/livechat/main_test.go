@@ -128,6 +128,12 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+func (w *lineWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
 // TestServeEndToEnd runs the real serve command: a token from the CLI
 // authenticates over the socket, a second server on the same data dir with
 // the in-process bus is refused, and cancelling (SIGTERM) shuts down cleanly.
@@ -139,16 +145,17 @@ func TestServeEndToEnd(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	w := &lineWriter{re: regexp.MustCompile(`serving on http://(\S+)`), found: make(chan string, 1)}
+	found := make(chan string, 1) // read here, not through w: Write clears w.found
+	w := &lineWriter{re: regexp.MustCompile(`serving on http://(\S+)`), found: found}
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"serve"}, func(k string) string { return env[k] }, strings.NewReader(""), io.Discard, w)
 	}()
 	var addr string
 	select {
-	case addr = <-w.found:
+	case addr = <-found:
 	case code := <-done:
-		t.Fatalf("serve exited %d: %s", code, w.buf.String())
+		t.Fatalf("serve exited %d: %s", code, w.String())
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not start")
 	}
@@ -173,7 +180,7 @@ func TestServeEndToEnd(t *testing.T) {
 	select {
 	case code := <-done:
 		if code != 0 {
-			t.Fatalf("serve exited %d after shutdown: %s", code, w.buf.String())
+			t.Fatalf("serve exited %d after shutdown: %s", code, w.String())
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not stop")

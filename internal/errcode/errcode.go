@@ -115,13 +115,18 @@ func Of(err error) Mapped {
 	return Mapped{Code: InternalError, Message: "Internal error", Status: http.StatusInternalServerError, Internal: true}
 }
 
+// statusOf is the HTTP status of an explicit code: the status its rule
+// gives, else the protocol-level ones below.
 func statusOf(code string) int {
+	for _, r := range rules {
+		if r.code == code {
+			return r.status
+		}
+	}
 	switch code {
-	case RateLimitExceeded:
-		return http.StatusTooManyRequests
 	case InternalError:
 		return http.StatusInternalServerError
-	case NotAuthenticated, AuthMissingToken, AuthExpiredToken, AuthInvalidToken:
+	case NotAuthenticated, AlreadyAuthenticated:
 		return http.StatusUnauthorized
 	}
 	return http.StatusBadRequest

@@ -464,6 +464,15 @@ func TestDisabledOperatorIsDisconnected(t *testing.T) {
 	}
 	keep.Send("ping", nil)
 	keep.WaitFor("pong")
+	// A role change behind the server's back also closes the sockets.
+	bob, _ := e.db.OperatorByUsername(context.Background(), "bob")
+	if err := e.db.SetOperatorRole(context.Background(), bob.ID, chat.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	e.hub.Recheck(context.Background())
+	if code := keep.ExpectClosed(); code != websocket.ClosePolicyViolation {
+		t.Fatalf("close %d", code)
+	}
 }
 
 func TestSlowConsumerIsDisconnected(t *testing.T) {

@@ -327,18 +327,28 @@ func (h *Hub) recheckLoop() {
 	}
 }
 
-// Recheck closes the sockets of operators that no longer exist or are disabled.
+// Recheck closes the sockets of operators that no longer exist, are
+// disabled, or changed role.
 func (h *Hub) Recheck(ctx context.Context) {
 	h.mu.RLock()
-	ids := make([]int64, 0, len(h.ops))
-	for id := range h.ops {
-		ids = append(ids, id)
+	roles := make(map[int64]chat.Role, len(h.ops))
+	for id, set := range h.ops {
+		for c := range set {
+			op, _ := c.operator()
+			roles[id] = op.Role
+			break
+		}
 	}
 	h.mu.RUnlock()
-	for _, id := range ids {
+	for id, role := range roles {
 		op, err := h.deps.Store.Operator(ctx, id)
 		switch {
+		case err == nil && op.Active && op.Role == role:
 		case err == nil && op.Active:
+			// Sockets keep the role they authenticated with; a changed role
+			// must not keep its old powers until the next reconnect.
+			h.log.Info("closing sockets of an operator whose role changed", "operator_id", id)
+			h.DisconnectOperator(id, "role changed")
 		case err == nil || errorsIsNotFound(err):
 			h.log.Info("closing sockets of a disabled operator", "operator_id", id)
 			h.DisconnectOperator(id, "operator disabled")
