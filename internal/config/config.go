@@ -27,17 +27,17 @@ type Config struct {
 	LogLevel        slog.Level    // LIVECHAT_LOG_LEVEL
 	LogFormat       string        // LIVECHAT_LOG_FORMAT: text | json
 
-	AuthTimeout       time.Duration // LIVECHAT_WS_AUTH_TIMEOUT
-	MaxConnections    int           // LIVECHAT_WS_MAX_CONNECTIONS
-	MaxConnsPerOp     int           // LIVECHAT_WS_MAX_CONNECTIONS_PER_OPERATOR
-	SendQueue         int           // LIVECHAT_WS_SEND_QUEUE
-	RateLimit         float64       // LIVECHAT_RATE_LIMIT (events/s per operator)
-	RateBurst         int           // LIVECHAT_RATE_BURST
-	TypingRateLimit   float64       // LIVECHAT_TYPING_RATE_LIMIT
-	TypingRateBurst   int           // LIVECHAT_TYPING_RATE_BURST
-	ShutdownTimeout   time.Duration // LIVECHAT_SHUTDOWN_TIMEOUT
-	LoginMaxFailures  int           // LIVECHAT_LOGIN_MAX_FAILURES
-	LoginFailureReset time.Duration // LIVECHAT_LOGIN_LOCKOUT
+	AuthTimeout       time.Duration  // LIVECHAT_WS_AUTH_TIMEOUT
+	MaxConnections    int            // LIVECHAT_WS_MAX_CONNECTIONS
+	MaxConnsPerOp     int            // LIVECHAT_WS_MAX_CONNECTIONS_PER_OPERATOR
+	SendQueue         int            // LIVECHAT_WS_SEND_QUEUE
+	RateLimit         float64        // LIVECHAT_RATE_LIMIT (events/s per operator)
+	RateBurst         int            // LIVECHAT_RATE_BURST
+	TypingRateLimit   float64        // LIVECHAT_TYPING_RATE_LIMIT
+	TypingRateBurst   int            // LIVECHAT_TYPING_RATE_BURST
+	ShutdownTimeout   time.Duration  // LIVECHAT_SHUTDOWN_TIMEOUT
+	LoginMaxFailures  int            // LIVECHAT_LOGIN_MAX_FAILURES
+	LoginFailureReset time.Duration  // LIVECHAT_LOGIN_LOCKOUT
 	Location          *time.Location // LIVECHAT_TIMEZONE
 }
 

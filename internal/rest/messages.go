@@ -9,6 +9,7 @@ import (
 
 	lc "livechat/gen/livechat"
 	"livechat/internal/chat"
+	"livechat/internal/wire"
 )
 
 const (
@@ -51,7 +52,7 @@ func (s *server) history(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("history of %s: %w", id, err))
 		return
 	}
-	writeJSON(w, http.StatusOK, historyPage{Messages: messageViews(msgs), HasMore: more})
+	writeJSON(w, http.StatusOK, historyPage{Messages: wire.Messages(msgs), HasMore: more})
 }
 
 // sendMessage is the REST fallback of send_message: the same service call,
@@ -80,7 +81,7 @@ func (s *server) sendMessage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("send to %s: %w", id, restField(err)))
 		return
 	}
-	writeJSON(w, http.StatusCreated, messageView(m, req.TempID))
+	writeJSON(w, http.StatusCreated, wire.Message(m, req.TempID))
 }
 
 // restField renames the socket's payload.text field to the body's text.
@@ -142,7 +143,7 @@ func (s *server) searchMessages(w http.ResponseWriter, r *http.Request) {
 			name = displayName(c)
 			names[m.LineUserID] = name
 		}
-		out.Items = append(out.Items, searchItem{ChatMessageSchema: messageView(m, ""), DisplayName: name})
+		out.Items = append(out.Items, searchItem{ChatMessageSchema: wire.Message(m, ""), DisplayName: name})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -1,59 +1,16 @@
 package rest
 
 import (
-	"encoding/json"
 	"time"
 
 	lc "livechat/gen/livechat"
 	"livechat/internal/chat"
+	"livechat/internal/wire"
 )
 
 // The wire forms. Optional fields are omitted when absent, never null;
 // times are UTC. Messages reuse the spec's ChatMessage type so that REST and
 // the socket name every field alike.
-
-// messageView is a stored message as the socket's ChatMessage.
-func messageView(m chat.Message, tempID string) lc.ChatMessageSchema {
-	v := lc.ChatMessageSchema{
-		Id:          m.ID,
-		Seq:         m.Seq,
-		LineUserId:  lc.LineUserIdSchema(m.LineUserID),
-		SessionId:   m.SessionID,
-		Direction:   string(m.Direction),
-		Content:     m.Content,
-		MessageType: m.MessageType,
-		OperatorId:  m.OperatorID,
-		CreatedAt:   m.CreatedAt.UTC(),
-	}
-	if len(m.Payload) > 0 && string(m.Payload) != "null" {
-		p := json.RawMessage(m.Payload)
-		v.Payload = &p
-	}
-	if m.SenderRole != "" {
-		r := string(m.SenderRole)
-		v.SenderRole = &r
-	}
-	if m.OperatorName != "" {
-		n := m.OperatorName
-		v.OperatorName = &n
-	}
-	if m.DeliveryStatus != chat.DeliveryNone {
-		d := string(m.DeliveryStatus)
-		v.DeliveryStatus = &d
-	}
-	if tempID != "" {
-		v.TempId = &tempID
-	}
-	return v
-}
-
-func messageViews(ms []chat.Message) []lc.ChatMessageSchema {
-	out := make([]lc.ChatMessageSchema, 0, len(ms))
-	for _, m := range ms {
-		out = append(out, messageView(m, ""))
-	}
-	return out
-}
 
 // sessionJSON is a chat session.
 type sessionJSON struct {
@@ -156,7 +113,7 @@ type conversationDetail struct {
 }
 
 func detailView(h chat.History) conversationDetail {
-	return conversationDetail{customerJSON: customerView(h.Customer), Session: sessionPtr(h.Session), Messages: messageViews(h.Messages)}
+	return conversationDetail{customerJSON: customerView(h.Customer), Session: sessionPtr(h.Session), Messages: wire.Messages(h.Messages)}
 }
 
 // searchItem is a search hit: the message and whose conversation it is in.

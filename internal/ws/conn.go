@@ -17,8 +17,8 @@ import (
 
 // outbound is one queued write: a text frame, or a close frame when code != 0.
 type outbound struct {
-	data  []byte
-	code  int
+	data []byte
+	code int
 	text string
 }
 

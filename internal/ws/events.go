@@ -13,6 +13,7 @@ import (
 	"livechat/internal/chat"
 	"livechat/internal/contract"
 	"livechat/internal/errcode"
+	"livechat/internal/wire"
 )
 
 // historySize is how many messages join_room returns.
@@ -282,7 +283,7 @@ func (e *events) HandleSendMessage(ctx context.Context, p lc.SendMessagePayloadS
 	_, err = h.deps.Service.SendMessage(ctx, chat.SendRequest{
 		Actor: op, LineUserID: room, Text: p.Text, TempID: tempID, Origin: c.id,
 		Ack: func(m chat.Message) {
-			c.sendFrame(lc.NewMessageSentEvent(messageView(m, tempID), c.now()))
+			c.sendFrame(lc.NewMessageSentEvent(wire.Message(m, tempID), c.now()))
 		},
 	})
 	if err != nil {

@@ -1,46 +1,10 @@
 package ws
 
 import (
-	"encoding/json"
-
 	lc "livechat/gen/livechat"
 	"livechat/internal/chat"
+	"livechat/internal/wire"
 )
-
-// messageView is the wire form of a stored message.
-func messageView(m chat.Message, tempID string) lc.ChatMessageSchema {
-	v := lc.ChatMessageSchema{
-		Id:          m.ID,
-		Seq:         m.Seq,
-		LineUserId:  lc.LineUserIdSchema(m.LineUserID),
-		SessionId:   m.SessionID,
-		Direction:   string(m.Direction),
-		Content:     m.Content,
-		MessageType: m.MessageType,
-		OperatorId:  m.OperatorID,
-		CreatedAt:   m.CreatedAt.UTC(),
-	}
-	if len(m.Payload) > 0 && string(m.Payload) != "null" {
-		p := json.RawMessage(m.Payload)
-		v.Payload = &p
-	}
-	if m.SenderRole != "" {
-		r := string(m.SenderRole)
-		v.SenderRole = &r
-	}
-	if m.OperatorName != "" {
-		n := m.OperatorName
-		v.OperatorName = &n
-	}
-	if m.DeliveryStatus != chat.DeliveryNone {
-		d := string(m.DeliveryStatus)
-		v.DeliveryStatus = &d
-	}
-	if tempID != "" {
-		v.TempId = &tempID
-	}
-	return v
-}
 
 func sessionView(s chat.Session) lc.SessionInfoSchema {
 	started := s.StartedAt.UTC()
@@ -76,10 +40,7 @@ func joinView(h chat.History) lc.ConversationUpdatePayloadSchema {
 		s := sessionView(*h.Session)
 		v.Session = &s
 	}
-	v.Messages = make([]lc.ChatMessageSchema, 0, len(h.Messages))
-	for _, m := range h.Messages {
-		v.Messages = append(v.Messages, messageView(m, ""))
-	}
+	v.Messages = wire.Messages(h.Messages)
 	return v
 }
 

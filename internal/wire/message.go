@@ -1,0 +1,55 @@
+// Package wire converts domain values to the generated wire types, so the
+// socket and the REST API spell every field the same way.
+package wire
+
+import (
+	"encoding/json"
+
+	lc "livechat/gen/livechat"
+	"livechat/internal/chat"
+)
+
+// Message is a stored message as the spec's ChatMessage. Optional fields are
+// omitted when empty, never null; times are UTC.
+func Message(m chat.Message, tempID string) lc.ChatMessageSchema {
+	v := lc.ChatMessageSchema{
+		Id:          m.ID,
+		Seq:         m.Seq,
+		LineUserId:  lc.LineUserIdSchema(m.LineUserID),
+		SessionId:   m.SessionID,
+		Direction:   string(m.Direction),
+		Content:     m.Content,
+		MessageType: m.MessageType,
+		OperatorId:  m.OperatorID,
+		CreatedAt:   m.CreatedAt.UTC(),
+	}
+	if len(m.Payload) > 0 && string(m.Payload) != "null" {
+		p := json.RawMessage(m.Payload)
+		v.Payload = &p
+	}
+	if m.SenderRole != "" {
+		r := string(m.SenderRole)
+		v.SenderRole = &r
+	}
+	if m.OperatorName != "" {
+		n := m.OperatorName
+		v.OperatorName = &n
+	}
+	if m.DeliveryStatus != chat.DeliveryNone {
+		d := string(m.DeliveryStatus)
+		v.DeliveryStatus = &d
+	}
+	if tempID != "" {
+		v.TempId = &tempID
+	}
+	return v
+}
+
+// Messages converts a list, oldest first as given.
+func Messages(ms []chat.Message) []lc.ChatMessageSchema {
+	out := make([]lc.ChatMessageSchema, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, Message(m, ""))
+	}
+	return out
+}
