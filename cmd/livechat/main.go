@@ -22,6 +22,8 @@ commands:
   operator disable --id N     disable an operator; its sockets close (within 60 s on a running server)
   token --operator-id N [--ttl 1h]
                               print a signed access token for an operator
+  fakeline [--addr 127.0.0.1:8090] [--token T]
+                              run the fake LINE API (tests, demo); prints its base URL on stderr
 
 Configuration comes from LIVECHAT_* environment variables (see README).
 `
@@ -49,6 +51,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		err = operator(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "token":
 		err = token(ctx, args[1:], getenv, stdout, stderr)
+	case "fakeline":
+		err = fakeline(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

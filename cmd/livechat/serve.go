@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"livechat/asyncapi"
@@ -18,7 +19,9 @@ import (
 	"livechat/internal/chat"
 	"livechat/internal/clock"
 	"livechat/internal/contract"
+	"livechat/internal/line"
 	"livechat/internal/outbound"
+	"livechat/internal/outbox"
 	"livechat/internal/ratelimit"
 	"livechat/internal/rest"
 	"livechat/internal/ws"
@@ -82,6 +85,25 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Typing: ratelimit.New(cfg.TypingRateLimit, cfg.TypingRateBurst, clk),
 	})
 	svc.SetNotifier(hub)
+	lineClient := line.NewClient(cfg.LineAPIBase, cfg.LineDataAPIBase, cfg.LineChannelToken, nil)
+	if !lineClient.Configured() {
+		log.Warn("LIVECHAT_LINE_CHANNEL_TOKEN is not set: operator messages will be marked failed (LINE channel token not configured)")
+	}
+	ob := outbox.New(db, lineClient, hub, clk, log, outbox.Config{})
+	svc.SetEnqueuer(ob)
+	loading := line.NewLoading(lineClient, clk, log, line.LoadingOptions{})
+	hub.SetLoading(loading)
+	// Background workers outlive the HTTP grace period, so messages sent
+	// during shutdown still go out; they stop before the database closes.
+	bgCtx, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var bg sync.WaitGroup
+	bg.Go(func() {
+		if err := ob.Run(bgCtx); err != nil {
+			log.Error("outbox", "err", err)
+		}
+	})
+	bg.Go(func() { loading.Run(bgCtx) })
+	defer func() { stopBG(); bg.Wait() }()
 	restAPI := rest.New(rest.Deps{
 		Store: db, Service: svc, Tokens: tokens, Sockets: hub, Clock: clk, Log: log,
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL,

@@ -18,6 +18,7 @@ type Service struct {
 	clock    clock.Clock
 	notify   Notifier
 	outbound Outbound
+	enqueue  Enqueuer // when set, replaces outbound (see SetEnqueuer)
 	log      *slog.Logger
 	loc      *time.Location
 
@@ -246,6 +247,14 @@ func (s *Service) SendMessage(ctx context.Context, r SendRequest) (Message, erro
 		r.Ack(m)
 	}
 	s.notify.MessageStored(ctx, m, r.TempID, r.Origin)
+	if s.enqueue != nil {
+		// The outbox delivers later and reports a failure itself. Should
+		// Enqueue fail, the row is still pending and the outbox finds it.
+		if err := s.enqueue.Enqueue(ctx, m, r.TempID); err != nil {
+			s.log.Error("enqueue delivery", "message_id", m.ID, "err", err)
+		}
+		return m, nil
+	}
 	s.deliver(ctx, &m, r.TempID)
 	return m, nil
 }

@@ -39,6 +39,9 @@ type Config struct {
 	LoginMaxFailures  int            // LIVECHAT_LOGIN_MAX_FAILURES
 	LoginFailureReset time.Duration  // LIVECHAT_LOGIN_LOCKOUT
 	Location          *time.Location // LIVECHAT_TIMEZONE
+	LineChannelToken  string         // LIVECHAT_LINE_CHANNEL_TOKEN
+	LineAPIBase       string         // LIVECHAT_LINE_API_BASE
+	LineDataAPIBase   string         // LIVECHAT_LINE_DATA_API_BASE
 }
 
 // Var documents one environment variable; README's table mirrors Vars.
@@ -71,6 +74,9 @@ var Vars = []Var{
 	{"LIVECHAT_LOGIN_MAX_FAILURES", "5", "Failed logins per username and IP before 429"},
 	{"LIVECHAT_LOGIN_LOCKOUT", "15m", "How long those failures count"},
 	{"LIVECHAT_TIMEZONE", "Asia/Bangkok", "Business timezone (where \"today\" starts for the KPIs)"},
+	{"LIVECHAT_LINE_CHANNEL_TOKEN", "", "LINE channel access token for push/reply; empty: operator messages are marked failed"},
+	{"LIVECHAT_LINE_API_BASE", "https://api.line.me", "LINE Messaging API base URL (the fake LINE server in tests and the demo)"},
+	{"LIVECHAT_LINE_DATA_API_BASE", "https://api-data.line.me", "LINE data API base URL (message content)"},
 }
 
 // FromEnv reads and validates the configuration, reporting every problem at once.
@@ -98,6 +104,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		ShutdownTimeout:   r.duration("LIVECHAT_SHUTDOWN_TIMEOUT"),
 		LoginMaxFailures:  r.positive("LIVECHAT_LOGIN_MAX_FAILURES"),
 		LoginFailureReset: r.duration("LIVECHAT_LOGIN_LOCKOUT"),
+		LineChannelToken:  r.str("LIVECHAT_LINE_CHANNEL_TOKEN"),
+		LineAPIBase:       r.url("LIVECHAT_LINE_API_BASE"),
+		LineDataAPIBase:   r.url("LIVECHAT_LINE_DATA_API_BASE"),
 	}
 	loc, err := time.LoadLocation(r.str("LIVECHAT_TIMEZONE"))
 	if err != nil {
@@ -148,6 +157,14 @@ func (r *reader) str(name string) string {
 		}
 	}
 	panic("config: undocumented variable " + name) // programmer error: add it to Vars
+}
+
+func (r *reader) url(name string) string {
+	v := strings.TrimRight(r.str(name), "/")
+	if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		r.fail(name, "must be an http(s) URL")
+	}
+	return v
 }
 
 func (r *reader) duration(name string) time.Duration {

@@ -3,6 +3,8 @@ package ws
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -147,7 +149,9 @@ func (c *Conn) serve(ctx context.Context, ws *websocket.Conn) {
 			c.closeWith(websocket.ClosePolicyViolation, "authentication timeout")
 		}
 	})
-	c.readLoop(ctx)
+	if err := c.readLoop(ctx); errors.Is(err, websocket.ErrReadLimit) {
+		c.drain()
+	}
 	c.shutdown()
 	<-writerDone
 	c.stopTimers()
@@ -159,7 +163,16 @@ func (c *Conn) serve(ctx context.Context, ws *websocket.Conn) {
 	c.hub.ended(ctx, c)
 }
 
-func (c *Conn) readLoop(ctx context.Context) {
+// drain reads what the peer still sends, briefly, after gorilla answered an
+// oversized frame with close 1009: closing a socket with unread data makes
+// the kernel send a reset, which can destroy the close frame in flight.
+func (c *Conn) drain() {
+	nc := c.ws.UnderlyingConn()
+	_ = nc.SetReadDeadline(time.Now().Add(time.Second))
+	_, _ = io.Copy(io.Discard, io.LimitReader(nc, 4<<20))
+}
+
+func (c *Conn) readLoop(ctx context.Context) error {
 	c.ws.SetReadLimit(c.hub.opt.ReadLimit)
 	deadline := func() { _ = c.ws.SetReadDeadline(time.Now().Add(c.hub.opt.PongWait)) }
 	deadline()
@@ -171,7 +184,7 @@ func (c *Conn) readLoop(ctx context.Context) {
 			if websocket.IsUnexpectedCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
 				c.logger().Debug("socket read ended", "err", err)
 			}
-			return
+			return err
 		}
 		deadline()
 		ev.handle(ctx, data)

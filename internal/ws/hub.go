@@ -69,6 +69,7 @@ type Hub struct {
 	closing   bool
 	nextID    uint64
 	kpi       kpiPush
+	loading   Loading
 
 	wg       sync.WaitGroup // one per socket, done when its goroutines ended
 	stop     chan struct{}

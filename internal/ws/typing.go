@@ -45,9 +45,30 @@ func (h *Hub) typingStarted(ctx context.Context, c *Conn, room string) {
 		}
 	})
 	c.mu.Unlock()
+	if l := h.loadingAnimation(); l != nil {
+		l.Start(room) // LINE's "operator is typing"; debounced by Loading
+	}
 	if announce {
 		h.publishTyping(ctx, c, room, true)
 	}
+}
+
+// Loading shows LINE's loading animation to a customer.
+type Loading interface {
+	Start(lineUserID string) bool
+}
+
+// SetLoading installs the LINE loading animation started by typing_start.
+func (h *Hub) SetLoading(l Loading) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.loading = l
+}
+
+func (h *Hub) loadingAnimation() Loading {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.loading
 }
 
 // typingEnded clears the socket's typing state in room, if any, and tells the room.

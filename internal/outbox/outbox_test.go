@@ -1,0 +1,607 @@
+package outbox_test
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"sync"
+	"testing"
+	"time"
+
+	"livechat/internal/chat"
+	"livechat/internal/clock"
+	"livechat/internal/line"
+	"livechat/internal/line/linefake"
+	"livechat/internal/outbound"
+	"livechat/internal/outbox"
+	"livechat/internal/store"
+	"livechat/internal/store/storetest"
+)
+
+const token = "channel-token"
+
+var t0 = time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)
+
+// failures records Notifier.MessageFailed calls.
+type failures struct {
+	mu    sync.Mutex
+	calls []failure
+}
+
+type failure struct {
+	m         chat.Message
+	tempID    string
+	reason    string
+	retryable bool
+}
+
+func (f *failures) MessageFailed(_ context.Context, m chat.Message, tempID, reason string, retryable bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, failure{m, tempID, reason, retryable})
+}
+
+func (f *failures) all() []failure {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]failure(nil), f.calls...)
+}
+
+// env is a chat service whose operator messages go through a real outbox,
+// over a real store, to the fake LINE, on a fake clock.
+type env struct {
+	db      *store.DB
+	line    *linefake.Server
+	client  *line.Client
+	clock   *clock.Fake
+	svc     *chat.Service
+	rec     *outbound.Recorder
+	failed  *failures
+	cfg     outbox.Config
+	ob      *outbox.Outbox
+	results chan outbox.Result
+	stop    func()
+	op      chat.Operator
+}
+
+func newEnv(t *testing.T, db *store.DB, channelToken string, cfg outbox.Config) *env {
+	t.Helper()
+	e := &env{db: db, line: linefake.New(token), clock: clock.NewFake(t0), failed: &failures{}, rec: outbound.NewRecorder()}
+	base := e.line.Start()
+	t.Cleanup(e.line.Close)
+	e.client = line.NewClient(base, base, channelToken, nil)
+	e.svc = chat.NewService(db, e.clock, e.rec, slog.New(slog.DiscardHandler), time.UTC)
+	e.cfg = cfg
+	e.op = storetest.Operator(t, db, "alice", chat.RoleAgent)
+	e.start(t)
+	t.Cleanup(func() {
+		e.stop()
+		if n := len(e.rec.Delivered()); n != 0 {
+			t.Errorf("the synchronous outbound delivered %d messages", n)
+		}
+	})
+	return e
+}
+
+// start runs a new outbox instance (a server start) and routes sends to it.
+func (e *env) start(t *testing.T) {
+	t.Helper()
+	e.results = make(chan outbox.Result, 100)
+	cfg := e.cfg
+	results := e.results
+	cfg.Observe = func(r outbox.Result) { results <- r }
+	e.ob = outbox.New(e.db, e.client, e.failed, e.clock, nil, cfg)
+	e.svc.SetEnqueuer(e.ob)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	ob := e.ob
+	go func() { done <- ob.Run(ctx) }()
+	stopped := false
+	e.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+}
+
+// customer makes a customer with an ACTIVE session owned by the operator.
+func (e *env) customer(t *testing.T) chat.Customer {
+	t.Helper()
+	c := storetest.Customer(t, e.db)
+	s, _, err := e.db.EnsureWaitingSession(t.Context(), c.LineUserID, e.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.db.ClaimSession(t.Context(), s.ID, e.op.ID, e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (e *env) send(t *testing.T, c chat.Customer, text, tempID string) chat.Message {
+	t.Helper()
+	m, err := e.svc.SendMessage(t.Context(), chat.SendRequest{Actor: e.op, LineUserID: c.LineUserID, Text: text, TempID: tempID})
+	if err != nil {
+		t.Fatalf("SendMessage(%q): %v", text, err)
+	}
+	if m.DeliveryStatus != chat.DeliveryPending {
+		t.Fatalf("SendMessage returned %q, want pending", m.DeliveryStatus)
+	}
+	return m
+}
+
+// sync waits until the outbox has looked at the table at the current time
+// and armed its timer, so that the next Advance fires it.
+func (e *env) sync(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := e.ob.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// advance moves the clock once the outbox is idle with its timer armed.
+// The caller makes sure no push is in flight.
+func (e *env) advance(t *testing.T, d time.Duration) {
+	t.Helper()
+	e.sync(t)
+	e.clock.Advance(d)
+}
+
+// next waits for the outcome of the next attempt.
+func (e *env) next(t *testing.T) outbox.Result {
+	t.Helper()
+	select {
+	case r := <-e.results:
+		return r
+	case <-time.After(10 * time.Second):
+		t.Fatal("no delivery attempt within 10 s")
+		return outbox.Result{}
+	}
+}
+
+func (e *env) expect(t *testing.T, id int64, status chat.DeliveryStatus) outbox.Result {
+	t.Helper()
+	r := e.next(t)
+	if r.MessageID != id || r.Status != status {
+		t.Fatalf("attempt = %+v, want message %d %s", r, id, status)
+	}
+	return r
+}
+
+func (e *env) stored(t *testing.T, id int64) chat.Message {
+	t.Helper()
+	m, err := e.db.Message(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// pushText is the text of a recorded push.
+func pushText(r linefake.Request) string {
+	if len(r.Messages) != 1 {
+		return ""
+	}
+	s, _ := r.Messages[0]["text"].(string)
+	return s
+}
+
+var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
+// sameKey checks that every push carried one UUID retry key, and returns it.
+func sameKey(t *testing.T, rs []linefake.Request) string {
+	t.Helper()
+	if len(rs) == 0 {
+		t.Fatal("no pushes")
+	}
+	key := rs[0].RetryKey
+	if !uuidRE.MatchString(key) {
+		t.Fatalf("retry key %q is not a UUID", key)
+	}
+	for i, r := range rs {
+		if r.RetryKey != key {
+			t.Fatalf("push %d used retry key %q, want %q", i, r.RetryKey, key)
+		}
+	}
+	return key
+}
+
+func TestDelivered(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, token, outbox.Config{})
+		c := e.customer(t)
+		m := e.send(t, c, "hello", "t1")
+		r := e.expect(t, m.ID, chat.DeliverySent)
+		if r.Attempt != 1 {
+			t.Fatalf("attempt %d", r.Attempt)
+		}
+		d := e.line.Deliveries()
+		if len(d) != 1 || d[0].To != c.LineUserID || pushText(d[0]) != "hello" {
+			t.Fatalf("deliveries = %+v", d)
+		}
+		sameKey(t, d)
+		if got := e.stored(t, m.ID); got.DeliveryStatus != chat.DeliverySent || got.DeliveryError != "" {
+			t.Fatalf("stored %+v", got)
+		}
+	})
+}
+
+// The issue's test: injected 5xx, then success → exactly one delivery, with
+// the same retry key every time.
+func TestServerErrorsAreRetriedWithTheSameKey(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, token, outbox.Config{})
+		c := e.customer(t)
+		e.line.FailNext(linefake.Push, linefake.Status(500), linefake.Status(503))
+		m := e.send(t, c, "hello", "t1")
+
+		r := e.expect(t, m.ID, chat.DeliveryPending)
+		if want := t0.Add(time.Second); !r.NextAttempt.Equal(want) {
+			t.Fatalf("first retry at %v, want %v", r.NextAttempt, want)
+		}
+		if got := e.stored(t, m.ID); got.DeliveryStatus != chat.DeliveryPending || got.DeliveryError == "" {
+			t.Fatalf("while retrying: %+v", got)
+		}
+		e.advance(t, time.Second)
+		r = e.expect(t, m.ID, chat.DeliveryPending)
+		if want := t0.Add(3 * time.Second); !r.NextAttempt.Equal(want) { // backoff doubles
+			t.Fatalf("second retry at %v, want %v", r.NextAttempt, want)
+		}
+		e.advance(t, 2*time.Second)
+		e.expect(t, m.ID, chat.DeliverySent)
+
+		pushes := e.line.Requests(linefake.Push)
+		if len(pushes) != 3 {
+			t.Fatalf("%d pushes, want 3", len(pushes))
+		}
+		sameKey(t, pushes)
+		if n := len(e.line.Deliveries()); n != 1 {
+			t.Fatalf("%d deliveries, want 1", n)
+		}
+		if got := e.stored(t, m.ID); got.DeliveryStatus != chat.DeliverySent || got.DeliveryError != "" {
+			t.Fatalf("stored %+v", got)
+		}
+		if n := len(e.failed.all()); n != 0 {
+			t.Fatalf("%d message_failed for a delivered message", n)
+		}
+	})
+}
+
+// LINE took the message but the answer was lost: the retry gets 409 and
+// the customer has one copy.
+func TestLostAnswerThenConflictIsOneDelivery(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, token, outbox.Config{AttemptTimeout: 200 * time.Millisecond})
+		c := e.customer(t)
+		e.line.FailNext(linefake.Push, linefake.Lost(linefake.Timeout()))
+		m := e.send(t, c, "hello", "t1")
+		e.expect(t, m.ID, chat.DeliveryPending)
+		e.advance(t, time.Second)
+		e.expect(t, m.ID, chat.DeliverySent)
+		pushes := e.line.Requests(linefake.Push)
+		if len(pushes) != 2 || pushes[1].Status != http.StatusConflict {
+			t.Fatalf("pushes = %+v", pushes)
+		}
+		sameKey(t, pushes)
+		if n := len(e.line.Deliveries()); n != 1 {
+			t.Fatalf("%d deliveries, want 1", n)
+		}
+	})
+}
+
+func TestConflictIsSuccess(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, token, outbox.Config{})
+		c := e.customer(t)
+		e.line.FailNext(linefake.Push, linefake.Status(http.StatusConflict))
+		m := e.send(t, c, "hello", "t1")
+		e.expect(t, m.ID, chat.DeliverySent)
+		if got := e.stored(t, m.ID); got.DeliveryStatus != chat.DeliverySent {
+			t.Fatalf("stored %+v", got)
+		}
+		if n := len(e.failed.all()); n != 0 {
+			t.Fatalf("%d message_failed", n)
+		}
+	})
+}
+
+// The issue's test: a 400 → message_failed reaches the operator.
+func TestBadRequestFailsAndTellsTheSender(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, token, outbox.Config{})
+		c := e.customer(t)
+		e.line.FailNext(linefake.Push, linefake.Fault{Status: 400, Message: "The property, 'to', in the request body is invalid"})
+		m := e.send(t, c, "hello", "t-400")
+		r := e.expect(t, m.ID, chat.DeliveryFailed)
+		fs := e.failed.all()
+		if len(fs) != 1 {
+			t.Fatalf("%d message_failed, want 1", len(fs))
+		}
+		f := fs[0]
+		if f.tempID != "t-400" || f.m.ID != m.ID || f.retryable || f.reason != r.Reason ||
+			f.reason != "LINE rejected the message (400 Bad Request): The property, 'to', in the request body is invalid" ||
+			f.m.DeliveryStatus != chat.DeliveryFailed || f.m.OperatorID == nil || *f.m.OperatorID != e.op.ID {
+			t.Fatalf("message_failed = %+v", f)
+		}
+		if got := e.stored(t, m.ID); got.DeliveryStatus != chat.DeliveryFailed || got.DeliveryError != f.reason {
+			t.Fatalf("stored %+v", got)
+		}
+		if n := len(e.line.Requests(linefake.Push)); n != 1 {
+			t.Fatalf("a 400 was retried: %d pushes", n)
+		}
+		// The conversation goes on.
+		m2 := e.send(t, c, "again", "t-2")
+		e.expect(t, m2.ID, chat.DeliverySent)
+	})
+}
+
+func TestNoTokenFailsWithAClearReason(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, "", outbox.Config{})
+		c := e.customer(t)
+		m := e.send(t, c, "hello", "t1")
+		e.expect(t, m.ID, chat.DeliveryFailed)
+		fs := e.failed.all()
+		if len(fs) != 1 || fs[0].reason != "LINE channel token not configured" || fs[0].tempID != "t1" {
+			t.Fatalf("message_failed = %+v", fs)
+		}
+		if got := e.stored(t, m.ID); got.DeliveryStatus != chat.DeliveryFailed || got.DeliveryError != outbox.NoTokenReason {
+			t.Fatalf("stored %+v", got)
+		}
+		if n := len(e.line.Requests()); n != 0 {
+			t.Fatalf("%d requests reached LINE without a token", n)
+		}
+	})
+}
+
+// Message 2 is not pushed before message 1 is accepted, also across a retry;
+// other conversations are not held up.
+func TestOrderPerConversationAcrossRetries(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, token, outbox.Config{})
+		a, b := e.customer(t), e.customer(t)
+		e.line.FailNext(linefake.Push, linefake.Status(500))
+		a1 := e.send(t, a, "a1", "")
+		e.expect(t, a1.ID, chat.DeliveryPending)
+		a2 := e.send(t, a, "a2", "")
+		a3 := e.send(t, a, "a3", "")
+		b1 := e.send(t, b, "b1", "")
+		e.expect(t, b1.ID, chat.DeliverySent) // b is not blocked by a
+		e.advance(t, time.Second)
+		e.expect(t, a1.ID, chat.DeliverySent)
+		e.expect(t, a2.ID, chat.DeliverySent)
+		e.expect(t, a3.ID, chat.DeliverySent)
+
+		var texts []string
+		for _, r := range e.line.Requests(linefake.Push) {
+			if r.To == a.LineUserID {
+				texts = append(texts, pushText(r))
+			}
+		}
+		if want := []string{"a1", "a1", "a2", "a3"}; !equal(texts, want) {
+			t.Fatalf("pushes to a = %v, want %v", texts, want)
+		}
+		if n := len(e.line.Deliveries()); n != 4 {
+			t.Fatalf("%d deliveries, want 4", n)
+		}
+	})
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestTooManyRequestsHonoursRetryAfter(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, token, outbox.Config{})
+		c := e.customer(t)
+		e.line.FailNext(linefake.Push, linefake.TooManyRequests(30*time.Second))
+		m := e.send(t, c, "hello", "")
+		r := e.expect(t, m.ID, chat.DeliveryPending)
+		if want := t0.Add(30 * time.Second); !r.NextAttempt.Equal(want) {
+			t.Fatalf("retry at %v, want %v (Retry-After)", r.NextAttempt, want)
+		}
+		e.advance(t, 30*time.Second)
+		e.expect(t, m.ID, chat.DeliverySent)
+		sameKey(t, e.line.Requests(linefake.Push))
+	})
+}
+
+func TestTimeoutIsRetried(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, token, outbox.Config{AttemptTimeout: 100 * time.Millisecond})
+		c := e.customer(t)
+		e.line.FailNext(linefake.Push, linefake.Timeout())
+		m := e.send(t, c, "hello", "")
+		r := e.expect(t, m.ID, chat.DeliveryPending)
+		if r.Reason != "LINE did not answer in time; will retry" {
+			t.Fatalf("reason %q", r.Reason)
+		}
+		e.advance(t, time.Second)
+		e.expect(t, m.ID, chat.DeliverySent)
+		pushes := e.line.Requests(linefake.Push)
+		sameKey(t, pushes)
+		if len(pushes) != 2 || pushes[0].Delivered || !pushes[1].Delivered {
+			t.Fatalf("pushes = %+v", pushes)
+		}
+	})
+}
+
+func TestGivesUpBeforeTheRetryKeyExpires(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, token, outbox.Config{MinBackoff: 4 * time.Second, GiveUpAfter: 10 * time.Second})
+		c := e.customer(t)
+		e.line.FailNext(linefake.Push, linefake.Status(500), linefake.Status(500))
+		m := e.send(t, c, "hello", "t1")
+		e.expect(t, m.ID, chat.DeliveryPending) // t0: retry at +4 s
+		e.advance(t, 4*time.Second)
+		// +4 s: the next retry (+12 s) would be past the 10 s window.
+		r := e.expect(t, m.ID, chat.DeliveryFailed)
+		fs := e.failed.all()
+		if len(fs) != 1 || !fs[0].retryable || fs[0].reason != r.Reason || fs[0].tempID != "t1" {
+			t.Fatalf("message_failed = %+v", fs)
+		}
+		if want := "LINE did not accept the message after 2 attempts (last: LINE error 500 Internal Server Error; will retry); please resend"; r.Reason != want {
+			t.Fatalf("reason %q, want %q", r.Reason, want)
+		}
+		if got := e.stored(t, m.ID); got.DeliveryStatus != chat.DeliveryFailed || got.DeliveryError != r.Reason {
+			t.Fatalf("stored %+v", got)
+		}
+	})
+}
+
+// A message tried before a long outage is not pushed again once LINE may
+// have forgotten its retry key: that could be a second copy.
+func TestNoRetryAfterTheRetryKeyWindow(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, token, outbox.Config{GiveUpAfter: 10 * time.Second})
+		c := e.customer(t)
+		e.line.FailNext(linefake.Push, linefake.Lost(linefake.Status(500)))
+		m := e.send(t, c, "hello", "t1")
+		e.expect(t, m.ID, chat.DeliveryPending)
+		e.stop()
+		e.clock.Advance(time.Minute) // the server is down: no outbox runs
+		e.start(t)
+		r := e.expect(t, m.ID, chat.DeliveryFailed)
+		if n := len(e.line.Requests(linefake.Push)); n != 1 {
+			t.Fatalf("%d pushes, want 1", n)
+		}
+		if fs := e.failed.all(); len(fs) != 1 || fs[0].reason != r.Reason || !fs[0].retryable {
+			t.Fatalf("message_failed = %+v", fs)
+		}
+	})
+}
+
+// The issue's test: a restart with pending deliveries delivers each once.
+func TestRestartDeliversPendingOnce(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, token, outbox.Config{AttemptTimeout: 200 * time.Millisecond})
+		a, b := e.customer(t), e.customer(t)
+
+		// Before the "crash": a1's push reached LINE but its answer was
+		// lost, and a2 and b1 were stored but never tried.
+		e.line.FailNext(linefake.Push, linefake.Lost(linefake.Timeout()))
+		a1 := e.send(t, a, "a1", "")
+		e.expect(t, a1.ID, chat.DeliveryPending)
+		e.stop()
+		a2 := e.send(t, a, "a2", "") // Enqueue works; nobody runs the outbox
+		b1 := e.send(t, b, "b1", "")
+		b2 := e.send(t, b, "b2", "")
+
+		e.start(t)
+		e.expect(t, b1.ID, chat.DeliverySent) // a1 waits for its backoff
+		e.expect(t, b2.ID, chat.DeliverySent)
+		e.advance(t, time.Second)
+		e.expect(t, a1.ID, chat.DeliverySent) // LINE answers 409
+		e.expect(t, a2.ID, chat.DeliverySent)
+		d := e.line.Deliveries()
+		if len(d) != 4 {
+			t.Fatalf("%d deliveries, want 4: %+v", len(d), d)
+		}
+		seen := map[string]int{}
+		for _, r := range d {
+			seen[pushText(r)]++
+		}
+		for _, text := range []string{"a1", "a2", "b1", "b2"} {
+			if seen[text] != 1 {
+				t.Fatalf("delivered %v, want each once", seen)
+			}
+		}
+	})
+}
+
+// A crashed instance's attempt holds its row until the lock ends; then the
+// next instance retries it with the same key.
+func TestCrashedAttemptIsRetriedAfterItsLock(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, token, outbox.Config{Lock: time.Minute})
+		e.stop()
+		c := e.customer(t)
+		m := e.send(t, c, "hello", "")
+		// The dead instance claimed it and pushed; LINE accepted it.
+		claimed, err := db.ClaimDelivery(t.Context(), m.ID, t0, t0.Add(time.Minute), "unused")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.client.Push(t.Context(), c.LineUserID, []line.Message{line.Text("hello")}, claimed.RetryKey); err != nil {
+			t.Fatal(err)
+		}
+
+		e.start(t)
+		e.advance(t, 59*time.Second)
+		e.sync(t)
+		// Not claimed again while the dead instance's lock holds.
+		if next, _, err := db.NextDeliveryAt(t.Context()); err != nil || !next.Equal(t0.Add(time.Minute)) {
+			t.Fatalf("next delivery at %v, %v; want the lock's end %v", next, err, t0.Add(time.Minute))
+		}
+		e.advance(t, time.Second)
+		r := e.expect(t, m.ID, chat.DeliverySent)
+		if r.Attempt != 2 {
+			t.Fatalf("attempt %d, want 2", r.Attempt)
+		}
+		pushes := e.line.Requests(linefake.Push)
+		sameKey(t, pushes)
+		if len(pushes) != 2 || pushes[1].Status != http.StatusConflict || len(e.line.Deliveries()) != 1 {
+			t.Fatalf("pushes = %+v", pushes)
+		}
+	})
+}
+
+// Stopping cancels a hanging push; the message stays pending and the next
+// start delivers it at once.
+func TestStopReleasesAttemptsInFlight(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, token, outbox.Config{AttemptTimeout: time.Hour})
+		c := e.customer(t)
+		e.line.FailNext(linefake.Push, linefake.Timeout())
+		m := e.send(t, c, "hello", "")
+		for {
+			changed := e.line.Changed()
+			if len(e.line.Requests(linefake.Push)) > 0 {
+				break
+			}
+			<-changed
+		}
+		e.stop()
+		r := e.expect(t, m.ID, chat.DeliveryPending)
+		if !r.NextAttempt.Equal(t0) {
+			t.Fatalf("released until %v, want now", r.NextAttempt)
+		}
+		e.start(t)
+		e.expect(t, m.ID, chat.DeliverySent)
+		sameKey(t, e.line.Requests(linefake.Push))
+		if n := len(e.line.Deliveries()); n != 1 {
+			t.Fatalf("%d deliveries", n)
+		}
+	})
+}

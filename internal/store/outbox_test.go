@@ -1,0 +1,125 @@
+package store_test
+
+import (
+	"testing"
+	"time"
+
+	"livechat/internal/chat"
+	"livechat/internal/outbox"
+	"livechat/internal/store"
+	"livechat/internal/store/storetest"
+)
+
+func deliveryIDs(ds []outbox.Delivery) []int64 {
+	out := make([]int64, len(ds))
+	for i, d := range ds {
+		out[i] = d.Message.ID
+	}
+	return out
+}
+
+func TestOutboxHeadsClaimsAndOutcomes(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		op := storetest.Operator(t, db, "alice", chat.RoleAgent)
+		a, b := storetest.Customer(t, db), storetest.Customer(t, db)
+		for _, c := range []chat.Customer{a, b} {
+			mustClaim(t, db, mustEnsure(t, db, c.LineUserID, at(0)).ID, op.ID, at(0))
+		}
+		a1 := mustAppend(t, db, outgoing(a.LineUserID, "a1", &op), at(time.Second))
+		mustAppend(t, db, incoming(a.LineUserID, "customer"), at(2*time.Second))
+		a2 := mustAppend(t, db, outgoing(a.LineUserID, "a2", &op), at(3*time.Second))
+		b1 := mustAppend(t, db, outgoing(b.LineUserID, "b1", &op), at(4*time.Second))
+		mustAppend(t, db, outgoing(b.LineUserID, "a bot reply is not the outbox's", nil), at(5*time.Second))
+
+		if err := db.PrepareDelivery(ctx, a1.ID, "key-a1", "t-a1"); err != nil {
+			t.Fatal(err)
+		}
+		// A second prepare keeps the key: it may already have been pushed.
+		if err := db.PrepareDelivery(ctx, a1.ID, "other", "t-a1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.PrepareDelivery(ctx, 999999, "k", ""); err == nil {
+			t.Fatal("PrepareDelivery of an unknown message succeeded")
+		}
+
+		// One head per conversation, longest waiting first; nothing before it is due.
+		if due, err := db.DueDeliveries(ctx, at(0), 10); err != nil || len(due) != 0 {
+			t.Fatalf("due before any was sent = %v, %v", deliveryIDs(due), err)
+		}
+		due, err := db.DueDeliveries(ctx, at(time.Minute), 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := deliveryIDs(due); len(got) != 2 || got[0] != a1.ID || got[1] != b1.ID {
+			t.Fatalf("due = %v, want [%d %d]", got, a1.ID, b1.ID)
+		}
+		if due[0].RetryKey != "key-a1" || due[0].TempID != "t-a1" || due[0].Message.Content != "a1" || due[1].RetryKey != "" {
+			t.Fatalf("heads = %+v", due)
+		}
+		next, ok, err := db.NextDeliveryAt(ctx)
+		if err != nil || !ok {
+			t.Fatalf("NextDeliveryAt = %v, %v, %v", next, ok, err)
+		}
+		eqTime(t, "NextDeliveryAt", next, at(time.Second))
+
+		// Of two claimers one wins; the claim counts and keeps the key.
+		now := at(time.Minute)
+		c1, err := db.ClaimDelivery(ctx, a1.ID, now, now.Add(time.Minute), "ignored")
+		if err != nil || c1.Attempts != 1 || c1.RetryKey != "key-a1" {
+			t.Fatalf("claim = %+v, %v", c1, err)
+		}
+		_, err = db.ClaimDelivery(ctx, a1.ID, now, now.Add(time.Minute), "ignored")
+		wantErr(t, "second claim", err, chat.ErrConflict)
+		// A claim fixes the key of a message that had none.
+		cb, err := db.ClaimDelivery(ctx, b1.ID, now, now.Add(time.Minute), "key-b1")
+		if err != nil || cb.RetryKey != "key-b1" {
+			t.Fatalf("claim b1 = %+v, %v", cb, err)
+		}
+		if due, _ := db.DueDeliveries(ctx, now, 10); len(due) != 0 {
+			t.Fatalf("locked heads are due: %v", deliveryIDs(due))
+		}
+		next, _, _ = db.NextDeliveryAt(ctx)
+		eqTime(t, "NextDeliveryAt while locked", next, now.Add(time.Minute))
+
+		// Retry: pending, unlocked, due later, with the reason shown.
+		if err := db.RetryDelivery(ctx, a1.ID, 1, now.Add(2*time.Second), "LINE error 500; will retry"); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := db.Message(ctx, a1.ID)
+		if got.DeliveryStatus != chat.DeliveryPending || got.DeliveryError != "LINE error 500; will retry" {
+			t.Fatalf("after retry: %+v", got)
+		}
+		next, _, _ = db.NextDeliveryAt(ctx)
+		eqTime(t, "NextDeliveryAt after retry", next, now.Add(2*time.Second))
+		// A stale attempt cannot settle the message.
+		wantErr(t, "stale finish", db.FinishDelivery(ctx, a1.ID, 0, chat.DeliverySent, ""), chat.ErrConflict)
+
+		later := now.Add(2 * time.Second)
+		c2, err := db.ClaimDelivery(ctx, a1.ID, later, later.Add(time.Minute), "ignored")
+		if err != nil || c2.Attempts != 2 || c2.RetryKey != "key-a1" {
+			t.Fatalf("second claim = %+v, %v", c2, err)
+		}
+		if err := db.FinishDelivery(ctx, a1.ID, 2, chat.DeliverySent, ""); err != nil {
+			t.Fatal(err)
+		}
+		got, _ = db.Message(ctx, a1.ID)
+		if got.DeliveryStatus != chat.DeliverySent || got.DeliveryError != "" {
+			t.Fatalf("after finish: %+v", got)
+		}
+		// a2 is the head of a now.
+		due, _ = db.DueDeliveries(ctx, later, 10)
+		if got := deliveryIDs(due); len(got) != 1 || got[0] != a2.ID {
+			t.Fatalf("due after a1 = %v, want [%d]", got, a2.ID)
+		}
+		if err := db.FinishDelivery(ctx, b1.ID, 1, chat.DeliveryFailed, "LINE rejected the message"); err != nil {
+			t.Fatal(err)
+		}
+		wantErr(t, "finish as pending", db.FinishDelivery(ctx, a2.ID, 0, chat.DeliveryPending, ""), chat.ErrInvalid)
+		got, _ = db.Message(ctx, b1.ID)
+		if got.DeliveryStatus != chat.DeliveryFailed || got.DeliveryError != "LINE rejected the message" {
+			t.Fatalf("failed message: %+v", got)
+		}
+	})
+}
