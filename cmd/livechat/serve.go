@@ -105,7 +105,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	bg.Go(func() { loading.Run(bgCtx) })
 	defer func() { stopBG(); bg.Wait() }()
 	restAPI := rest.New(rest.Deps{
-		Store: db, Service: svc, Tokens: tokens, Sockets: hub, Clock: clk, Log: log,
+		Store: db, Service: svc, Tokens: tokens, Sockets: hub, Clock: clk, Log: log, Canned: db,
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL,
 		LoginMaxFailures: cfg.LoginMaxFailures, LoginWindow: cfg.LoginFailureReset,
 	})

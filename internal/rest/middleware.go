@@ -67,9 +67,14 @@ func bearerToken(r *http.Request) (string, error) {
 
 // adminOnly refuses operators without the admin role; it runs after bearer.
 func (s *server) adminOnly(next http.Handler) http.Handler {
+	return s.adminFor("manage operators", next)
+}
+
+// adminFor is adminOnly with the refusal saying what only an admin can do.
+func (s *server) adminFor(what string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if actor(r).Role != chat.RoleAdmin {
-			writeError(w, chat.E(chat.ErrForbidden, "Only an admin can manage operators"))
+			writeError(w, chat.E(chat.ErrForbidden, "Only an admin can %s", what))
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -1,6 +1,7 @@
 // Package rest is the JSON API the dashboard uses beside the socket, under
-// /api/v1: login/refresh/logout, conversations, messages, session actions
-// and operators. It calls the same chat.Service as the WebSocket.
+// /api/v1: login/refresh/logout, conversations, messages, session actions,
+// operators and canned responses. It calls the same chat.Service as the
+// WebSocket.
 package rest
 
 import (
@@ -34,6 +35,9 @@ type Deps struct {
 	RefreshTTL       time.Duration
 	LoginMaxFailures int
 	LoginWindow      time.Duration
+
+	// Canned stores canned responses; when nil their routes answer 404.
+	Canned CannedStore
 }
 
 // Defaults for the settings left zero.
@@ -110,6 +114,17 @@ func New(d Deps) http.Handler {
 	admin("POST "+lc+"operators/{id}/enable", s.enableOperator)
 	admin("PUT "+lc+"operators/{id}/role", s.setOperatorRole)
 	admin("PUT "+lc+"operators/{id}/password", s.setOperatorPassword)
+
+	if s.Canned != nil {
+		cannedAdmin := func(pattern string, h http.HandlerFunc) {
+			mux.Handle(pattern, s.bearer(s.adminFor("manage canned responses", h)))
+		}
+		staff("GET "+lc+"canned-responses", s.listCanned)
+		cannedAdmin("POST "+lc+"canned-responses", s.createCanned)
+		cannedAdmin("PUT "+lc+"canned-responses/{id}", s.updateCanned)
+		cannedAdmin("DELETE "+lc+"canned-responses/{id}", s.deleteCanned)
+		staff("POST "+lc+"canned-responses/{id}/use", s.useCanned)
+	}
 
 	return s.fallbacks(mux)
 }
