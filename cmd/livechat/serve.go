@@ -24,6 +24,7 @@ import (
 	"livechat/internal/outbox"
 	"livechat/internal/ratelimit"
 	"livechat/internal/rest"
+	"livechat/internal/webhook"
 	"livechat/internal/ws"
 )
 
@@ -93,6 +94,22 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	svc.SetEnqueuer(ob)
 	loading := line.NewLoading(lineClient, clk, log, line.LoadingOptions{})
 	hub.SetLoading(loading)
+	if cfg.BusinessHours != nil { // configured hours win over the stored ones at start
+		if err := db.SetBusinessHours(ctx, *cfg.BusinessHours, clk.Now()); err != nil {
+			return fmt.Errorf("store business hours: %w", err)
+		}
+	}
+	if cfg.LineChannelSecret == "" {
+		log.Warn("LIVECHAT_LINE_CHANNEL_SECRET is not set: the LINE webhook answers 503")
+	}
+	inbox := webhook.NewWorker(webhook.Deps{Store: db, Chat: svc, Profiles: lineClient, Replier: lineClient, Clock: clk, Log: log},
+		webhook.Options{
+			Keywords:          webhook.ParseKeywords(cfg.HandoffKeywords),
+			OutOfHoursNoQueue: !cfg.OutOfHoursQueue,
+			Replies:           webhook.Replies{Queued: cfg.HandoffReply, OutOfHours: cfg.OutOfHoursReply},
+		})
+	surveys := webhook.NewSurveys(lineClient, clk, log)
+	svc.AfterClose = surveys.AfterClose
 	// Background workers outlive the HTTP grace period, so messages sent
 	// during shutdown still go out; they stop before the database closes.
 	bgCtx, stopBG := context.WithCancel(context.WithoutCancel(ctx))
@@ -103,6 +120,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		}
 	})
 	bg.Go(func() { loading.Run(bgCtx) })
+	bg.Go(func() { inbox.Run(bgCtx) })
+	bg.Go(func() { surveys.Run(bgCtx) })
 	defer func() { stopBG(); bg.Wait() }()
 	restAPI := rest.New(rest.Deps{
 		Store: db, Service: svc, Tokens: tokens, Sockets: hub, Clock: clk, Log: log, Canned: db,
@@ -110,7 +129,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		LoginMaxFailures: cfg.LoginMaxFailures, LoginWindow: cfg.LoginFailureReset,
 	})
 	srv := &http.Server{
-		Handler:           api.New(api.Deps{DB: db, Socket: hub, REST: restAPI, AllowedOrigins: cfg.AllowedOrigins, Log: log}),
+		Handler: api.New(api.Deps{
+			DB: db, Socket: hub, REST: restAPI, AllowedOrigins: cfg.AllowedOrigins, Log: log,
+			Webhook: webhook.NewHandler(cfg.LineChannelSecret, db, inbox, clk, log),
+		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,

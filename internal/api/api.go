@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 
 	"livechat/asyncapi"
@@ -25,6 +24,7 @@ type Deps struct {
 	DB             Pinger
 	Socket         http.Handler // the WebSocket hub
 	REST           http.Handler // /api/v1/… JSON endpoints; nil to leave them out
+	Webhook        http.Handler // POST /api/v1/line/webhook (LINE-signed; no CORS, no bearer); nil to leave it out
 	AllowedOrigins []string
 	Log            *slog.Logger
 }
@@ -40,7 +40,7 @@ func New(d Deps) http.Handler {
 		defer cancel()
 		if err := d.DB.Ping(ctx); err != nil {
 			d.Log.Warn("readiness: database unreachable", "err", err)
-			WriteError(w, &errcode.Error{Code: "unavailable", Message: "database unreachable"}, http.StatusServiceUnavailable)
+			WriteError(w, &errcode.Error{Code: errcode.Unavailable, Message: "database unreachable"}, http.StatusServiceUnavailable)
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
@@ -50,6 +50,9 @@ func New(d Deps) http.Handler {
 		_, _ = w.Write(asyncapi.YAML)
 	})
 	mux.Handle("GET /api/v1/ws/live-chat", d.Socket)
+	if d.Webhook != nil {
+		mux.Handle("POST /api/v1/line/webhook", d.Webhook)
+	}
 	if d.REST != nil {
 		mux.Handle("/api/v1/", cors(d.AllowedOrigins, d.REST))
 	}
@@ -66,28 +69,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // WriteError writes {error: {code, message}}. status 0 takes the mapped one.
-func WriteError(w http.ResponseWriter, err error, status int) {
-	m := errcode.Of(err)
-	if status == 0 {
-		status = m.Status
-	}
-	body := map[string]any{"code": m.Code, "message": m.Message}
-	if m.Field != "" {
-		body["field"] = m.Field
-	}
-	if m.RetryAfter > 0 {
-		w.Header().Set("Retry-After", retryAfterSeconds(m.RetryAfter))
-	}
-	writeJSON(w, status, map[string]any{"error": body})
-}
-
-func retryAfterSeconds(d time.Duration) string {
-	s := int((d + time.Second - 1) / time.Second)
-	if s < 1 {
-		s = 1
-	}
-	return strconv.Itoa(s)
-}
+func WriteError(w http.ResponseWriter, err error, status int) { errcode.WriteHTTP(w, err, status) }
 
 // cors lets the allowed browser origins call the REST API.
 func cors(allowed []string, next http.Handler) http.Handler {

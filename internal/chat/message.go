@@ -48,5 +48,10 @@ type Message struct {
 	OperatorName   string
 	DeliveryStatus DeliveryStatus
 	DeliveryError  string
-	CreatedAt      time.Time
+	// RetryKey is the channel's idempotency key (X-Line-Retry-Key), fixed
+	// when the message is stored so every delivery attempt reuses it.
+	RetryKey string
+	// TempID is the sending tab's id, kept for message_failed.
+	TempID    string
+	CreatedAt time.Time
 }

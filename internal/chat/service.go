@@ -8,6 +8,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
+
 	"livechat/internal/clock"
 )
 
@@ -239,6 +241,11 @@ func (s *Service) SendMessage(ctx context.Context, r SendRequest) (Message, erro
 		OperatorID:     &opID,
 		OperatorName:   r.Actor.DisplayName,
 		DeliveryStatus: DeliveryPending,
+		TempID:         r.TempID,
+	}
+	if s.enqueue != nil {
+		// Stored with the message, so the outbox never sees it without its key.
+		m.RetryKey = uuid.NewString()
 	}
 	if err := s.store.AppendMessage(ctx, &m, s.now()); err != nil {
 		return Message{}, fmt.Errorf("store message: %w", err)
@@ -351,9 +358,9 @@ func (s *Service) KPIs(ctx context.Context, online int) (KPIs, error) {
 
 type nopNotifier struct{}
 
-func (nopNotifier) SessionQueued(context.Context, Session, Customer, int, int)  {}
-func (nopNotifier) SessionClaimed(context.Context, Session)                     {}
-func (nopNotifier) SessionClosed(context.Context, Session)                      {}
-func (nopNotifier) SessionTransferred(context.Context, Session, int64)          {}
-func (nopNotifier) MessageStored(context.Context, Message, string, string)      {}
+func (nopNotifier) SessionQueued(context.Context, Session, Customer, int, int)   {}
+func (nopNotifier) SessionClaimed(context.Context, Session)                      {}
+func (nopNotifier) SessionClosed(context.Context, Session)                       {}
+func (nopNotifier) SessionTransferred(context.Context, Session, int64)           {}
+func (nopNotifier) MessageStored(context.Context, Message, string, string)       {}
 func (nopNotifier) MessageFailed(context.Context, Message, string, string, bool) {}

@@ -39,4 +39,5 @@ type Session struct {
 	ClosedByID      *int64
 	TransferCount   int
 	TransferReason  *string
+	CSATScore       *int // the customer's 1–5 rating after an operator close
 }

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"livechat/internal/hours"
 )
 
 // Config is the whole server configuration. Defaults are safe: loopback
@@ -27,21 +29,27 @@ type Config struct {
 	LogLevel        slog.Level    // LIVECHAT_LOG_LEVEL
 	LogFormat       string        // LIVECHAT_LOG_FORMAT: text | json
 
-	AuthTimeout       time.Duration  // LIVECHAT_WS_AUTH_TIMEOUT
-	MaxConnections    int            // LIVECHAT_WS_MAX_CONNECTIONS
-	MaxConnsPerOp     int            // LIVECHAT_WS_MAX_CONNECTIONS_PER_OPERATOR
-	SendQueue         int            // LIVECHAT_WS_SEND_QUEUE
-	RateLimit         float64        // LIVECHAT_RATE_LIMIT (events/s per operator)
-	RateBurst         int            // LIVECHAT_RATE_BURST
-	TypingRateLimit   float64        // LIVECHAT_TYPING_RATE_LIMIT
-	TypingRateBurst   int            // LIVECHAT_TYPING_RATE_BURST
-	ShutdownTimeout   time.Duration  // LIVECHAT_SHUTDOWN_TIMEOUT
-	LoginMaxFailures  int            // LIVECHAT_LOGIN_MAX_FAILURES
-	LoginFailureReset time.Duration  // LIVECHAT_LOGIN_LOCKOUT
-	Location          *time.Location // LIVECHAT_TIMEZONE
-	LineChannelToken  string         // LIVECHAT_LINE_CHANNEL_TOKEN
-	LineAPIBase       string         // LIVECHAT_LINE_API_BASE
-	LineDataAPIBase   string         // LIVECHAT_LINE_DATA_API_BASE
+	AuthTimeout       time.Duration   // LIVECHAT_WS_AUTH_TIMEOUT
+	MaxConnections    int             // LIVECHAT_WS_MAX_CONNECTIONS
+	MaxConnsPerOp     int             // LIVECHAT_WS_MAX_CONNECTIONS_PER_OPERATOR
+	SendQueue         int             // LIVECHAT_WS_SEND_QUEUE
+	RateLimit         float64         // LIVECHAT_RATE_LIMIT (events/s per operator)
+	RateBurst         int             // LIVECHAT_RATE_BURST
+	TypingRateLimit   float64         // LIVECHAT_TYPING_RATE_LIMIT
+	TypingRateBurst   int             // LIVECHAT_TYPING_RATE_BURST
+	ShutdownTimeout   time.Duration   // LIVECHAT_SHUTDOWN_TIMEOUT
+	LoginMaxFailures  int             // LIVECHAT_LOGIN_MAX_FAILURES
+	LoginFailureReset time.Duration   // LIVECHAT_LOGIN_LOCKOUT
+	Location          *time.Location  // LIVECHAT_TIMEZONE
+	LineChannelToken  string          // LIVECHAT_LINE_CHANNEL_TOKEN
+	LineAPIBase       string          // LIVECHAT_LINE_API_BASE
+	LineDataAPIBase   string          // LIVECHAT_LINE_DATA_API_BASE
+	LineChannelSecret string          // LIVECHAT_LINE_CHANNEL_SECRET
+	HandoffKeywords   string          // LIVECHAT_HANDOFF_KEYWORDS (comma-separated)
+	BusinessHours     *hours.Schedule // LIVECHAT_BUSINESS_HOURS; nil keeps the stored schedule
+	OutOfHoursQueue   bool            // LIVECHAT_OUT_OF_HOURS_QUEUE
+	HandoffReply      string          // LIVECHAT_HANDOFF_REPLY; empty = built-in
+	OutOfHoursReply   string          // LIVECHAT_OUT_OF_HOURS_REPLY; empty = built-in
 }
 
 // Var documents one environment variable; README's table mirrors Vars.
@@ -77,6 +85,12 @@ var Vars = []Var{
 	{"LIVECHAT_LINE_CHANNEL_TOKEN", "", "LINE channel access token for push/reply; empty: operator messages are marked failed"},
 	{"LIVECHAT_LINE_API_BASE", "https://api.line.me", "LINE Messaging API base URL (the fake LINE server in tests and the demo)"},
 	{"LIVECHAT_LINE_DATA_API_BASE", "https://api-data.line.me", "LINE data API base URL (message content)"},
+	{"LIVECHAT_LINE_CHANNEL_SECRET", "", "LINE channel secret that signs webhooks; empty: the webhook answers 503"},
+	{"LIVECHAT_HANDOFF_KEYWORDS", "agent,human,operator,ติดต่อเจ้าหน้าที่,คุยกับเจ้าหน้าที่", "Comma-separated, case-insensitive substrings that hand a BOT-mode customer to a human"},
+	{"LIVECHAT_BUSINESS_HOURS", "", "e.g. mon-fri 08:00-17:00; sat 09:00-12:00; tz=Asia/Bangkok. Empty keeps the stored schedule (default Mon-Fri 08:00-17:00)"},
+	{"LIVECHAT_OUT_OF_HOURS_QUEUE", "1", "0: outside business hours a handoff only gets the out-of-hours reply and is not queued"},
+	{"LIVECHAT_HANDOFF_REPLY", "", "Reply to a queued customer ({position}, {total}); empty: built-in Thai and English"},
+	{"LIVECHAT_OUT_OF_HOURS_REPLY", "", "Out-of-hours reply ({next_open}, {next_open_th}); empty: built-in Thai and English"},
 }
 
 // FromEnv reads and validates the configuration, reporting every problem at once.
@@ -107,12 +121,25 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		LineChannelToken:  r.str("LIVECHAT_LINE_CHANNEL_TOKEN"),
 		LineAPIBase:       r.url("LIVECHAT_LINE_API_BASE"),
 		LineDataAPIBase:   r.url("LIVECHAT_LINE_DATA_API_BASE"),
+		LineChannelSecret: r.str("LIVECHAT_LINE_CHANNEL_SECRET"),
+		HandoffKeywords:   r.str("LIVECHAT_HANDOFF_KEYWORDS"),
+		OutOfHoursQueue:   r.boolean("LIVECHAT_OUT_OF_HOURS_QUEUE"),
+		HandoffReply:      r.str("LIVECHAT_HANDOFF_REPLY"),
+		OutOfHoursReply:   r.str("LIVECHAT_OUT_OF_HOURS_REPLY"),
 	}
 	loc, err := time.LoadLocation(r.str("LIVECHAT_TIMEZONE"))
 	if err != nil {
 		r.fail("LIVECHAT_TIMEZONE", "must be an IANA timezone like Asia/Bangkok")
 	}
 	c.Location = loc
+	if spec := r.str("LIVECHAT_BUSINESS_HOURS"); spec != "" && loc != nil {
+		sched, err := hours.Parse(spec, loc)
+		if err != nil {
+			r.fail("LIVECHAT_BUSINESS_HOURS", err.Error())
+		} else {
+			c.BusinessHours = &sched
+		}
+	}
 	if err := c.LogLevel.UnmarshalText([]byte(r.str("LIVECHAT_LOG_LEVEL"))); err != nil {
 		r.fail("LIVECHAT_LOG_LEVEL", "must be debug, info, warn or error")
 	}

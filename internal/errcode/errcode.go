@@ -32,8 +32,10 @@ const (
 	OperatorNotFound      = "operator_not_found"
 	AlreadyAuthenticated  = "already_authenticated"
 	InvalidSessionState   = "invalid_session_state"
-	NotFound              = "not_found" // REST only: an unknown resource
-	Conflict              = "conflict"  // REST only: a duplicate
+	NotFound              = "not_found"         // REST only: an unknown resource
+	Conflict              = "conflict"          // REST only: a duplicate
+	InvalidSignature      = "invalid_signature" // LINE webhook only: bad X-Line-Signature
+	Unavailable           = "unavailable"       // HTTP only: a dependency is down or not configured
 )
 
 // Error is a protocol error with an explicit code, for conditions that are
@@ -126,8 +128,10 @@ func statusOf(code string) int {
 	switch code {
 	case InternalError:
 		return http.StatusInternalServerError
-	case NotAuthenticated, AlreadyAuthenticated:
+	case NotAuthenticated, AlreadyAuthenticated, InvalidSignature:
 		return http.StatusUnauthorized
+	case Unavailable:
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusBadRequest
 }

@@ -3,8 +3,6 @@ package rest
 import (
 	"errors"
 	"net/http"
-	"strconv"
-	"time"
 
 	"livechat/internal/errcode"
 )
@@ -20,26 +18,15 @@ type withStatus struct {
 func (e *withStatus) Error() string { return e.err.Error() }
 func (e *withStatus) Unwrap() error { return e.err }
 
-// writeError writes {"error":{"code","message"[,"field"]}} (the shape of
-// api.WriteError), with the code, message and status errcode maps err to.
+// writeError writes err through errcode, with the status it maps to unless
+// the error carries a transport-level one.
 func writeError(w http.ResponseWriter, err error) {
-	m := errcode.Of(err)
-	status := m.Status
+	status := 0
 	var ws *withStatus
 	if errors.As(err, &ws) {
 		status = ws.status
 	}
-	body := map[string]any{"code": m.Code, "message": m.Message}
-	if m.Field != "" {
-		body["field"] = m.Field
-	}
-	if m.RetryAfter > 0 {
-		w.Header().Set("Retry-After", retryAfterSeconds(m.RetryAfter))
-	}
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="livechat"`)
-	}
-	writeJSON(w, status, map[string]any{"error": body})
+	errcode.WriteHTTP(w, err, status)
 }
 
 // fail reports err to the client and logs it when it was unexpected; the
@@ -49,13 +36,4 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		s.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	writeError(w, err)
-}
-
-// retryAfterSeconds rounds up to whole seconds, at least 1.
-func retryAfterSeconds(d time.Duration) string {
-	n := int((d + time.Second - 1) / time.Second)
-	if n < 1 {
-		n = 1
-	}
-	return strconv.Itoa(n)
 }

@@ -108,6 +108,7 @@ func New(d Deps) http.Handler {
 	staff("POST "+lc+"conversations/{line_user_id}/claim", s.claimSession)
 	staff("POST "+lc+"conversations/{line_user_id}/close", s.closeSession)
 	staff("POST "+lc+"conversations/{line_user_id}/transfer", s.transferSession)
+	staff("GET "+lc+"sessions/{id}", s.session)
 	staff("GET "+lc+"operators", s.listOperators)
 	admin("POST "+lc+"operators", s.createOperator)
 	admin("POST "+lc+"operators/{id}/disable", s.disableOperator)

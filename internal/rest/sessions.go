@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -51,5 +52,24 @@ func (s *server) sessionAction(w http.ResponseWriter, r *http.Request, name stri
 		return
 	}
 	s.Log.Info("session "+name, "session_id", sess.ID, "line_user_id", id, "operator_id", op.ID)
+	writeJSON(w, http.StatusOK, sessionView(sess))
+}
+
+// session is one session's detail, closed ones included (with the
+// customer's CSAT score once rated).
+func (s *server) session(w http.ResponseWriter, r *http.Request) {
+	id, err := idParam(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	sess, err := s.Store.Session(r.Context(), id)
+	if errors.Is(err, chat.ErrNotFound) {
+		err = fmt.Errorf("session %d: %w", id, chat.ErrSessionNotFound)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, sessionView(sess))
 }

@@ -3,6 +3,7 @@ package rest_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -144,3 +145,28 @@ func TestTransfer(t *testing.T) {
 		e.call(t, "POST", lc+"conversations/"+bot.LineUserID+"/transfer", tok, map[string]any{"to_operator_id": bob.ID}).expectError(t, 404, "session_not_found")
 	})
 }
+
+func TestSessionDetailShowsCSAT(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db)
+		alice := e.operator(t, "alice", chat.RoleAgent)
+		c := e.active(t, alice)
+		closed := e.call(t, "POST", lc+"conversations/"+c.LineUserID+"/close", e.token(t, alice), nil).expect(t, 200)
+		path := lc + "sessions/" + itoa(num(t, closed["id"]))
+		if s := e.call(t, "GET", path, e.token(t, alice), nil).expect(t, 200); s["status"] != "CLOSED" || s["csat_score"] != nil {
+			t.Fatalf("closed, unrated session %v", s)
+		}
+		if _, err := db.RecordCSAT(context.Background(), num(t, closed["id"]), c.LineUserID, 4, t0); err != nil {
+			t.Fatal(err)
+		}
+		if s := e.call(t, "GET", path, e.token(t, alice), nil).expect(t, 200); num(t, s["csat_score"]) != 4 {
+			t.Fatalf("rated session %v", s)
+		}
+		e.call(t, "GET", lc+"sessions/999", e.token(t, alice), nil).expectError(t, 404, "session_not_found")
+		e.call(t, "GET", lc+"sessions/x", e.token(t, alice), nil).expectError(t, 400, "validation_error", "id")
+		e.call(t, "GET", path, "", nil).expectError(t, 401, "auth_missing_token")
+	})
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

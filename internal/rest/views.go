@@ -24,6 +24,7 @@ type sessionJSON struct {
 	ClosedBy       string     `json:"closed_by,omitempty"`
 	TransferCount  int        `json:"transfer_count"`
 	TransferReason string     `json:"transfer_reason,omitempty"`
+	CSATScore      *int       `json:"csat_score,omitempty"`
 }
 
 func sessionView(s chat.Session) sessionJSON {
@@ -36,6 +37,7 @@ func sessionView(s chat.Session) sessionJSON {
 		ClaimedAt:     utc(s.ClaimedAt),
 		ClosedAt:      utc(s.ClosedAt),
 		TransferCount: s.TransferCount,
+		CSATScore:     s.CSATScore,
 	}
 	if s.ClosedBy != nil {
 		v.ClosedBy = string(*s.ClosedBy)

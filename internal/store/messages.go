@@ -29,6 +29,8 @@ type messageRow struct {
 	OperatorName   string          `bun:"operator_name"`
 	DeliveryStatus string          `bun:"delivery_status"`
 	DeliveryError  string          `bun:"delivery_error"`
+	RetryKey       *string         `bun:"retry_key"`
+	TempID         string          `bun:"temp_id"`
 	CreatedAt      time.Time       `bun:"created_at"`
 }
 
@@ -47,8 +49,17 @@ func (r messageRow) message() chat.Message {
 		OperatorName:   r.OperatorName,
 		DeliveryStatus: chat.DeliveryStatus(r.DeliveryStatus),
 		DeliveryError:  r.DeliveryError,
+		RetryKey:       deref(r.RetryKey),
+		TempID:         r.TempID,
 		CreatedAt:      r.CreatedAt.UTC(),
 	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 func messages(rows []messageRow) []chat.Message {
@@ -120,7 +131,11 @@ func (db *DB) AppendMessage(ctx context.Context, m *chat.Message, now time.Time)
 			OperatorName:   m.OperatorName,
 			DeliveryStatus: string(m.DeliveryStatus),
 			DeliveryError:  m.DeliveryError,
+			TempID:         m.TempID,
 			CreatedAt:      now,
+		}
+		if m.RetryKey != "" {
+			row.RetryKey = &m.RetryKey
 		}
 		if _, err := tx.NewInsert().Model(&row).Returning("id").Exec(ctx); err != nil {
 			return err

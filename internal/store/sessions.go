@@ -30,6 +30,7 @@ type sessionRow struct {
 	ClosedByID      *int64     `bun:"closed_by_id"`
 	TransferCount   int        `bun:"transfer_count"`
 	TransferReason  *string    `bun:"transfer_reason"`
+	CSATScore       *int       `bun:"csat_score"`
 }
 
 func (r sessionRow) session() chat.Session {
@@ -47,6 +48,7 @@ func (r sessionRow) session() chat.Session {
 		ClosedByID:      r.ClosedByID,
 		TransferCount:   r.TransferCount,
 		TransferReason:  r.TransferReason,
+		CSATScore:       r.CSATScore,
 	}
 	if r.ClosedBy != nil {
 		by := chat.ClosedBy(*r.ClosedBy)

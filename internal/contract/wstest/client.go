@@ -183,9 +183,15 @@ func (c *Client) Send(typ string, payload any) {
 // SendRaw writes a text frame as is (for malformed input).
 func (c *Client) SendRaw(s string) {
 	c.t.Helper()
-	if err := c.Conn.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
+	if err := c.TrySendRaw(s); err != nil {
 		c.t.Fatalf("write: %v", err)
 	}
+}
+
+// TrySendRaw writes a text frame and returns the write error, for frames the
+// server may refuse while they are still being written (oversized ones).
+func (c *Client) TrySendRaw(s string) error {
+	return c.Conn.WriteMessage(websocket.TextMessage, []byte(s))
 }
 
 // Next returns the next frame, failing after Timeout.

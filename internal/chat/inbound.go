@@ -1,0 +1,36 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// CloseByCustomer closes the customer's open session because the customer
+// left (a LINE unfollow): closed_by=USER, no operator, no CSAT survey, and
+// the customer is handed back to the bot. session_closed is broadcast after
+// the commit. No open session: nil, nil. reason is only logged.
+func (s *Service) CloseByCustomer(ctx context.Context, lineUserID, reason string) (*Session, error) {
+	// A claim or transfer between the read and the conditional close makes
+	// the close miss (ErrConflict): read again and retry.
+	for range 3 {
+		sess, err := s.store.OpenSession(ctx, lineUserID)
+		if errors.Is(err, ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("close session of %s: %w", lineUserID, err)
+		}
+		closed, err := s.store.CloseSession(ctx, sess.ID, sess.Status, ClosedByUser, nil, s.now())
+		if errors.Is(err, ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("close session %d: %w", sess.ID, err)
+		}
+		s.log.InfoContext(ctx, "session closed by the customer", "session_id", closed.ID, "line_user_id", lineUserID, "reason", reason)
+		s.notify.SessionClosed(ctx, closed)
+		return &closed, nil
+	}
+	return nil, fmt.Errorf("close session of %s: it keeps changing: %w", lineUserID, ErrConflict)
+}

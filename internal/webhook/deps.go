@@ -1,0 +1,76 @@
+package webhook
+
+import (
+	"context"
+	"time"
+
+	"livechat/internal/chat"
+	"livechat/internal/hours"
+	"livechat/internal/line"
+	"livechat/internal/store"
+)
+
+// Inbox is the durable queue of webhook events (line_webhook_events).
+type Inbox interface {
+	// AddInboxEvents stores one call's events in one transaction, skipping
+	// those whose webhook event id is already stored; it returns how many
+	// were new.
+	AddInboxEvents(ctx context.Context, events []store.InboxEvent, now time.Time) (int, error)
+	// DueInboxEvents returns events to process now, at most one per
+	// customer (the oldest pending), oldest first.
+	DueInboxEvents(ctx context.Context, now time.Time, limit int) ([]store.InboxEvent, error)
+	// ClaimInboxEvent leases an event to this worker and counts the
+	// attempt; false when another worker has it or it is done.
+	ClaimInboxEvent(ctx context.Context, id int64, now, until time.Time) (bool, error)
+	CompleteInboxEvent(ctx context.Context, id int64, now time.Time) error
+	FailInboxEvent(ctx context.Context, id int64, reason string, next time.Time) error
+	// AbandonInboxEvent marks an event that can never succeed done, with why.
+	AbandonInboxEvent(ctx context.Context, id int64, reason string, now time.Time) error
+	// NextInboxAttempt is when the next skipped event becomes due.
+	NextInboxAttempt(ctx context.Context) (time.Time, bool, error)
+}
+
+// Store is what processing needs from persistence.
+type Store interface {
+	Inbox
+	Customer(ctx context.Context, lineUserID string) (chat.Customer, error)
+	UpsertCustomer(ctx context.Context, c chat.Customer) (chat.Customer, error)
+	// IncomingMessageByLineID finds a stored customer message by its LINE
+	// message id (ErrNotFound): a retried event must not store it twice.
+	IncomingMessageByLineID(ctx context.Context, lineUserID, lineMessageID string) (chat.Message, error)
+	// RecordCSAT stores a rating once per closed session of that customer:
+	// ErrConflict (already rated), ErrNotFound (not that customer's
+	// session), ErrSessionState (still open), ErrInvalid (score).
+	RecordCSAT(ctx context.Context, sessionID int64, lineUserID string, score int, now time.Time) (store.CSATResponse, error)
+	BusinessHours(ctx context.Context) (hours.Schedule, error)
+}
+
+// Chat is the live-chat service: it stores, links and broadcasts.
+type Chat interface {
+	CustomerMessage(ctx context.Context, m chat.Message) (chat.Message, error)
+	RequestHuman(ctx context.Context, lineUserID string) (s chat.Session, created bool, position, total int, err error)
+	CloseByCustomer(ctx context.Context, lineUserID, reason string) (*chat.Session, error)
+}
+
+// Profiles fetches LINE profiles (line.Client).
+type Profiles interface {
+	Profile(ctx context.Context, userID string) (line.Profile, error)
+}
+
+// Replier answers an event with its reply token (line.Client).
+type Replier interface {
+	Reply(ctx context.Context, replyToken string, msgs []line.Message) error
+}
+
+// Pusher pushes messages to a customer (line.Client).
+type Pusher interface {
+	Push(ctx context.Context, to string, msgs []line.Message, retryKey string) error
+}
+
+var (
+	_ Store    = (*store.DB)(nil)
+	_ Chat     = (*chat.Service)(nil)
+	_ Profiles = (*line.Client)(nil)
+	_ Replier  = (*line.Client)(nil)
+	_ Pusher   = (*line.Client)(nil)
+)
