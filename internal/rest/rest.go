@@ -1,7 +1,7 @@
 // Package rest is the JSON API the dashboard uses beside the socket, under
 // /api/v1: login/refresh/logout, conversations, messages, session actions,
-// operators and canned responses. It calls the same chat.Service as the
-// WebSocket.
+// operators, canned responses, business hours and customer media. It calls
+// the same chat.Service as the WebSocket.
 package rest
 
 import (
@@ -38,6 +38,14 @@ type Deps struct {
 
 	// Canned stores canned responses; when nil their routes answer 404.
 	Canned CannedStore
+	// Hours stores the business hours; when nil their routes answer 404.
+	Hours HoursStore
+	// Media fetches customer media from LINE; when nil the content route
+	// answers 404.
+	Media Content
+	// MediaMaxBytes bounds one streamed media body; 0 is
+	// DefaultMediaMaxBytes.
+	MediaMaxBytes int64
 }
 
 // Defaults for the settings left zero.
@@ -125,6 +133,13 @@ func New(d Deps) http.Handler {
 		cannedAdmin("PUT "+lc+"canned-responses/{id}", s.updateCanned)
 		cannedAdmin("DELETE "+lc+"canned-responses/{id}", s.deleteCanned)
 		staff("POST "+lc+"canned-responses/{id}/use", s.useCanned)
+	}
+	if s.Hours != nil {
+		staff("GET "+lc+"business-hours", s.businessHours)
+		mux.Handle("PUT "+lc+"business-hours", s.bearer(s.adminFor("set business hours", http.HandlerFunc(s.setBusinessHours))))
+	}
+	if s.Media != nil {
+		staff("GET "+lc+"messages/{id}/content", s.messageContent)
 	}
 
 	return s.fallbacks(mux)
