@@ -39,6 +39,10 @@ asyncapi/node_modules/.package-lock.json: asyncapi/package.json asyncapi/package
 	cd asyncapi && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+## demo: the fake LINE, a server on 127.0.0.1:8081 (data in ./data/demo) and 3 simulated customers; you play the operator
+demo: build
+	@bash cmd/livechat/demo.sh
+
 vet:
 	$(GO) vet ./...
 

@@ -24,6 +24,8 @@ commands:
                               print a signed access token for an operator
   fakeline [--addr 127.0.0.1:8090] [--token T]
                               run the fake LINE API (tests, demo); prints its base URL on stderr
+  simulate --server URL --customers N [--fakeline URL] [--secret S] [--duration 10m] [--seed K] [--score 1-5] [--list]
+                              play N LINE customers against a server and the fake LINE; prints a transcript
 
 Configuration comes from LIVECHAT_* environment variables (see README).
 `
@@ -53,6 +55,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		err = token(ctx, args[1:], getenv, stdout, stderr)
 	case "fakeline":
 		err = fakeline(ctx, args[1:], getenv, stdout, stderr)
+	case "simulate":
+		err = simulateCustomers(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

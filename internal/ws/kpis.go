@@ -43,6 +43,7 @@ func (h *Hub) kpisChanged(ctx context.Context) {
 	}
 	now := h.deps.Clock.Now()
 	if wait := k.last.Add(kpiInterval).Sub(now); wait > 0 {
+		ctx := context.WithoutCancel(ctx) // the push outlives the request that caused it
 		k.pending = h.deps.Clock.AfterFunc(wait, func() {
 			k.mu.Lock()
 			k.pending = nil
