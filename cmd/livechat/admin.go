@@ -37,11 +37,7 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	if err := parse(newFlags("migrate", stderr), args); err != nil {
 		return err
 	}
-	e, err := load(getenv, stderr)
-	if err != nil {
-		return err
-	}
-	db, err := e.openStore(ctx) // Open applies the migrations
+	e, db, err := openAdmin(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -100,11 +96,7 @@ func operatorCreate(ctx context.Context, args []string, getenv func(string) stri
 	if err != nil {
 		return fmt.Errorf("%s", chat.PublicMessage(err, err.Error()))
 	}
-	e, err := load(getenv, stderr)
-	if err != nil {
-		return err
-	}
-	db, err := e.openStore(ctx)
+	e, db, err := openAdmin(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -136,11 +128,7 @@ func operatorDisable(ctx context.Context, args []string, getenv func(string) str
 	if *id < 1 {
 		return usageError("--id must be a positive operator id")
 	}
-	e, err := load(getenv, stderr)
-	if err != nil {
-		return err
-	}
-	db, err := e.openStore(ctx)
+	e, db, err := openAdmin(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -168,11 +156,7 @@ func token(ctx context.Context, args []string, getenv func(string) string, stdou
 	if *ttl <= 0 {
 		return usageError("--ttl must be positive")
 	}
-	e, err := load(getenv, stderr)
-	if err != nil {
-		return err
-	}
-	db, err := e.openStore(ctx)
+	e, db, err := openAdmin(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}

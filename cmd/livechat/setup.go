@@ -46,6 +46,20 @@ func (e env) openStore(ctx context.Context) (*store.DB, error) {
 	return db, nil
 }
 
+// openAdmin loads the configuration and opens (and migrates) the database,
+// what every admin subcommand starts with.
+func openAdmin(ctx context.Context, getenv func(string) string, stderr io.Writer) (env, *store.DB, error) {
+	e, err := load(getenv, stderr)
+	if err != nil {
+		return env{}, nil, err
+	}
+	db, err := e.openStore(ctx)
+	if err != nil {
+		return env{}, nil, err
+	}
+	return e, db, nil
+}
+
 // secret loads the JWT secret, generating it on first use.
 func (e env) secret() ([]byte, error) {
 	s, created, err := auth.LoadOrCreateSecret(e.cfg.JWTSecret, e.cfg.DataDir)

@@ -102,20 +102,13 @@ func (s *server) dummy() string {
 // pair is issued. Revocation is a conditional update, so of two concurrent
 // refreshes with one token only one succeeds.
 func (s *server) refresh(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		RefreshToken string `json:"refresh_token"`
-	}
-	if err := decodeJSON(w, r, &req); err != nil {
-		writeError(w, err)
-		return
-	}
-	if req.RefreshToken == "" {
-		writeError(w, invalid("refresh_token", "refresh_token is required"))
+	token, ok := refreshTokenBody(w, r)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
 	now := s.Clock.Now().UTC()
-	hash := hashRefresh(req.RefreshToken)
+	hash := hashRefresh(token)
 	tok, err := s.Store.RefreshTokenByHash(ctx, hash)
 	switch {
 	case errors.Is(err, chat.ErrNotFound):
@@ -160,18 +153,11 @@ func (s *server) refresh(w http.ResponseWriter, r *http.Request) {
 // logout revokes a refresh token. Unknown or already revoked tokens are
 // fine: the outcome the client wants holds either way.
 func (s *server) logout(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		RefreshToken string `json:"refresh_token"`
-	}
-	if err := decodeJSON(w, r, &req); err != nil {
-		writeError(w, err)
+	token, ok := refreshTokenBody(w, r)
+	if !ok {
 		return
 	}
-	if req.RefreshToken == "" {
-		writeError(w, invalid("refresh_token", "refresh_token is required"))
-		return
-	}
-	err := s.Store.RevokeRefreshToken(r.Context(), hashRefresh(req.RefreshToken), s.Clock.Now().UTC())
+	err := s.Store.RevokeRefreshToken(r.Context(), hashRefresh(token), s.Clock.Now().UTC())
 	if err != nil && !errors.Is(err, chat.ErrNotFound) {
 		s.fail(w, r, fmt.Errorf("logout: %w", err))
 		return
@@ -202,4 +188,20 @@ func (s *server) issue(ctx context.Context, op chat.Operator) (tokenResponse, er
 func hashRefresh(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(sum[:])
+}
+
+// refreshTokenBody reads {refresh_token} (required), answering the error itself.
+func refreshTokenBody(w http.ResponseWriter, r *http.Request) (string, bool) {
+	var req struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	if err := decodeJSON(w, r, &req); err != nil {
+		writeError(w, err)
+		return "", false
+	}
+	if req.RefreshToken == "" {
+		writeError(w, invalid("refresh_token", "refresh_token is required"))
+		return "", false
+	}
+	return req.RefreshToken, true
 }
