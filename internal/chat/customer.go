@@ -33,3 +33,12 @@ type Customer struct {
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 }
+
+// Name is the display name, or the original's fallback "LINE User" when
+// LINE gave none.
+func (c Customer) Name() string {
+	if c.DisplayName == "" {
+		return "LINE User"
+	}
+	return c.DisplayName
+}

@@ -31,3 +31,32 @@ type DeliveryError struct {
 
 func (e *DeliveryError) Error() string { return "delivery failed: " + e.Reason }
 func (e *DeliveryError) Unwrap() error { return ErrDelivery }
+
+// detached announces with a context that the caller's cancellation does not
+// reach: the change is committed, so a REST client hanging up must not
+// cost the other operators its broadcast.
+type detached struct{ n Notifier }
+
+func (d detached) SessionQueued(ctx context.Context, s Session, c Customer, position, total int) {
+	d.n.SessionQueued(context.WithoutCancel(ctx), s, c, position, total)
+}
+
+func (d detached) SessionClaimed(ctx context.Context, s Session) {
+	d.n.SessionClaimed(context.WithoutCancel(ctx), s)
+}
+
+func (d detached) SessionClosed(ctx context.Context, s Session) {
+	d.n.SessionClosed(context.WithoutCancel(ctx), s)
+}
+
+func (d detached) SessionTransferred(ctx context.Context, s Session, from int64) {
+	d.n.SessionTransferred(context.WithoutCancel(ctx), s, from)
+}
+
+func (d detached) MessageStored(ctx context.Context, m Message, tempID, excludeConn string) {
+	d.n.MessageStored(context.WithoutCancel(ctx), m, tempID, excludeConn)
+}
+
+func (d detached) MessageFailed(ctx context.Context, m Message, tempID, reason string, retryable bool) {
+	d.n.MessageFailed(context.WithoutCancel(ctx), m, tempID, reason, retryable)
+}

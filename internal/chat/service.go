@@ -37,7 +37,7 @@ func NewService(store Store, c clock.Clock, out Outbound, log *slog.Logger, loc 
 }
 
 // SetNotifier installs the broadcaster (the hub, built after the service).
-func (s *Service) SetNotifier(n Notifier) { s.notify = n }
+func (s *Service) SetNotifier(n Notifier) { s.notify = detached{n} }
 
 func (s *Service) now() time.Time { return s.clock.Now().UTC() }
 
@@ -90,7 +90,8 @@ func (s *Service) RequestHuman(ctx context.Context, lineUserID string) (sess Ses
 			return Session{}, false, 0, 0, fmt.Errorf("queue position: %w", err)
 		}
 	}
-	if created {
+	// position 0: claimed or closed since it was created; nothing waits.
+	if created && position > 0 {
 		s.notify.SessionQueued(ctx, sess, cust, position, total)
 	}
 	return sess, created, position, total, nil
@@ -149,7 +150,7 @@ func (s *Service) Close(ctx context.Context, actor Operator, lineUserID string) 
 	}
 	s.notify.SessionClosed(ctx, closed)
 	if s.AfterClose != nil {
-		s.AfterClose(ctx, closed)
+		s.AfterClose(context.WithoutCancel(ctx), closed)
 	}
 	return closed, nil
 }

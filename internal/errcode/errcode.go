@@ -38,6 +38,18 @@ const (
 	Unavailable           = "unavailable"       // HTTP only: a dependency is down or not configured
 )
 
+// inSpec is the spec's ErrorCode enum: the codes a socket may carry.
+var inSpec = map[string]bool{
+	AuthMissingToken: true, AuthExpiredToken: true, AuthInvalidToken: true, NotAuthenticated: true,
+	InvalidRequest: true, RateLimitExceeded: true, ValidationError: true, NotInRoom: true,
+	SessionNotFound: true, InternalError: true, MessageTooLong: true, UnknownEvent: true,
+	SessionAlreadyClaimed: true, Forbidden: true, CustomerNotFound: true, OperatorNotFound: true,
+	AlreadyAuthenticated: true, InvalidSessionState: true,
+}
+
+// InSpec reports whether code is in the spec's ErrorCode enum.
+func InSpec(code string) bool { return inSpec[code] }
+
 // Error is a protocol error with an explicit code, for conditions that are
 // not domain errors (malformed frames, re-auth, rate limits).
 type Error struct {

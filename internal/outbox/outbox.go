@@ -199,6 +199,10 @@ func New(store Store, push Pusher, notify Notifier, clk clock.Clock, log *slog.L
 // Should it fail, the message is still pending and Run finds it anyway
 // (fixing a key before its first push), only without the temp id.
 func (o *Outbox) Enqueue(ctx context.Context, m chat.Message, tempID string) error {
+	if m.RetryKey != "" { // stored with the message (chat.Service does): just wake up
+		o.Kick()
+		return nil
+	}
 	if err := o.store.PrepareDelivery(ctx, m.ID, uuid.NewString(), tempID); err != nil {
 		o.Kick()
 		return fmt.Errorf("outbox: enqueue message %d: %w", m.ID, err)
@@ -443,14 +447,9 @@ func (o *Outbox) storeFailed(what string, d Delivery, err error) {
 	o.log.Error("record delivery "+what, "message_id", d.Message.ID, "attempt", d.Attempts, "err", err)
 }
 
-// backoff is the wait after failed attempt n (1-based): MinBackoff
-// doubling, at most MaxBackoff.
+// backoff is the wait after failed attempt n (1-based).
 func (o *Outbox) backoff(n int) time.Duration {
-	d := o.cfg.MinBackoff
-	for i := 1; i < n && d < o.cfg.MaxBackoff; i++ {
-		d *= 2
-	}
-	return min(d, o.cfg.MaxBackoff)
+	return clock.Backoff(n, o.cfg.MinBackoff, o.cfg.MaxBackoff)
 }
 
 // wakeAt arms the single timer for at (the clock may have moved on

@@ -78,12 +78,7 @@ func customerView(c chat.Customer) customerJSON {
 }
 
 // displayName falls back like the socket's conversation_update does.
-func displayName(c chat.Customer) string {
-	if c.DisplayName == "" {
-		return "LINE User"
-	}
-	return c.DisplayName
-}
+func displayName(c chat.Customer) string { return c.Name() }
 
 // conversationItem is an inbox row.
 type conversationItem struct {

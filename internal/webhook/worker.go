@@ -210,13 +210,7 @@ func (w *Worker) handle(ctx context.Context, ev store.InboxEvent) (err error) {
 }
 
 // backoff is the wait before attempt+1.
-func backoff(attempt int) time.Duration {
-	d := minBackoff
-	for i := 1; i < attempt && d < maxBackoff; i++ {
-		d *= 2
-	}
-	return min(d, maxBackoff)
-}
+func backoff(attempt int) time.Duration { return clock.Backoff(attempt, minBackoff, maxBackoff) }
 
 // truncate cuts s to at most n bytes on a rune boundary.
 func truncate(s string, n int) string {

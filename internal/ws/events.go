@@ -85,6 +85,10 @@ func (e *events) handle(ctx context.Context, data []byte) {
 // fail sends the error frame for err, the one place where errors become frames.
 func (e *events) fail(reqType string, err error) {
 	m := errcode.Of(err)
+	if !m.Internal && !errcode.InSpec(m.Code) {
+		// A REST-only code (not_found, conflict) has no place on the socket.
+		m = errcode.Mapped{Code: errcode.InternalError, Message: "Internal error", Internal: true}
+	}
 	if m.Internal {
 		e.c.logger().Error("event failed", "type", reqType, "err", err)
 	}
@@ -99,11 +103,8 @@ func (e *events) fail(reqType string, err error) {
 		}
 		p.Field = &f
 	}
-	if m.Code == errcode.RateLimitExceeded {
-		zero, ms := int64(0), m.RetryAfter.Milliseconds()
-		if ms < 1 {
-			ms = 1
-		}
+	if m.Code == errcode.RateLimitExceeded && m.RetryAfter > 0 {
+		zero, ms := int64(0), max(m.RetryAfter.Milliseconds(), 1)
 		p.Remaining, p.RetryAfterMs = &zero, &ms
 	}
 	var te *tempIDError
@@ -222,6 +223,10 @@ func (e *events) HandleJoinRoom(ctx context.Context, p lc.JoinRoomPayloadSchema)
 	hist, err := h.deps.Service.Conversation(ctx, op.ID, room, historySize)
 	if err != nil {
 		return err // unknown customer: no room joined
+	}
+	if h.currentRoom(c) == room { // a re-join (reconnect logic, a second click): refresh only
+		c.sendFrame(lc.NewConversationUpdateEvent(joinView(hist), c.now()))
+		return nil
 	}
 	prevTyping := c.typingRoom()
 	left, lastInLeft, first := h.join(c, room)

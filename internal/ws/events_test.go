@@ -526,3 +526,18 @@ func TestDatabaseErrorIsAnErrorFrameNotADrop(t *testing.T) {
 	c.Send("ping", nil)
 	c.Expect("pong")
 }
+
+func TestRejoinRefreshesWithoutLeaving(t *testing.T) {
+	e := newEnv(t, sqlite(t))
+	a := e.login(t, storetest.Operator(t, e.db, "alice", chat.RoleAgent))
+	b := e.login(t, storetest.Operator(t, e.db, "bob", chat.RoleAgent))
+	cust := e.waiting(t)
+	for _, c := range []*wstest.Client{a, b} {
+		c.Send("join_room", map[string]any{"line_user_id": cust.LineUserID})
+		c.WaitFor("conversation_update")
+	}
+	settle(a, b)
+	a.Send("join_room", map[string]any{"line_user_id": cust.LineUserID})
+	only(t, "alice re-joining", append([]wstest.Frame{a.Next()}, a.Sync()...), map[string]int{"conversation_update": 1})
+	only(t, "bob", b.Sync(), map[string]int{})
+}

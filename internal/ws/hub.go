@@ -135,7 +135,11 @@ func (h *Hub) Close(ctx context.Context) error {
 		c.closeWith(websocket.CloseGoingAway, "server shutting down")
 	}
 	h.mu.Unlock()
-	<-h.loopDone
+	select {
+	case <-h.loopDone:
+	case <-ctx.Done():
+		return fmt.Errorf("ws: operator re-check still running at shutdown: %w", ctx.Err())
+	}
 	h.kpi.stop()
 	done := make(chan struct{})
 	go func() { h.wg.Wait(); close(done) }()
@@ -323,7 +327,10 @@ func (h *Hub) recheckLoop() {
 		case <-h.stop:
 			return
 		case <-t.C:
-			h.Recheck(context.Background())
+			// Bounded, so a hung database cannot hold up shutdown.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			h.Recheck(ctx)
+			cancel()
 		}
 	}
 }

@@ -13,10 +13,7 @@ var _ chat.Notifier = (*Hub)(nil)
 
 // SessionQueued tells every operator a customer waits.
 func (h *Hub) SessionQueued(ctx context.Context, s chat.Session, c chat.Customer, position, total int) {
-	name := c.DisplayName
-	if name == "" {
-		name = "LINE User"
-	}
+	name := c.Name()
 	h.publish(ctx, bus.Audience{Kind: bus.All}, lc.NewSessionQueuedEvent(lc.SessionQueuedPayloadSchema{
 		LineUserId: lc.LineUserIdSchema(s.LineUserID), SessionId: s.ID, DisplayName: &name,
 		StartedAt: s.StartedAt.UTC(), QueuePosition: int64(position), TotalWaiting: int64(total),

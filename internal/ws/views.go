@@ -19,10 +19,7 @@ func sessionView(s chat.Session) lc.SessionInfoSchema {
 
 // customerView fills the fields both conversation_update variants share.
 func customerView(c chat.Customer) lc.ConversationUpdatePayloadSchema {
-	name := c.DisplayName
-	if name == "" {
-		name = "LINE User"
-	}
+	name := c.Name()
 	mode := string(c.ChatMode)
 	seq := c.LastSeq
 	v := lc.ConversationUpdatePayloadSchema{LineUserId: lc.LineUserIdSchema(c.LineUserID), DisplayName: &name, ChatMode: &mode, LastSeq: &seq}
