@@ -41,20 +41,29 @@ func LoadOrCreateSecret(configured, dataDir string) (secret []byte, created bool
 		return nil, false, fmt.Errorf("auth: random: %w", err)
 	}
 	s := hex.EncodeToString(raw)
-	// O_EXCL: two subcommands racing to create it agree on the winner's file.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return LoadOrCreateSecret("", dataDir)
-	}
+	// Write a complete file aside, then link it into place: the link fails
+	// if another command got there first, and nobody ever reads a partial
+	// file.
+	tmp, err := os.CreateTemp(dataDir, ".jwt-secret-*")
 	if err != nil {
 		return nil, false, fmt.Errorf("auth: create secret: %w", err)
 	}
-	if _, err := f.WriteString(s + "\n"); err != nil {
-		f.Close()
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return nil, false, fmt.Errorf("auth: create secret: %w", err)
+	}
+	if _, err := tmp.WriteString(s + "\n"); err != nil {
+		tmp.Close()
 		return nil, false, fmt.Errorf("auth: write secret: %w", err)
 	}
-	if err := f.Close(); err != nil {
+	if err := tmp.Close(); err != nil {
 		return nil, false, fmt.Errorf("auth: write secret: %w", err)
+	}
+	if err := os.Link(tmp.Name(), path); errors.Is(err, fs.ErrExist) {
+		return LoadOrCreateSecret("", dataDir)
+	} else if err != nil {
+		return nil, false, fmt.Errorf("auth: create secret: %w", err)
 	}
 	return []byte(s), true, nil
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -540,4 +541,34 @@ func TestRejoinRefreshesWithoutLeaving(t *testing.T) {
 	a.Send("join_room", map[string]any{"line_user_id": cust.LineUserID})
 	only(t, "alice re-joining", append([]wstest.Frame{a.Next()}, a.Sync()...), map[string]int{"conversation_update": 1})
 	only(t, "bob", b.Sync(), map[string]int{})
+}
+
+// loadingCalls records the LINE loading animations the hub asks for.
+type loadingCalls struct {
+	mu    sync.Mutex
+	users []string
+}
+
+func (l *loadingCalls) Start(uid string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.users = append(l.users, uid)
+	return true
+}
+
+func TestTypingStartsLINELoadingAnimation(t *testing.T) {
+	e := newEnv(t, sqlite(t))
+	calls := &loadingCalls{}
+	e.hub.SetLoading(calls)
+	c := e.login(t, storetest.Operator(t, e.db, "alice", chat.RoleAgent))
+	c.Send("typing_start", nil) // no room: nothing
+	c.Sync()
+	cust := e.claimed(t, c)
+	c.Send("typing_start", nil)
+	c.Sync()
+	calls.mu.Lock()
+	defer calls.mu.Unlock()
+	if len(calls.users) != 1 || calls.users[0] != cust.LineUserID {
+		t.Fatalf("loading started for %v, want [%s]", calls.users, cust.LineUserID)
+	}
 }
