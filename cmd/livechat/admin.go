@@ -139,7 +139,12 @@ func operatorDisable(ctx context.Context, args []string, getenv func(string) str
 		}
 		return err
 	}
-	e.log.Info("operator disabled; a running server closes its sockets within 60 s", "operator_id", *id)
+	// As the REST disable: a later enable must not revive old refresh tokens.
+	n, err := db.RevokeOperatorRefreshTokens(ctx, *id, time.Now())
+	if err != nil {
+		return err
+	}
+	e.log.Info("operator disabled; a running server closes its sockets within 60 s", "operator_id", *id, "refresh_tokens_revoked", n)
 	return nil
 }
 

@@ -11,8 +11,9 @@ import (
 // the customer is handed back to the bot. session_closed is broadcast after
 // the commit. No open session: nil, nil. reason is only logged.
 func (s *Service) CloseByCustomer(ctx context.Context, lineUserID, reason string) (*Session, error) {
-	// A claim or transfer between the read and the conditional close makes
-	// the close miss (ErrConflict): read again and retry.
+	// A claim between the read and the conditional close makes the close
+	// miss (ErrConflict): read again and retry. The customer's close takes
+	// any owner (nil), so a transfer does not.
 	for range 3 {
 		sess, err := s.store.OpenSession(ctx, lineUserID)
 		if errors.Is(err, ErrNotFound) {
@@ -21,7 +22,7 @@ func (s *Service) CloseByCustomer(ctx context.Context, lineUserID, reason string
 		if err != nil {
 			return nil, fmt.Errorf("close session of %s: %w", lineUserID, err)
 		}
-		closed, err := s.store.CloseSession(ctx, sess.ID, sess.Status, ClosedByUser, nil, s.now())
+		closed, err := s.store.CloseSession(ctx, sess.ID, sess.Status, nil, ClosedByUser, nil, s.now())
 		if errors.Is(err, ErrConflict) {
 			continue
 		}

@@ -141,7 +141,14 @@ func (s *Service) Close(ctx context.Context, actor Operator, lineUserID string) 
 		return Session{}, &Error{Kind: ErrForbidden, Message: "Only the claiming operator, a supervisor or an admin can close this session"}
 	}
 	id := actor.ID
-	closed, err := s.store.CloseSession(ctx, sess.ID, sess.Status, ClosedByOperator, &id, s.now())
+	// The checks above re-run in the conditional update: the status, and the
+	// owner unless the actor may override, so a session transferred away
+	// after the read stays open.
+	var owner *int64
+	if !actor.Role.CanOverride() {
+		owner = &id
+	}
+	closed, err := s.store.CloseSession(ctx, sess.ID, sess.Status, owner, ClosedByOperator, &id, s.now())
 	if errors.Is(err, ErrConflict) {
 		return Session{}, &Error{Kind: ErrSessionState, Message: "The session changed meanwhile; reload it"}
 	}
@@ -248,7 +255,17 @@ func (s *Service) SendMessage(ctx context.Context, r SendRequest) (Message, erro
 		// Stored with the message, so the outbox never sees it without its key.
 		m.RetryKey = uuid.NewString()
 	}
-	if err := s.store.AppendMessage(ctx, &m, s.now()); err != nil {
+	// The store re-checks, inside the append, that the session read above is
+	// still ACTIVE (and still the actor's unless it may override): a close,
+	// transfer or claim committed in between refuses the message.
+	guard := &AppendGuard{SessionID: sess.ID}
+	if !r.Actor.Role.CanOverride() {
+		guard.Owner = &opID
+	}
+	if err := s.store.AppendMessage(ctx, &m, guard, s.now()); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return Message{}, &Error{Kind: ErrSessionState, Message: "The session changed meanwhile; reload it"}
+		}
 		return Message{}, fmt.Errorf("store message: %w", err)
 	}
 	if r.Ack != nil {
@@ -304,7 +321,7 @@ func (s *Service) CustomerMessage(ctx context.Context, m Message) (Message, erro
 	if m.MessageType == "" {
 		m.MessageType = "text"
 	}
-	if err := s.store.AppendMessage(ctx, &m, s.now()); err != nil {
+	if err := s.store.AppendMessage(ctx, &m, nil, s.now()); err != nil {
 		return Message{}, fmt.Errorf("store customer message: %w", err)
 	}
 	s.notify.MessageStored(ctx, m, "", "")

@@ -56,9 +56,12 @@ type Sessions interface {
 	// exists) or ErrNotFound.
 	ClaimSession(ctx context.Context, sessionID, operatorID int64, now time.Time) (Session, error)
 	// CloseSession sets CLOSED, closed_at, closed_by and closed_by_id WHERE
-	// id=? AND status=from, and puts the customer's chat_mode back to BOT in
-	// the same transaction. Zero rows: ErrConflict.
-	CloseSession(ctx context.Context, sessionID int64, from Status, by ClosedBy, byID *int64, now time.Time) (Session, error)
+	// id=? AND status=from (AND operator_id=*owner when owner is not nil, so
+	// an operator's close cannot hit a session transferred away from it after
+	// the permission check), and puts the customer's chat_mode back to BOT in
+	// the same transaction. owner nil: any operator, or none (a supervisor's,
+	// an admin's or the customer's close). Zero rows: ErrConflict.
+	CloseSession(ctx context.Context, sessionID int64, from Status, owner *int64, by ClosedBy, byID *int64, now time.Time) (Session, error)
 	// TransferSession sets operator_id=to, transfer_count+1, transfer_reason
 	// and last_activity_at WHERE id=? AND status='ACTIVE' AND operator_id=from.
 	// Zero rows: ErrConflict.
@@ -106,6 +109,22 @@ type Conversation struct {
 	Unread      int
 }
 
+// AppendGuard is what an operator's message requires of the conversation at
+// the moment it is stored. The service checks the same before it calls
+// AppendMessage; the guard re-checks it inside the append's transaction, so a
+// claim, transfer or close that commits in between cannot make the message
+// land in a session its sender no longer owns, or in none.
+//
+// A guard always requires the customer's open session to be ACTIVE.
+type AppendGuard struct {
+	// SessionID, if not 0, is the session the message must land in (so a
+	// close and a new session in between also refuse it).
+	SessionID int64
+	// Owner, if not nil, must be the session's operator_id. Nil: any
+	// operator (a supervisor or admin replying).
+	Owner *int64
+}
+
 // Messages persists chat messages.
 type Messages interface {
 	// AppendMessage stores m in one transaction: it increments the customer's
@@ -114,7 +133,13 @@ type Messages interface {
 	// (last_activity_at, message_count, and first_response_at for the first
 	// ADMIN message). It fills m.ID, m.Seq, m.SessionID and m.CreatedAt (set
 	// to now). Unknown customer: ErrNotFound.
-	AppendMessage(ctx context.Context, m *Message, now time.Time) error
+	//
+	// With a guard (nil: none, as for customer and bot messages), the open
+	// session is read under the customer's lock (and on Postgres locked FOR
+	// UPDATE, so a concurrent claim or transfer waits or is seen); when it
+	// does not satisfy the guard nothing is stored, no seq is used, and the
+	// error is ErrConflict.
+	AppendMessage(ctx context.Context, m *Message, guard *AppendGuard, now time.Time) error
 	Message(ctx context.Context, id int64) (Message, error)
 	// RecentMessages returns up to limit messages with seq < beforeSeq
 	// (beforeSeq <= 0: the latest), oldest first, and whether older ones exist.
@@ -152,4 +177,9 @@ type RefreshTokens interface {
 	// RevokeRefreshToken sets revoked_at if not yet revoked. Already revoked
 	// or unknown: ErrNotFound.
 	RevokeRefreshToken(ctx context.Context, hash string, now time.Time) error
+	// RevokeOperatorRefreshTokens sets revoked_at on every not yet revoked
+	// token of the operator (a password reset or a disable), and returns how
+	// many it revoked. Revoked tokens stay revoked: re-enabling the operator
+	// does not revive them. None, or an unknown operator: 0, nil.
+	RevokeOperatorRefreshTokens(ctx context.Context, operatorID int64, now time.Time) (int, error)
 }

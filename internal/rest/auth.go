@@ -98,9 +98,12 @@ func (s *server) dummy() string {
 	return s.dummyHash
 }
 
-// refresh rotates a refresh token: the presented one is revoked and a new
-// pair is issued. Revocation is a conditional update, so of two concurrent
-// refreshes with one token only one succeeds.
+// refresh rotates a refresh token: a new pair is issued and the presented
+// token is revoked. Revocation is a conditional update, so of two concurrent
+// refreshes with one token only one succeeds; the loser revokes the token it
+// made. The new token is stored before the old one is spent, so a revocation
+// of all the operator's tokens (password reset, disable) that runs meanwhile
+// either revokes the new token too or makes spending the old one fail.
 func (s *server) refresh(w http.ResponseWriter, r *http.Request) {
 	token, ok := refreshTokenBody(w, r)
 	if !ok {
@@ -126,15 +129,12 @@ func (s *server) refresh(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errBadRefresh)
 		return
 	}
-	if err := s.Store.RevokeRefreshToken(ctx, hash, now); errors.Is(err, chat.ErrNotFound) {
-		writeError(w, errBadRefresh) // a concurrent refresh won
-		return
-	} else if err != nil {
-		s.fail(w, r, fmt.Errorf("refresh: revoke: %w", err))
-		return
-	}
 	op, err := s.Store.Operator(ctx, tok.OperatorID)
 	if errors.Is(err, chat.ErrNotFound) || (err == nil && !op.Active) {
+		// Spent all the same: the token never works again.
+		if err := s.Store.RevokeRefreshToken(ctx, hash, now); err != nil && !errors.Is(err, chat.ErrNotFound) {
+			s.Log.Error("refresh: revoke token of an inactive operator", "operator_id", tok.OperatorID, "err", err)
+		}
 		writeError(w, errBadRefresh)
 		return
 	}
@@ -145,6 +145,18 @@ func (s *server) refresh(w http.ResponseWriter, r *http.Request) {
 	resp, err := s.issue(ctx, op)
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("refresh: %w", err))
+		return
+	}
+	if err := s.Store.RevokeRefreshToken(ctx, hash, now); err != nil {
+		// Not rotated: the new token must not outlive this answer.
+		if rerr := s.Store.RevokeRefreshToken(context.WithoutCancel(ctx), hashRefresh(resp.RefreshToken), now); rerr != nil {
+			s.Log.Error("refresh: revoke the unused new token", "operator_id", op.ID, "err", rerr)
+		}
+		if errors.Is(err, chat.ErrNotFound) {
+			writeError(w, errBadRefresh) // a concurrent refresh or a revocation won
+			return
+		}
+		s.fail(w, r, fmt.Errorf("refresh: revoke: %w", err))
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)

@@ -3,6 +3,7 @@ package rest_test
 import (
 	"context"
 	"regexp"
+	"sync"
 	"testing"
 	"time"
 
@@ -170,5 +171,47 @@ func TestLogout(t *testing.T) {
 		e.call(t, "POST", "/api/v1/auth/logout", "", `not json`).expectError(t, 400, "validation_error")
 		e.call(t, "POST", "/api/v1/auth/logout", "", `{}`).expectError(t, 400, "validation_error", "refresh_token")
 		e.call(t, "POST", "/api/v1/auth/logout", "", nil).expectError(t, 400, "validation_error")
+	})
+}
+
+// Of concurrent refreshes with one token exactly one rotates it; the losers
+// leave no live token behind (they revoke the one they made).
+func TestRefreshConcurrent(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db)
+		alice := e.operator(t, "alice", chat.RoleAgent)
+		rt := login(t, e, "alice", password).expect(t, 200)["refresh_token"].(string)
+		const n = 8
+		statuses := make([]int, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r, err := e.send("POST", "/api/v1/auth/refresh", nil, map[string]string{"refresh_token": rt})
+				statuses[i], errs[i] = r.Status, err
+			}()
+		}
+		wg.Wait()
+		ok := 0
+		for i := range n {
+			switch {
+			case errs[i] != nil:
+				t.Fatal(errs[i])
+			case statuses[i] == 200:
+				ok++
+			case statuses[i] != 401:
+				t.Errorf("refresh %d: status %d", i, statuses[i])
+			}
+		}
+		if ok != 1 {
+			t.Fatalf("%d refreshes succeeded, want 1", ok)
+		}
+		// Live: the winner's token only.
+		if live, err := db.RevokeOperatorRefreshTokens(context.Background(), alice.ID, e.clock.Now()); err != nil || live != 1 {
+			t.Fatalf("%d live refresh tokens after the race (%v), want 1", live, err)
+		}
 	})
 }

@@ -59,7 +59,7 @@ func (e *env) customerMessage(t testing.TB, c chat.Customer, dir chat.Direction,
 		m.Payload = raw
 	}
 	e.clock.Advance(time.Second)
-	if err := e.db.AppendMessage(context.Background(), &m, e.clock.Now()); err != nil {
+	if err := e.db.AppendMessage(context.Background(), &m, nil, e.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	return m

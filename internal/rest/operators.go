@@ -90,8 +90,9 @@ func (s *server) createOperator(w http.ResponseWriter, r *http.Request) {
 }
 
 // disableOperator locks an operator out at once: its access tokens stop
-// working (bearer re-reads the operator), refresh fails, and its sockets
-// are closed now rather than at the hub's next recheck.
+// working (bearer re-reads the operator), its refresh tokens are revoked (so
+// a later enable does not revive them: the operator logs in again), and its
+// sockets are closed now rather than at the hub's next recheck.
 func (s *server) disableOperator(w http.ResponseWriter, r *http.Request) {
 	s.changeOperator(w, r, "disable", func(ctx context.Context, id int64) error {
 		if id == actor(r).ID {
@@ -100,9 +101,25 @@ func (s *server) disableOperator(w http.ResponseWriter, r *http.Request) {
 		if err := s.Store.SetOperatorActive(ctx, id, false); err != nil {
 			return err
 		}
+		if err := s.revokeRefreshTokens(ctx, id, "operator disabled"); err != nil {
+			return err
+		}
 		s.Sockets.DisconnectOperator(id, "operator disabled")
 		return nil
 	})
+}
+
+// revokeRefreshTokens revokes every live refresh token of operator id. It
+// runs after the change it is for has committed, so a refresh racing with it
+// either sees the change or has its new token revoked here (refresh stores
+// the new token before it spends the old one).
+func (s *server) revokeRefreshTokens(ctx context.Context, id int64, why string) error {
+	n, err := s.Store.RevokeOperatorRefreshTokens(ctx, id, s.Clock.Now().UTC())
+	if err != nil {
+		return fmt.Errorf("revoke refresh tokens: %w", err)
+	}
+	s.Log.Info("refresh tokens revoked", "operator_id", id, "count", n, "reason", why)
+	return nil
 }
 
 func (s *server) enableOperator(w http.ResponseWriter, r *http.Request) {
@@ -158,8 +175,17 @@ func (s *server) setOperatorPassword(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	// A new password ends every session of the old one: refresh tokens are
+	// revoked and sockets closed (access tokens run out within their TTL).
 	s.changeOperator(w, r, "set password", func(ctx context.Context, id int64) error {
-		return s.Store.SetOperatorPassword(ctx, id, hash)
+		if err := s.Store.SetOperatorPassword(ctx, id, hash); err != nil {
+			return err
+		}
+		if err := s.revokeRefreshTokens(ctx, id, "password changed"); err != nil {
+			return err
+		}
+		s.Sockets.DisconnectOperator(id, "password changed")
+		return nil
 	})
 }
 

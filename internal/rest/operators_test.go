@@ -2,11 +2,14 @@ package rest_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"livechat/internal/chat"
+	"livechat/internal/rest"
 	"livechat/internal/store"
 	"livechat/internal/store/storetest"
 )
@@ -124,6 +127,8 @@ func TestDisableEnableOperator(t *testing.T) {
 		tok := e.token(t, root)
 		bobTok := e.token(t, bob)
 		bobRefresh := login(t, e, "bob", password).expect(t, 200)["refresh_token"].(string)
+		// Another tab's token, not presented while bob is disabled.
+		bobRefresh2 := login(t, e, "bob", password).expect(t, 200)["refresh_token"].(string)
 		e.active(t, bob)
 		e.sockets.setOnline(bob.ID, "online")
 
@@ -143,6 +148,13 @@ func TestDisableEnableOperator(t *testing.T) {
 			t.Errorf("enabled %v", o)
 		}
 		e.call(t, "GET", lc+"operators", bobTok, nil).expect(t, 200)
+		// The disable revoked bob's refresh tokens for good: the enable does
+		// not revive them, bob logs in again.
+		for _, rt := range []string{bobRefresh, bobRefresh2} {
+			e.call(t, "POST", "/api/v1/auth/refresh", "", map[string]string{"refresh_token": rt}).expectError(t, 401, "auth_invalid_token")
+		}
+		fresh := login(t, e, "bob", password).expect(t, 200)["refresh_token"].(string)
+		e.call(t, "POST", "/api/v1/auth/refresh", "", map[string]string{"refresh_token": fresh}).expect(t, 200)
 
 		// An admin cannot lock themself out.
 		e.call(t, "POST", lc+fmt.Sprintf("operators/%d/disable", root.ID), tok, nil).expectError(t, 400, "validation_error")
@@ -203,12 +215,89 @@ func TestSetOperatorPassword(t *testing.T) {
 		tok := e.token(t, root)
 		path := lc + fmt.Sprintf("operators/%d/password", bob.ID)
 
+		bobRefresh := login(t, e, "bob", password).expect(t, 200)["refresh_token"].(string)
+		rootRefresh := login(t, e, "root", password).expect(t, 200)["refresh_token"].(string)
+		e.sockets.setOnline(bob.ID, "online")
+
 		e.call(t, "PUT", path, tok, map[string]string{"password": "short"}).expectError(t, 400, "validation_error", "password")
 		e.call(t, "PUT", path, tok, `{"password": 12345678}`).expectError(t, 400, "validation_error", "password")
 		e.call(t, "PUT", lc+"operators/99999/password", tok, map[string]string{"password": "new password 1"}).expectError(t, 404, "operator_not_found")
+		if d := e.sockets.disconnects(); len(d) != 0 {
+			t.Fatalf("refused changes disconnected %v", d)
+		}
 		if o := e.call(t, "PUT", path, tok, map[string]string{"password": "new password 1"}).expect(t, 200); num(t, o["id"]) != bob.ID {
 			t.Errorf("response %v", o)
 		}
-		login(t, e, "bob", "new password 1").expect(t, 200)
+		// The old password's sessions end: sockets closed, refresh tokens revoked.
+		if d := e.sockets.disconnects(); len(d) != 1 || d[0] != (disconnect{bob.ID, "password changed"}) {
+			t.Errorf("disconnects %v", d)
+		}
+		e.call(t, "POST", "/api/v1/auth/refresh", "", map[string]string{"refresh_token": bobRefresh}).expectError(t, 401, "auth_invalid_token")
+		fresh := login(t, e, "bob", "new password 1").expect(t, 200)["refresh_token"].(string)
+		e.call(t, "POST", "/api/v1/auth/refresh", "", map[string]string{"refresh_token": fresh}).expect(t, 200)
+		// Other operators keep theirs.
+		e.call(t, "POST", "/api/v1/auth/refresh", "", map[string]string{"refresh_token": rootRefresh}).expect(t, 200)
+	})
+}
+
+// resetDuringRefresh is a store that, once armed, resets the operator's
+// password through the API just before a refresh stores its new token:
+// the reset commits while the refresh is between reading the old token and
+// finishing its rotation.
+type resetDuringRefresh struct {
+	*store.DB
+	mu    sync.Mutex
+	reset func()
+}
+
+func (s *resetDuringRefresh) CreateRefreshToken(ctx context.Context, tok *chat.RefreshToken) error {
+	s.mu.Lock()
+	f := s.reset
+	s.reset = nil
+	s.mu.Unlock()
+	if f != nil {
+		f()
+	}
+	return s.DB.CreateRefreshToken(ctx, tok)
+}
+
+// A refresh racing with a password reset cannot come out holding a live
+// token: the new token is stored before the old one is spent, so the reset's
+// revocation either catches the new token or makes spending the old one fail.
+func TestRefreshRacingPasswordReset(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		st := &resetDuringRefresh{DB: db}
+		e := newEnv(t, db, func(d *rest.Deps) { d.Store = st })
+		root := e.operator(t, "root", chat.RoleAdmin)
+		bob := e.operator(t, "bob", chat.RoleAgent)
+		tok := e.token(t, root)
+		rt := login(t, e, "bob", password).expect(t, 200)["refresh_token"].(string)
+
+		var reset response
+		var resetErr error
+		st.mu.Lock()
+		st.reset = func() { // on the refresh handler's goroutine: no t.Fatal here
+			reset, resetErr = e.send("PUT", lc+fmt.Sprintf("operators/%d/password", bob.ID),
+				map[string]string{"Authorization": "Bearer " + tok}, map[string]string{"password": "new password 1"})
+		}
+		st.mu.Unlock()
+		r := e.call(t, "POST", "/api/v1/auth/refresh", "", map[string]string{"refresh_token": rt})
+		if resetErr != nil || reset.Status != 200 {
+			t.Fatalf("the reset during the refresh: %d %s %v", reset.Status, reset.Body, resetErr)
+		}
+		if r.Status == 200 {
+			// Answered, yet the token it handed out must be dead.
+			var body struct {
+				RefreshToken string `json:"refresh_token"`
+			}
+			_ = json.Unmarshal(r.Body, &body)
+			e.call(t, "POST", "/api/v1/auth/refresh", "", map[string]string{"refresh_token": body.RefreshToken}).expectError(t, 401, "auth_invalid_token")
+		} else {
+			r.expectError(t, 401, "auth_invalid_token")
+		}
+		if n, err := db.RevokeOperatorRefreshTokens(context.Background(), bob.ID, e.clock.Now()); err != nil || n != 0 {
+			t.Fatalf("%d refresh tokens of bob still live after the reset (%v)", n, err)
+		}
 	})
 }

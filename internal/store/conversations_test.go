@@ -36,7 +36,7 @@ func seedInbox(t *testing.T, db *store.DB, op chat.Operator) inbox {
 	in := inbox{sessions: map[string]*chat.Session{}, last: map[string]string{}}
 	newCustomer := func() chat.Customer { return storetest.Customer(t, db) }
 	closeS := func(s chat.Session, now time.Time) chat.Session {
-		s, err := db.CloseSession(ctx, s.ID, s.Status, chat.ClosedByUser, nil, now)
+		s, err := db.CloseSession(ctx, s.ID, s.Status, nil, chat.ClosedByUser, nil, now)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,7 +18,7 @@ func closedSession(t *testing.T, db *store.DB) (chat.Customer, chat.Session) {
 	op := storetest.Operator(t, db, "op-"+c.LineUserID[1:9], chat.RoleAgent)
 	s := mustEnsure(t, db, c.LineUserID, at(0))
 	mustClaim(t, db, s.ID, op.ID, at(time.Minute))
-	closed, err := db.CloseSession(t.Context(), s.ID, chat.StatusActive, chat.ClosedByOperator, &op.ID, at(2*time.Minute))
+	closed, err := db.CloseSession(t.Context(), s.ID, chat.StatusActive, nil, chat.ClosedByOperator, &op.ID, at(2*time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,7 +49,7 @@ func outgoing(lineUserID, content string, op *chat.Operator) *chat.Message {
 
 func mustAppend(t *testing.T, db *store.DB, m *chat.Message, now time.Time) chat.Message {
 	t.Helper()
-	if err := db.AppendMessage(t.Context(), m, now); err != nil {
+	if err := db.AppendMessage(t.Context(), m, nil, now); err != nil {
 		t.Fatalf("AppendMessage(%q): %v", m.Content, err)
 	}
 	return *m

@@ -91,7 +91,13 @@ func clampLimit(n int) int {
 // customers.last_seq first takes the customer's row lock (Postgres) or the
 // write lock (SQLite), which serialises appends per customer: seqs are
 // gap-free, and the message with seq = last_seq is always the latest.
-func (db *DB) AppendMessage(ctx context.Context, m *chat.Message, now time.Time) error {
+//
+// The open session is then read; on Postgres FOR UPDATE, so a claim or
+// transfer (which lock only the session row) either waits for this append or
+// has committed and is seen, and a close (which locks the customer row first)
+// is serialised by the customer lock. A guard the session does not satisfy
+// rolls the whole transaction back, the seq increment included.
+func (db *DB) AppendMessage(ctx context.Context, m *chat.Message, guard *chat.AppendGuard, now time.Time) error {
 	now = dbTime(now)
 	payload := m.Payload
 	if len(payload) == 0 {
@@ -110,13 +116,21 @@ func (db *DB) AppendMessage(ctx context.Context, m *chat.Message, now time.Time)
 			return err
 		}
 		sessionID = nil
-		var open []int64
-		if err := tx.NewRaw(`SELECT id FROM chat_sessions WHERE line_user_id = ? AND status IN `+openStatuses,
-			m.LineUserID).Scan(ctx, &open); err != nil {
+		var open []openSessionRow
+		q := `SELECT id, status, operator_id FROM chat_sessions WHERE line_user_id = ? AND status IN ` + openStatuses
+		if db.dialect == Postgres {
+			q += " FOR UPDATE"
+		}
+		if err := tx.NewRaw(q, m.LineUserID).Scan(ctx, &open); err != nil {
 			return err
 		}
+		if guard != nil {
+			if err := checkGuard(*guard, open); err != nil {
+				return err
+			}
+		}
 		if len(open) > 0 {
-			sessionID = &open[0]
+			sessionID = &open[0].ID
 		}
 		row := messageRow{
 			LineUserID:     m.LineUserID,
@@ -155,6 +169,30 @@ func (db *DB) AppendMessage(ctx context.Context, m *chat.Message, now time.Time)
 		return fmt.Errorf("store: append message for %s: %w", m.LineUserID, dbErr(err))
 	}
 	m.ID, m.Seq, m.SessionID, m.CreatedAt, m.Payload = id, seq, sessionID, now, payload
+	return nil
+}
+
+// openSessionRow is what AppendMessage reads of the open session.
+type openSessionRow struct {
+	ID         int64  `bun:"id"`
+	Status     string `bun:"status"`
+	OperatorID *int64 `bun:"operator_id"`
+}
+
+// checkGuard refuses (ErrConflict) unless open holds the ACTIVE session g asks for.
+func checkGuard(g chat.AppendGuard, open []openSessionRow) error {
+	if len(open) == 0 {
+		return fmt.Errorf("no open session: %w", chat.ErrConflict)
+	}
+	s := open[0]
+	switch {
+	case g.SessionID != 0 && s.ID != g.SessionID:
+		return fmt.Errorf("open session is %d, not %d: %w", s.ID, g.SessionID, chat.ErrConflict)
+	case s.Status != string(chat.StatusActive):
+		return fmt.Errorf("session %d is %s, not ACTIVE: %w", s.ID, s.Status, chat.ErrConflict)
+	case g.Owner != nil && (s.OperatorID == nil || *s.OperatorID != *g.Owner):
+		return fmt.Errorf("session %d is not operator %d's: %w", s.ID, *g.Owner, chat.ErrConflict)
+	}
 	return nil
 }
 

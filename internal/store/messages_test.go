@@ -106,7 +106,7 @@ func TestAppendMessageErrors(t *testing.T) {
 			t.Run(tt.name, func(t *testing.T) {
 				m := incoming(c.LineUserID, tt.name)
 				tt.edit(m)
-				wantErr(t, "AppendMessage", db.AppendMessage(ctx, m, at(0)), tt.want)
+				wantErr(t, "AppendMessage", db.AppendMessage(ctx, m, nil, at(0)), tt.want)
 			})
 		}
 		// Failed appends rolled back their seq: one success, one seq.
@@ -136,7 +136,7 @@ func TestAppendMessageConcurrent(t *testing.T) {
 					target = other.LineUserID // interleave another conversation
 				}
 				m := incoming(target, fmt.Sprintf("w%d-%d", w, i))
-				if err := db.AppendMessage(ctx, m, at(time.Duration(w*each+i)*time.Millisecond)); err != nil {
+				if err := db.AppendMessage(ctx, m, nil, at(time.Duration(w*each+i)*time.Millisecond)); err != nil {
 					errs[w] = err
 					return
 				}

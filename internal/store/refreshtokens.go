@@ -82,3 +82,21 @@ func (db *DB) RevokeRefreshToken(ctx context.Context, hash string, now time.Time
 	}
 	return nil
 }
+
+// RevokeOperatorRefreshTokens revokes every live token of an operator in one
+// update; tokens revoked earlier keep their revoked_at.
+func (db *DB) RevokeOperatorRefreshTokens(ctx context.Context, operatorID int64, now time.Time) (int, error) {
+	res, err := db.bun.NewUpdate().Table("refresh_tokens").
+		Set("revoked_at = ?", dbTime(now)).
+		Where("operator_id = ?", operatorID).
+		Where("revoked_at IS NULL").
+		Exec(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("store: revoke refresh tokens of operator %d: %w", operatorID, dbErr(err))
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("store: revoke refresh tokens of operator %d: %w", operatorID, err)
+	}
+	return int(n), nil
+}

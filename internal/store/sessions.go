@@ -197,14 +197,20 @@ func (db *DB) noRowCause(ctx context.Context, sessionID int64, err, ifExists err
 	return chat.ErrNotFound
 }
 
-// CloseSession closes a session that is in state from and hands the customer
-// back to the bot. The customer row is locked before the session row, the
-// same order AppendMessage uses, so the two cannot deadlock on Postgres.
-func (db *DB) CloseSession(ctx context.Context, sessionID int64, from chat.Status, by chat.ClosedBy, byID *int64, now time.Time) (chat.Session, error) {
+// CloseSession closes a session that is in state from (and, when owner is
+// set, owned by *owner) and hands the customer back to the bot. The customer
+// row is locked before the session row, the same order AppendMessage uses, so
+// the two cannot deadlock on Postgres.
+func (db *DB) CloseSession(ctx context.Context, sessionID int64, from chat.Status, owner *int64, by chat.ClosedBy, byID *int64, now time.Time) (chat.Session, error) {
 	if from != chat.StatusWaiting && from != chat.StatusActive {
 		return chat.Session{}, fmt.Errorf("store: close session %d: from status %q: %w", sessionID, from, chat.ErrInvalid)
 	}
 	now = dbTime(now)
+	cond, args := "id = ? AND status = ?", []any{now, string(by), byID, sessionID, string(from)}
+	if owner != nil {
+		cond += " AND operator_id = ?"
+		args = append(args, *owner)
+	}
 	var row sessionRow
 	err := db.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if _, err := tx.NewRaw(`
@@ -216,11 +222,15 @@ func (db *DB) CloseSession(ctx context.Context, sessionID int64, from chat.Statu
 		return tx.NewRaw(`
 			UPDATE chat_sessions
 			SET status = 'CLOSED', closed_at = ?, closed_by = ?, closed_by_id = ?
-			WHERE id = ? AND status = ?
-			RETURNING `+db.columns(sessionRow{}, "", ""), now, string(by), byID, sessionID, string(from)).Scan(ctx, &row)
+			WHERE `+cond+`
+			RETURNING `+db.columns(sessionRow{}, "", ""), args...).Scan(ctx, &row)
 	})
 	if err != nil {
-		return chat.Session{}, fmt.Errorf("store: close session %d from %s: %w", sessionID, from, db.noRowCause(ctx, sessionID, err, chat.ErrConflict))
+		what := string(from)
+		if owner != nil {
+			what += fmt.Sprintf(" of operator %d", *owner)
+		}
+		return chat.Session{}, fmt.Errorf("store: close session %d from %s: %w", sessionID, what, db.noRowCause(ctx, sessionID, err, chat.ErrConflict))
 	}
 	return row.session(), nil
 }

@@ -70,7 +70,7 @@ func TestSessionLifecycle(t *testing.T) {
 			t.Fatalf("second transfer = %+v, %v", moved, err)
 		}
 
-		closed, err := db.CloseSession(ctx, s.ID, chat.StatusActive, chat.ClosedByOperator, &alice.ID, at(6*time.Minute))
+		closed, err := db.CloseSession(ctx, s.ID, chat.StatusActive, nil, chat.ClosedByOperator, &alice.ID, at(6*time.Minute))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -89,7 +89,7 @@ func TestSessionLifecycle(t *testing.T) {
 		if err != nil || !created || next.ID == s.ID || next.Status != chat.StatusWaiting {
 			t.Fatalf("EnsureWaitingSession after close = %+v, %v, %v", next, created, err)
 		}
-		closed, err = db.CloseSession(ctx, next.ID, chat.StatusWaiting, chat.ClosedByUser, nil, at(8*time.Minute))
+		closed, err = db.CloseSession(ctx, next.ID, chat.StatusWaiting, nil, chat.ClosedByUser, nil, at(8*time.Minute))
 		if err != nil || closed.ClosedByID != nil || *closed.ClosedBy != chat.ClosedByUser {
 			t.Fatalf("close WAITING = %+v, %v", closed, err)
 		}
@@ -105,7 +105,7 @@ func TestSessionStateErrors(t *testing.T) {
 		waiting := mustEnsure(t, db, storetest.Customer(t, db).LineUserID, at(0))
 		active := mustClaim(t, db, mustEnsure(t, db, storetest.Customer(t, db).LineUserID, at(0)).ID, alice.ID, at(time.Second))
 		closedS := mustEnsure(t, db, storetest.Customer(t, db).LineUserID, at(0))
-		if _, err := db.CloseSession(ctx, closedS.ID, chat.StatusWaiting, chat.ClosedBySystem, nil, at(time.Second)); err != nil {
+		if _, err := db.CloseSession(ctx, closedS.ID, chat.StatusWaiting, nil, chat.ClosedBySystem, nil, at(time.Second)); err != nil {
 			t.Fatal(err)
 		}
 		const missing = 1 << 40
@@ -121,27 +121,27 @@ func TestSessionStateErrors(t *testing.T) {
 			{"claim closed session", func() error { _, err := db.ClaimSession(ctx, closedS.ID, bob.ID, at(0)); return err }, chat.ErrAlreadyClaimed},
 			{"claim for missing operator", func() error { _, err := db.ClaimSession(ctx, waiting.ID, missing, at(0)); return err }, chat.ErrNotFound},
 			{"close missing session", func() error {
-				_, err := db.CloseSession(ctx, missing, chat.StatusWaiting, chat.ClosedBySystem, nil, at(0))
+				_, err := db.CloseSession(ctx, missing, chat.StatusWaiting, nil, chat.ClosedBySystem, nil, at(0))
 				return err
 			}, chat.ErrNotFound},
 			{"close waiting as active", func() error {
-				_, err := db.CloseSession(ctx, waiting.ID, chat.StatusActive, chat.ClosedBySystem, nil, at(0))
+				_, err := db.CloseSession(ctx, waiting.ID, chat.StatusActive, nil, chat.ClosedBySystem, nil, at(0))
 				return err
 			}, chat.ErrConflict},
 			{"close active as waiting", func() error {
-				_, err := db.CloseSession(ctx, active.ID, chat.StatusWaiting, chat.ClosedBySystem, nil, at(0))
+				_, err := db.CloseSession(ctx, active.ID, chat.StatusWaiting, nil, chat.ClosedBySystem, nil, at(0))
 				return err
 			}, chat.ErrConflict},
 			{"close closed", func() error {
-				_, err := db.CloseSession(ctx, closedS.ID, chat.StatusWaiting, chat.ClosedBySystem, nil, at(0))
+				_, err := db.CloseSession(ctx, closedS.ID, chat.StatusWaiting, nil, chat.ClosedBySystem, nil, at(0))
 				return err
 			}, chat.ErrConflict},
 			{"close from CLOSED", func() error {
-				_, err := db.CloseSession(ctx, closedS.ID, chat.StatusClosed, chat.ClosedBySystem, nil, at(0))
+				_, err := db.CloseSession(ctx, closedS.ID, chat.StatusClosed, nil, chat.ClosedBySystem, nil, at(0))
 				return err
 			}, chat.ErrInvalid},
 			{"close with bad closed_by", func() error {
-				_, err := db.CloseSession(ctx, waiting.ID, chat.StatusWaiting, "ALIENS", nil, at(0))
+				_, err := db.CloseSession(ctx, waiting.ID, chat.StatusWaiting, nil, "ALIENS", nil, at(0))
 				return err
 			}, chat.ErrInvalid},
 			{"transfer missing session", func() error { _, err := db.TransferSession(ctx, missing, alice.ID, bob.ID, nil, at(0)); return err }, chat.ErrNotFound},
@@ -183,7 +183,7 @@ func TestOneOpenSessionPerCustomerIsEnforced(t *testing.T) {
 		if err == nil {
 			t.Fatal("second open session inserted")
 		}
-		if _, err := db.CloseSession(t.Context(), s.ID, chat.StatusWaiting, chat.ClosedBySystem, nil, at(1)); err != nil {
+		if _, err := db.CloseSession(t.Context(), s.ID, chat.StatusWaiting, nil, chat.ClosedBySystem, nil, at(1)); err != nil {
 			t.Fatal(err)
 		}
 		// Closed sessions do not count.
@@ -286,7 +286,7 @@ func TestQueuePosition(t *testing.T) {
 		check("all waiting", map[int64][2]int{s2.ID: {1, 4}, s3.ID: {2, 4}, s1.ID: {3, 4}, s4.ID: {4, 4}})
 		mustClaim(t, db, s3.ID, op.ID, at(4*time.Second))
 		check("s3 claimed", map[int64][2]int{s2.ID: {1, 3}, s3.ID: {0, 3}, s1.ID: {2, 3}, s4.ID: {3, 3}})
-		if _, err := db.CloseSession(ctx, s2.ID, chat.StatusWaiting, chat.ClosedByUser, nil, at(5*time.Second)); err != nil {
+		if _, err := db.CloseSession(ctx, s2.ID, chat.StatusWaiting, nil, chat.ClosedByUser, nil, at(5*time.Second)); err != nil {
 			t.Fatal(err)
 		}
 		check("s2 closed", map[int64][2]int{s2.ID: {0, 2}, s1.ID: {1, 2}, s4.ID: {2, 2}})
@@ -315,7 +315,7 @@ func TestActiveChatsAndStats(t *testing.T) {
 		mustClaim(t, db, ss[1].ID, alice.ID, day.Add(5*time.Hour))
 		mustClaim(t, db, ss[2].ID, bob.ID, day.Add(5*time.Hour))
 		mustClaim(t, db, ss[3].ID, carol.ID, day.Add(5*time.Hour))
-		if _, err := db.CloseSession(ctx, ss[3].ID, chat.StatusActive, chat.ClosedByOperator, &carol.ID, day.Add(6*time.Hour)); err != nil {
+		if _, err := db.CloseSession(ctx, ss[3].ID, chat.StatusActive, nil, chat.ClosedByOperator, &carol.ID, day.Add(6*time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 
