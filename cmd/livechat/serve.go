@@ -99,9 +99,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 			return fmt.Errorf("store business hours: %w", err)
 		}
 	}
-	if cfg.LineChannelSecret == "" {
-		log.Warn("LIVECHAT_LINE_CHANNEL_SECRET is not set: the LINE webhook answers 503")
-	}
 	inbox := webhook.NewWorker(webhook.Deps{Store: db, Chat: svc, Profiles: lineClient, Replier: lineClient, Clock: clk, Log: log},
 		webhook.Options{
 			Keywords:          webhook.ParseKeywords(cfg.HandoffKeywords),
