@@ -39,9 +39,6 @@ type Delivery struct {
 // Store is what the outbox needs from persistence (internal/store). A
 // delivery is a pending OUTGOING message with sender role ADMIN.
 type Store interface {
-	// PrepareDelivery records tempID on an operator message and fixes its
-	// retry key to retryKey unless it has one. Unknown: ErrNotFound.
-	PrepareDelivery(ctx context.Context, messageID int64, retryKey, tempID string) error
 	// DueDeliveries returns up to limit conversation heads (a
 	// conversation's lowest-seq pending message) whose next attempt (at
 	// first: their creation) is at or before now and that no attempt
@@ -194,19 +191,11 @@ func New(store Store, push Pusher, notify Notifier, clk clock.Clock, log *slog.L
 	}
 }
 
-// Enqueue takes a stored, pending operator message for delivery: it fixes
-// the message's retry key and temp id in the database, then wakes Run.
-// Should it fail, the message is still pending and Run finds it anyway
-// (fixing a key before its first push), only without the temp id.
-func (o *Outbox) Enqueue(ctx context.Context, m chat.Message, tempID string) error {
-	if m.RetryKey != "" { // stored with the message (chat.Service does): just wake up
-		o.Kick()
-		return nil
-	}
-	if err := o.store.PrepareDelivery(ctx, m.ID, uuid.NewString(), tempID); err != nil {
-		o.Kick()
-		return fmt.Errorf("outbox: enqueue message %d: %w", m.ID, err)
-	}
+// Enqueue takes a stored, pending operator message for delivery and wakes
+// Run. chat.Service stores the retry key and temp id with the message, so
+// there is nothing left to write; a message stored without a key still gets
+// one before its first push (ClaimDelivery fixes it).
+func (o *Outbox) Enqueue(context.Context, chat.Message, string) error {
 	o.Kick()
 	return nil
 }

@@ -44,19 +44,6 @@ const outboxHead = outboxPending + ` AND NOT EXISTS (
 	WHERE p.line_user_id = m.line_user_id AND p.seq < m.seq
 		AND p.delivery_status = 'pending' AND p.direction = 'OUTGOING' AND p.sender_role = 'ADMIN')`
 
-// PrepareDelivery records the sending tab's temp id and fixes the retry key
-// unless an early attempt already did. It does not ask for pending: an
-// attempt that claimed the row first may have settled it already.
-func (db *DB) PrepareDelivery(ctx context.Context, messageID int64, retryKey, tempID string) error {
-	res, err := db.bun.NewRaw(`
-		UPDATE messages SET temp_id = ?, retry_key = coalesce(retry_key, ?)
-		WHERE id = ? AND direction = 'OUTGOING' AND sender_role = 'ADMIN'`, tempID, retryKey, messageID).Exec(ctx)
-	if err := oneRow(res, err); err != nil {
-		return fmt.Errorf("store: prepare delivery of message %d: %w", messageID, err)
-	}
-	return nil
-}
-
 // DueDeliveries returns the conversation heads whose next attempt (at
 // first: their creation) is due and that no attempt holds, longest waiting
 // first.

@@ -27,22 +27,14 @@ func TestOutboxHeadsClaimsAndOutcomes(t *testing.T) {
 		for _, c := range []chat.Customer{a, b} {
 			mustClaim(t, db, mustEnsure(t, db, c.LineUserID, at(0)).ID, op.ID, at(0))
 		}
-		a1 := mustAppend(t, db, outgoing(a.LineUserID, "a1", &op), at(time.Second))
+		// The service stores the retry key and temp id with the message.
+		m1 := outgoing(a.LineUserID, "a1", &op)
+		m1.RetryKey, m1.TempID = "key-a1", "t-a1"
+		a1 := mustAppend(t, db, m1, at(time.Second))
 		mustAppend(t, db, incoming(a.LineUserID, "customer"), at(2*time.Second))
 		a2 := mustAppend(t, db, outgoing(a.LineUserID, "a2", &op), at(3*time.Second))
 		b1 := mustAppend(t, db, outgoing(b.LineUserID, "b1", &op), at(4*time.Second))
 		mustAppend(t, db, outgoing(b.LineUserID, "a bot reply is not the outbox's", nil), at(5*time.Second))
-
-		if err := db.PrepareDelivery(ctx, a1.ID, "key-a1", "t-a1"); err != nil {
-			t.Fatal(err)
-		}
-		// A second prepare keeps the key: it may already have been pushed.
-		if err := db.PrepareDelivery(ctx, a1.ID, "other", "t-a1"); err != nil {
-			t.Fatal(err)
-		}
-		if err := db.PrepareDelivery(ctx, 999999, "k", ""); err == nil {
-			t.Fatal("PrepareDelivery of an unknown message succeeded")
-		}
 
 		// One head per conversation, longest waiting first; nothing before it is due.
 		if due, err := db.DueDeliveries(ctx, at(0), 10); err != nil || len(due) != 0 {
