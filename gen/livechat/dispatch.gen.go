@@ -47,8 +47,12 @@ const (
 	TypeAuthSuccess = "auth_success"
 	// TypeConversationUpdate: A conversation's detail or inbox row. (server → client)
 	TypeConversationUpdate = "conversation_update"
+	// TypeCsatReceived: A customer rated a closed session. (server → client)
+	TypeCsatReceived = "csat_received"
 	// TypeError: A client frame was rejected. (server → client)
 	TypeError = "error"
+	// TypeMessageAck: LINE accepted a message this operator sent. (server → client)
+	TypeMessageAck = "message_ack"
 	// TypeMessageFailed: A message could not be delivered to the customer. (server → client)
 	TypeMessageFailed = "message_failed"
 	// TypeMessageSent: Acknowledges this tab's send_message. (server → client)
@@ -81,7 +85,7 @@ const (
 var ClientEvents = []string{TypeAuth, TypeClaimSession, TypeCloseSession, TypeJoinRoom, TypeLeaveRoom, TypePing, TypeSendMessage, TypeSetStatus, TypeSubscribeAnalytics, TypeTransferSession, TypeTypingStart, TypeTypingStop, TypeUnsubscribeAnalytics}
 
 // ServerEvents lists the wire types the server sends.
-var ServerEvents = []string{TypeAnalyticsUpdate, TypeAuthError, TypeAuthSuccess, TypeConversationUpdate, TypeError, TypeMessageFailed, TypeMessageSent, TypeNewMessage, TypeOperatorJoined, TypeOperatorLeft, TypePong, TypePresenceUpdate, TypeSessionClaimed, TypeSessionClosed, TypeSessionQueued, TypeSessionTransferred, TypeSlaAlert, TypeTypingIndicator}
+var ServerEvents = []string{TypeAnalyticsUpdate, TypeAuthError, TypeAuthSuccess, TypeConversationUpdate, TypeCsatReceived, TypeError, TypeMessageAck, TypeMessageFailed, TypeMessageSent, TypeNewMessage, TypeOperatorJoined, TypeOperatorLeft, TypePong, TypePresenceUpdate, TypeSessionClaimed, TypeSessionClosed, TypeSessionQueued, TypeSessionTransferred, TypeSlaAlert, TypeTypingIndicator}
 
 // IsClientEvent reports whether t is a client → server wire type.
 func IsClientEvent(t string) bool {
@@ -95,7 +99,7 @@ func IsClientEvent(t string) bool {
 // IsServerEvent reports whether t is a server → client wire type.
 func IsServerEvent(t string) bool {
 	switch t {
-	case TypeAnalyticsUpdate, TypeAuthError, TypeAuthSuccess, TypeConversationUpdate, TypeError, TypeMessageFailed, TypeMessageSent, TypeNewMessage, TypeOperatorJoined, TypeOperatorLeft, TypePong, TypePresenceUpdate, TypeSessionClaimed, TypeSessionClosed, TypeSessionQueued, TypeSessionTransferred, TypeSlaAlert, TypeTypingIndicator:
+	case TypeAnalyticsUpdate, TypeAuthError, TypeAuthSuccess, TypeConversationUpdate, TypeCsatReceived, TypeError, TypeMessageAck, TypeMessageFailed, TypeMessageSent, TypeNewMessage, TypeOperatorJoined, TypeOperatorLeft, TypePong, TypePresenceUpdate, TypeSessionClaimed, TypeSessionClosed, TypeSessionQueued, TypeSessionTransferred, TypeSlaAlert, TypeTypingIndicator:
 		return true
 	}
 	return false
@@ -333,9 +337,19 @@ func NewConversationUpdateEvent(p ConversationUpdatePayloadSchema, ts time.Time)
 	return ConversationUpdateMessagePayload{Type: TypeConversationUpdate, Payload: p, Timestamp: ts.UTC()}
 }
 
+// NewCsatReceivedEvent builds a "csat_received" frame: A customer rated a closed session.
+func NewCsatReceivedEvent(p CsatReceivedPayloadSchema, ts time.Time) CsatReceivedMessagePayload {
+	return CsatReceivedMessagePayload{Type: TypeCsatReceived, Payload: p, Timestamp: ts.UTC()}
+}
+
 // NewErrorEvent builds a "error" frame: A client frame was rejected.
 func NewErrorEvent(p ErrorPayloadSchema, ts time.Time) ErrorMessagePayload {
 	return ErrorMessagePayload{Type: TypeError, Payload: p, Timestamp: ts.UTC()}
+}
+
+// NewMessageAckEvent builds a "message_ack" frame: LINE accepted a message this operator sent.
+func NewMessageAckEvent(p MessageAckPayloadSchema, ts time.Time) MessageAckMessagePayload {
+	return MessageAckMessagePayload{Type: TypeMessageAck, Payload: p, Timestamp: ts.UTC()}
 }
 
 // NewMessageFailedEvent builds a "message_failed" frame: A message could not be delivered to the customer.

@@ -104,6 +104,11 @@ func (e *Error) Error() string {
 // If you encounter this message, feel free to open an issue on this subject
 // to let know that you need this functionnality.
 
+// Message 'CsatReceivedMessageFromLiveChatChannel' reference another one at '#/components/messages/csatReceived'.
+// This should be fixed in a future version to allow message override.
+// If you encounter this message, feel free to open an issue on this subject
+// to let know that you need this functionnality.
+
 // Message 'ErrorMessageFromLiveChatChannel' reference another one at '#/components/messages/error'.
 // This should be fixed in a future version to allow message override.
 // If you encounter this message, feel free to open an issue on this subject
@@ -115,6 +120,11 @@ func (e *Error) Error() string {
 // to let know that you need this functionnality.
 
 // Message 'LeaveRoomMessageFromLiveChatChannel' reference another one at '#/components/messages/leaveRoom'.
+// This should be fixed in a future version to allow message override.
+// If you encounter this message, feel free to open an issue on this subject
+// to let know that you need this functionnality.
+
+// Message 'MessageAckMessageFromLiveChatChannel' reference another one at '#/components/messages/messageAck'.
 // This should be fixed in a future version to allow message override.
 // If you encounter this message, feel free to open an issue on this subject
 // to let know that you need this functionnality.
@@ -662,6 +672,68 @@ func (msg ConversationUpdateMessage) toBrokerMessage() (extensions.BrokerMessage
 	}, nil
 }
 
+// CsatReceivedMessagePayload is a schema from the AsyncAPI specification required in messages
+// Description: Envelope of the csat_received event.
+type CsatReceivedMessagePayload struct {
+	// Description: A customer's rating of a closed session.
+	Payload CsatReceivedPayloadSchema `json:"payload"`
+
+	// Description: When the server built the frame (UTC).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Description: Event name.
+	Type string `json:"type" validate:"eq=csat_received"`
+}
+
+// CsatReceivedMessage is the message expected for 'CsatReceivedMessage' channel.
+// NOTE: Sent once per rated session, when the customer's rating is stored: to
+// every tab of the session's operator, and to every tab subscribed to
+// analytics. A tab that is both gets it once.
+type CsatReceivedMessage struct {
+	// Payload will be inserted in the message payload
+	Payload CsatReceivedMessagePayload
+}
+
+func NewCsatReceivedMessage() CsatReceivedMessage {
+	var msg CsatReceivedMessage
+
+	return msg
+}
+
+// brokerMessageToCsatReceivedMessage will fill a new CsatReceivedMessage with data from generic broker message
+func brokerMessageToCsatReceivedMessage(bMsg extensions.BrokerMessage) (CsatReceivedMessage, error) {
+	var msg CsatReceivedMessage
+
+	// Unmarshal payload to expected message payload format
+	err := json.Unmarshal(bMsg.Payload, &msg.Payload)
+	if err != nil {
+		return msg, err
+	}
+
+	// TODO: run checks on msg type
+
+	return msg, nil
+}
+
+// toBrokerMessage will generate a generic broker message from CsatReceivedMessage data
+func (msg CsatReceivedMessage) toBrokerMessage() (extensions.BrokerMessage, error) {
+	// TODO: implement checks on message
+
+	// Marshal payload to JSON
+	payload, err := json.Marshal(msg.Payload)
+	if err != nil {
+		return extensions.BrokerMessage{}, err
+	}
+
+	// There is no headers here
+	headers := make(map[string][]byte, 0)
+
+	return extensions.BrokerMessage{
+		Headers: headers,
+		Payload: payload,
+	}, nil
+}
+
 // ErrorMessagePayload is a schema from the AsyncAPI specification required in messages
 // Description: Envelope of the error event.
 type ErrorMessagePayload struct {
@@ -833,6 +905,70 @@ func brokerMessageToLeaveRoomMessage(bMsg extensions.BrokerMessage) (LeaveRoomMe
 
 // toBrokerMessage will generate a generic broker message from LeaveRoomMessage data
 func (msg LeaveRoomMessage) toBrokerMessage() (extensions.BrokerMessage, error) {
+	// TODO: implement checks on message
+
+	// Marshal payload to JSON
+	payload, err := json.Marshal(msg.Payload)
+	if err != nil {
+		return extensions.BrokerMessage{}, err
+	}
+
+	// There is no headers here
+	headers := make(map[string][]byte, 0)
+
+	return extensions.BrokerMessage{
+		Headers: headers,
+		Payload: payload,
+	}, nil
+}
+
+// MessageAckMessagePayload is a schema from the AsyncAPI specification required in messages
+// Description: Envelope of the message_ack event.
+type MessageAckMessagePayload struct {
+	// Description: A delivery confirmation.
+	Payload MessageAckPayloadSchema `json:"payload"`
+
+	// Description: When the server built the frame (UTC).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Description: Event name.
+	Type string `json:"type" validate:"eq=message_ack"`
+}
+
+// MessageAckMessage is the message expected for 'MessageAckMessage' channel.
+// NOTE: Sent to every tab of the operator who sent the message once LINE has
+// accepted the push (`delivery_status` sent), so the dashboard can show
+// it delivered. `message_sent` came first, with `delivery_status`
+// pending; a message LINE refuses gets `message_failed` instead. The
+// SKN admin UI confirms delivery on this event.
+type MessageAckMessage struct {
+	// Payload will be inserted in the message payload
+	Payload MessageAckMessagePayload
+}
+
+func NewMessageAckMessage() MessageAckMessage {
+	var msg MessageAckMessage
+
+	return msg
+}
+
+// brokerMessageToMessageAckMessage will fill a new MessageAckMessage with data from generic broker message
+func brokerMessageToMessageAckMessage(bMsg extensions.BrokerMessage) (MessageAckMessage, error) {
+	var msg MessageAckMessage
+
+	// Unmarshal payload to expected message payload format
+	err := json.Unmarshal(bMsg.Payload, &msg.Payload)
+	if err != nil {
+		return msg, err
+	}
+
+	// TODO: run checks on msg type
+
+	return msg, nil
+}
+
+// toBrokerMessage will generate a generic broker message from MessageAckMessage data
+func (msg MessageAckMessage) toBrokerMessage() (extensions.BrokerMessage, error) {
 	// TODO: implement checks on message
 
 	// Marshal payload to JSON
@@ -2260,6 +2396,19 @@ type ConversationUpdatePayloadSchema struct {
 	UnreadCount *int64 `json:"unread_count,omitempty"`
 }
 
+// CsatReceivedPayloadSchema is a schema from the AsyncAPI specification required in messages
+// Description: A customer's rating of a closed session.
+type CsatReceivedPayloadSchema struct {
+	// Description: A LINE user id, the key of a customer's conversation.
+	LineUserId LineUserIdSchema `json:"line_user_id"`
+
+	// Description: The rating, 1 (worst) to 5 (best).
+	Score int64 `json:"score" validate:"gte=1,lte=5"`
+
+	// Description: The rated session.
+	SessionId int64 `json:"session_id"`
+}
+
 // EmptyPayloadSchema is a schema from the AsyncAPI specification required in messages
 // Description: No fields. Send `{}` or omit the payload.
 type EmptyPayloadSchema struct{}
@@ -2349,6 +2498,22 @@ type LastMessageSchema struct {
 // LineUserIdSchema is a schema from the AsyncAPI specification required in messages
 // Description: A LINE user id, the key of a customer's conversation.
 type LineUserIdSchema string
+
+// MessageAckPayloadSchema is a schema from the AsyncAPI specification required in messages
+// Description: A delivery confirmation.
+type MessageAckPayloadSchema struct {
+	// Description: Where delivery stands, as in ChatMessage; sent (LINE accepted the push) in this event.
+	DeliveryStatus string `json:"delivery_status" validate:"oneof='pending' 'sent' 'failed'"`
+
+	// Description: A LINE user id, the key of a customer's conversation.
+	LineUserId LineUserIdSchema `json:"line_user_id"`
+
+	// Description: The stored message.
+	MessageId int64 `json:"message_id"`
+
+	// Description: The temp_id the client gave when sending; omitted when it gave none.
+	TempId *string `json:"temp_id,omitempty" validate:"omitempty,max=100"`
+}
 
 // MessageFailedPayloadSchema is a schema from the AsyncAPI specification required in messages
 // Description: A delivery failure.

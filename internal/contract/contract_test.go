@@ -55,6 +55,10 @@ func serverSamples() map[string]any {
 		lc.TypeMessageFailed: lc.NewMessageFailedEvent(lc.MessageFailedPayloadSchema{
 			TempId: ptr("t1"), MessageId: ptr(int64(1)), LineUserId: ptr(lc.LineUserIdSchema(uid)), Error: "rejected", Retryable: false,
 		}, ts),
+		lc.TypeMessageAck: lc.NewMessageAckEvent(lc.MessageAckPayloadSchema{
+			TempId: ptr("t1"), MessageId: 1, LineUserId: uid, DeliveryStatus: "sent",
+		}, ts),
+		lc.TypeCsatReceived:    lc.NewCsatReceivedEvent(lc.CsatReceivedPayloadSchema{LineUserId: uid, SessionId: 2, Score: 4}, ts),
 		lc.TypeTypingIndicator: lc.NewTypingIndicatorEvent(lc.TypingIndicatorPayloadSchema{LineUserId: uid, AdminId: "1", IsTyping: true}, ts),
 		lc.TypeOperatorJoined:  lc.NewOperatorJoinedEvent(lc.OperatorRoomPayloadSchema{AdminId: "1", RoomId: "conversation:" + uid, LineUserId: ptr(lc.LineUserIdSchema(uid))}, ts),
 		lc.TypeOperatorLeft:    lc.NewOperatorLeftEvent(lc.OperatorRoomPayloadSchema{AdminId: "1", RoomId: "conversation:" + uid}, ts),
