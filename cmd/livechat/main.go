@@ -22,6 +22,10 @@ commands:
   operator disable --id N     disable an operator; its sockets close (within 60 s on a running server)
   token --operator-id N [--ttl 1h]
                               print a signed access token for an operator
+  inbox list [--dead|--rejected] [--limit N]
+                              quarantined and rejected webhook events, as JSON lines
+  inbox retry --id N          put a quarantined webhook event back in the queue
+  outbox list [--limit N]     quarantined operator messages, as JSON lines
   fakeline [--addr 127.0.0.1:8090] [--token T]
                               run the fake LINE API (tests, demo); prints its base URL on stderr
   simulate --server URL --customers N [--fakeline URL] [--secret S] [--duration 10m] [--seed K] [--score 1-5] [--list]
@@ -53,6 +57,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		err = operator(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "token":
 		err = token(ctx, args[1:], getenv, stdout, stderr)
+	case "inbox":
+		err = inbox(ctx, args[1:], getenv, stdout, stderr)
+	case "outbox":
+		err = outboxCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "fakeline":
 		err = fakeline(ctx, args[1:], getenv, stdout, stderr)
 	case "simulate":

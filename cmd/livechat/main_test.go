@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -134,6 +135,25 @@ func (w *lineWriter) String() string {
 	return w.buf.String()
 }
 
+type readyBody struct {
+	Status  string   `json:"status"`
+	Reasons []string `json:"reasons"`
+}
+
+func readyz(t *testing.T, addr string) (int, readyBody) {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		t.Fatalf("readyz: %v", err)
+	}
+	defer resp.Body.Close()
+	var b readyBody
+	if err := json.NewDecoder(resp.Body).Decode(&b); err != nil {
+		t.Fatalf("readyz body: %v", err)
+	}
+	return resp.StatusCode, b
+}
+
 // TestServeEndToEnd runs the real serve command: a token from the CLI
 // authenticates over the socket, a second server on the same data dir with
 // the in-process bus is refused, and cancelling (SIGTERM) shuts down cleanly.
@@ -165,11 +185,11 @@ func TestServeEndToEnd(t *testing.T) {
 	c.Expect("auth_success")
 	c.Send("ping", nil)
 	c.WaitFor("pong")
-	resp, err := http.Get("http://" + addr + "/readyz")
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("readyz: %v %v", resp, err)
+	// Up, but without LINE: degraded, and says why.
+	if code, body := readyz(t, addr); code != 200 || body.Status != "degraded" || len(body.Reasons) != 2 ||
+		!strings.Contains(body.Reasons[0], "LIVECHAT_LINE_CHANNEL_TOKEN") || !strings.Contains(body.Reasons[1], "LIVECHAT_LINE_CHANNEL_SECRET") {
+		t.Fatalf("readyz: %d %+v", code, body)
 	}
-	resp.Body.Close()
 
 	r := runCmd(t, env, "", "serve")
 	if r.code != 1 || !strings.Contains(r.stderr, "already serving data dir") {

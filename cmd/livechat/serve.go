@@ -61,11 +61,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return err
 	}
 	instance := instanceID()
+	var checks []api.Check
 	var b bus.Bus = bus.NewMemory()
 	if cfg.RedisURL != "" {
-		if b, err = bus.NewRedis(ctx, cfg.RedisURL, "livechat:events", log); err != nil {
+		rb, err := bus.NewRedis(ctx, cfg.RedisURL, "livechat:events", log)
+		if err != nil {
 			return err
 		}
+		b = rb
+		checks = append(checks, func(ctx context.Context) []string {
+			if rb.Ping(ctx) != nil {
+				return []string{"bus: redis unreachable: other instances miss this one's events"}
+			}
+			return nil
+		})
 	}
 	defer b.Close()
 
@@ -90,7 +99,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if !lineClient.Configured() {
 		log.Warn("LIVECHAT_LINE_CHANNEL_TOKEN is not set: operator messages will be marked failed (LINE channel token not configured)")
 	}
-	ob := outbox.New(db, lineClient, hub, clk, log, outbox.Config{})
+	ob := outbox.New(db, lineClient, hub, clk, log, outbox.Config{MaxFailures: cfg.OutboxMaxAttempts})
 	svc.SetEnqueuer(ob)
 	loading := line.NewLoading(lineClient, clk, log, line.LoadingOptions{})
 	hub.SetLoading(loading)
@@ -104,7 +113,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 			Keywords:          webhook.ParseKeywords(cfg.HandoffKeywords),
 			OutOfHoursNoQueue: !cfg.OutOfHoursQueue,
 			Replies:           webhook.Replies{Queued: cfg.HandoffReply, OutOfHours: cfg.OutOfHoursReply},
+			MaxFailures:       cfg.InboxMaxAttempts,
 		})
+	checks = append(checks,
+		func(ctx context.Context) []string { return inbox.Health(ctx, stallAfter) },
+		func(ctx context.Context) []string { return ob.Health(ctx, stallAfter) },
+		lineConfigured(cfg.LineChannelToken, cfg.LineChannelSecret))
 	surveys := webhook.NewSurveys(lineClient, clk, log)
 	svc.AfterClose = surveys.AfterClose
 	// Background workers outlive the HTTP grace period, so messages sent
@@ -127,7 +141,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	})
 	srv := &http.Server{
 		Handler: api.New(api.Deps{
-			DB: db, Socket: hub, REST: restAPI, AllowedOrigins: cfg.AllowedOrigins, Log: log,
+			DB: db, Checks: checks, Socket: hub, REST: restAPI, AllowedOrigins: cfg.AllowedOrigins, Log: log,
 			Webhook: webhook.NewHandler(cfg.LineChannelSecret, db, inbox, clk, log),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -171,6 +185,23 @@ Then send {"type":"auth","payload":{"token":"<token>"}} as the first frame.
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// stallAfter is how long a due inbox event or outbox message may go
+// unattempted before /readyz calls the worker stuck.
+const stallAfter = time.Minute
+
+// lineConfigured degrades readiness while LINE is not set up: the server
+// runs, but customers are not heard or not answered.
+func lineConfigured(token, secret string) api.Check {
+	var reasons []string
+	if token == "" {
+		reasons = append(reasons, "line: LIVECHAT_LINE_CHANNEL_TOKEN is not set: operator messages cannot be delivered")
+	}
+	if secret == "" {
+		reasons = append(reasons, "line: LIVECHAT_LINE_CHANNEL_SECRET is not set: the webhook refuses every call")
+	}
+	return func(context.Context) []string { return reasons }
 }
 
 func busName(redisURL string) string {

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"livechat/asyncapi"
 	"livechat/internal/errcode"
@@ -19,9 +18,15 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
+// Check is a readiness check of something this instance can serve
+// without: a shared dependency (Redis, LINE) or a worker. It returns why
+// it is degraded, nothing when it is fine.
+type Check func(ctx context.Context) []string
+
 // Deps are what the router serves.
 type Deps struct {
 	DB             Pinger
+	Checks         []Check      // degrade /readyz, never fail it
 	Socket         http.Handler // the WebSocket hub
 	REST           http.Handler // /api/v1/… JSON endpoints; nil to leave them out
 	Webhook        http.Handler // POST /api/v1/line/webhook (LINE-signed; no CORS, no bearer); nil to leave it out
@@ -35,16 +40,7 @@ func New(d Deps) http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := d.DB.Ping(ctx); err != nil {
-			d.Log.Warn("readiness: database unreachable", "err", err)
-			WriteError(w, &errcode.Error{Code: errcode.Unavailable, Message: "database unreachable"}, http.StatusServiceUnavailable)
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
+	mux.Handle("GET /readyz", &readiness{db: d.DB, checks: d.Checks, log: d.Log})
 	mux.HandleFunc("GET /asyncapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml; charset=utf-8")
 		_, _ = w.Write(asyncapi.YAML)

@@ -24,6 +24,9 @@ type Audience struct {
 	OperatorID      int64  `json:"operator_id,omitempty"`
 	ExcludeConn     string `json:"exclude_conn,omitempty"`     // one socket (e.g. the sending tab)
 	ExcludeOperator int64  `json:"exclude_operator,omitempty"` // every socket of one operator
+	// WithAnalytics adds the analytics subscribers to an Operator audience;
+	// a socket in both gets the frame once.
+	WithAnalytics bool `json:"with_analytics,omitempty"`
 }
 
 // Message is one frame for an audience.

@@ -92,6 +92,14 @@ func (b *Redis) Publish(ctx context.Context, m Message) error {
 	return nil
 }
 
+// Ping checks that Redis answers (readiness).
+func (b *Redis) Ping(ctx context.Context) error {
+	if err := b.client.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("bus: redis ping: %w", err)
+	}
+	return nil
+}
+
 // Close stops the receive goroutine and waits for it.
 func (b *Redis) Close() error {
 	b.cancel()

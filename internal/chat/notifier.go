@@ -16,6 +16,11 @@ type Notifier interface {
 	MessageStored(ctx context.Context, m Message, tempID, excludeConn string)
 	// MessageFailed tells the sender that delivery to the customer failed.
 	MessageFailed(ctx context.Context, m Message, tempID, reason string, retryable bool)
+	// MessageDelivered tells the sender that the channel accepted m.
+	MessageDelivered(ctx context.Context, m Message, tempID string)
+	// CSATReceived tells the session's operator and the analytics
+	// subscribers that the customer rated the session.
+	CSATReceived(ctx context.Context, s Session, score int)
 }
 
 // Outbound delivers operator messages to the customer's channel (LINE).
@@ -59,4 +64,12 @@ func (d detached) MessageStored(ctx context.Context, m Message, tempID, excludeC
 
 func (d detached) MessageFailed(ctx context.Context, m Message, tempID, reason string, retryable bool) {
 	d.n.MessageFailed(context.WithoutCancel(ctx), m, tempID, reason, retryable)
+}
+
+func (d detached) MessageDelivered(ctx context.Context, m Message, tempID string) {
+	d.n.MessageDelivered(context.WithoutCancel(ctx), m, tempID)
+}
+
+func (d detached) CSATReceived(ctx context.Context, s Session, score int) {
+	d.n.CSATReceived(context.WithoutCancel(ctx), s, score)
 }

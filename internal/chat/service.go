@@ -303,7 +303,9 @@ func (s *Service) deliver(ctx context.Context, m *Message, tempID string) {
 	m.DeliveryStatus, m.DeliveryError = status, reason
 	if err != nil {
 		s.notify.MessageFailed(ctx, *m, tempID, reason, retryable)
+		return
 	}
+	s.notify.MessageDelivered(ctx, *m, tempID)
 }
 
 // CustomerMessage stores a message from the customer (or a bot/system
@@ -382,3 +384,5 @@ func (nopNotifier) SessionClosed(context.Context, Session)                      
 func (nopNotifier) SessionTransferred(context.Context, Session, int64)           {}
 func (nopNotifier) MessageStored(context.Context, Message, string, string)       {}
 func (nopNotifier) MessageFailed(context.Context, Message, string, string, bool) {}
+func (nopNotifier) MessageDelivered(context.Context, Message, string)            {}
+func (nopNotifier) CSATReceived(context.Context, Session, int)                   {}

@@ -15,6 +15,7 @@ type Store interface {
 	Messages
 	ReadMarkers
 	RefreshTokens
+	CSATs
 	Ping(ctx context.Context) error
 }
 

@@ -39,18 +39,19 @@ type Delivery struct {
 // Store is what the outbox needs from persistence (internal/store). A
 // delivery is a pending OUTGOING message with sender role ADMIN.
 type Store interface {
-	// DueDeliveries returns up to limit conversation heads (a
+	// DueDeliveries returns the ids of up to limit conversation heads (a
 	// conversation's lowest-seq pending message) whose next attempt (at
 	// first: their creation) is at or before now and that no attempt
 	// holds, longest waiting first.
-	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, error)
+	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]int64, error)
 	// NextDeliveryAt is the earliest time a head becomes due (its next
 	// attempt, or the end of the lock on it); ok is false when none is pending.
 	NextDeliveryAt(ctx context.Context) (at time.Time, ok bool, err error)
 	// ClaimDelivery takes a due message for one attempt: it counts the
 	// attempt, locks the row until lockUntil and fixes the retry key to
 	// retryKey unless it has one, in one conditional update. Taken
-	// meanwhile or no longer due: ErrConflict.
+	// meanwhile or no longer due: ErrConflict. A row that cannot be read
+	// back: an error wrapping ErrInvalid.
 	ClaimDelivery(ctx context.Context, messageID int64, now, lockUntil time.Time, retryKey string) (Delivery, error)
 	// RetryDelivery ends attempt number attempt with the message still
 	// pending, unlocked and due at at; reason is shown meanwhile. A later
@@ -59,6 +60,21 @@ type Store interface {
 	// FinishDelivery records sent or failed for attempt number attempt;
 	// ErrConflict as for RetryDelivery.
 	FinishDelivery(ctx context.Context, messageID int64, attempt int, status chat.DeliveryStatus, reason string) error
+	// FailDelivery records a failure of the message itself, which counts
+	// toward quarantine: pending and due at next, or at the maxFailures-th
+	// such failure dead (failed for good). attempt as for RetryDelivery,
+	// or 0 when unknown.
+	FailDelivery(ctx context.Context, messageID int64, attempt int, reason string, next time.Time, maxFailures int, now time.Time) (Dead, error)
+}
+
+// Dead is what FailDelivery tells about the message: who to tell, and
+// whether it is now quarantined.
+type Dead struct {
+	MessageID  int64
+	LineUserID string
+	OperatorID *int64
+	TempID     string
+	Dead       bool
 }
 
 // Pusher sends LINE push messages; *line.Client implements it.
@@ -66,10 +82,11 @@ type Pusher interface {
 	Push(ctx context.Context, to string, msgs []line.Message, retryKey string) error
 }
 
-// Notifier tells the sender about a failed delivery; the WebSocket hub
+// Notifier tells the sender how a delivery ended; the WebSocket hub
 // implements it (as part of chat.Notifier). It must return quickly.
 type Notifier interface {
 	MessageFailed(ctx context.Context, m chat.Message, tempID, reason string, retryable bool)
+	MessageDelivered(ctx context.Context, m chat.Message, tempID string)
 }
 
 var (
@@ -96,6 +113,10 @@ type Config struct {
 	// PollInterval is the longest the outbox sleeps without looking at the
 	// table: it finds rows that other instances enqueued.
 	PollInterval time.Duration
+	// MaxFailures quarantines a message after this many attempts that
+	// failed because of the message itself (it cannot be read back, or
+	// pushing it panicked); LINE and database failures do not count.
+	MaxFailures int
 	// Observe, if set, is called from the owner goroutine after each
 	// attempt's outcome is stored and the next wake-up is scheduled (tests,
 	// metrics). It must return quickly.
@@ -111,6 +132,7 @@ const (
 	DefaultMaxBackoff     = 5 * time.Minute
 	DefaultGiveUpAfter    = 23 * time.Hour
 	DefaultPollInterval   = 30 * time.Second
+	DefaultMaxFailures    = 10
 )
 
 func (c Config) withDefaults() Config {
@@ -128,6 +150,9 @@ func (c Config) withDefaults() Config {
 	def(&c.MaxBackoff, DefaultMaxBackoff)
 	def(&c.GiveUpAfter, DefaultGiveUpAfter)
 	def(&c.PollInterval, DefaultPollInterval)
+	if c.MaxFailures <= 0 {
+		c.MaxFailures = DefaultMaxFailures
+	}
 	return c
 }
 
@@ -157,12 +182,18 @@ type Outbox struct {
 	results chan outcome       // attempts report here
 	running atomic.Bool
 
+	// For Health, written by Run.
+	lastAttempt atomic.Int64           // unix ns of the last claim (or Run's start)
+	paused      atomic.Int64           // unix ns until which LINE asked us to wait
+	lineTrouble atomic.Pointer[string] // the last transient LINE failure; nil after a success
+
 	// Owned by the Run goroutine.
 	inflight    map[int64]bool // message ids being pushed
 	stopping    bool           // Run's ctx ended; draining
 	settled     []Result       // settled by scan itself, for Observe
 	timer       clock.Timer
-	pausedUntil time.Time // after a 429: LINE's rate limit is per channel
+	pausedUntil time.Time     // after a 429: LINE's rate limit is per channel
+	rowFailures map[int64]int // this run's failures of a message itself, for their backoff
 }
 
 // outcome is what an attempt goroutine reports.
@@ -178,16 +209,17 @@ func New(store Store, push Pusher, notify Notifier, clk clock.Clock, log *slog.L
 	}
 	cfg = cfg.withDefaults()
 	return &Outbox{
-		store:    store,
-		push:     push,
-		notify:   notify,
-		clock:    clk,
-		log:      log.With("component", "outbox"),
-		cfg:      cfg,
-		kick:     make(chan struct{}, 1),
-		syncc:    make(chan chan struct{}),
-		results:  make(chan outcome, cfg.Workers),
-		inflight: map[int64]bool{},
+		store:       store,
+		push:        push,
+		notify:      notify,
+		clock:       clk,
+		log:         log.With("component", "outbox"),
+		cfg:         cfg,
+		kick:        make(chan struct{}, 1),
+		syncc:       make(chan chan struct{}),
+		results:     make(chan outcome, cfg.Workers),
+		inflight:    map[int64]bool{},
+		rowFailures: map[int64]int{},
 	}
 }
 
@@ -233,6 +265,7 @@ func (o *Outbox) Run(ctx context.Context) error {
 		return errors.New("outbox: already running")
 	}
 	defer o.running.Store(false)
+	o.lastAttempt.Store(o.clock.Now().UnixNano())
 	o.log.Info("outbox started", "workers", o.cfg.Workers)
 	o.scan(ctx)
 	for {
@@ -304,11 +337,11 @@ func (o *Outbox) scan(ctx context.Context) {
 			o.log.Error("list due deliveries", "err", err)
 			break
 		}
-		for _, d := range due {
-			if o.inflight[d.Message.ID] {
+		for _, id := range due {
+			if o.inflight[id] {
 				continue
 			}
-			if o.claim(ctx, d, now) {
+			if o.claim(ctx, id, now) {
 				progress = true
 			}
 		}
@@ -333,15 +366,21 @@ func (o *Outbox) observe(res Result) {
 	}
 }
 
-// claim takes d for an attempt and starts its push; it reports whether d
-// changed state (so that the conversation's next message may be due).
-func (o *Outbox) claim(ctx context.Context, d Delivery, now time.Time) bool {
-	c, err := o.store.ClaimDelivery(ctx, d.Message.ID, now, now.Add(o.cfg.Lock), uuid.NewString())
-	if errors.Is(err, chat.ErrConflict) {
+// claim takes message id for an attempt and starts its push; it reports
+// whether the message changed state (so that the conversation's next
+// message may be due).
+func (o *Outbox) claim(ctx context.Context, id int64, now time.Time) bool {
+	o.lastAttempt.Store(now.UnixNano())
+	c, err := o.store.ClaimDelivery(ctx, id, now, now.Add(o.cfg.Lock), uuid.NewString())
+	switch {
+	case errors.Is(err, chat.ErrConflict):
 		return false // another instance took it
-	}
-	if err != nil {
-		o.log.Error("claim delivery", "message_id", d.Message.ID, "err", err)
+	case errors.Is(err, chat.ErrInvalid):
+		// The row itself: one failure toward quarantine, not a stuck queue.
+		o.settled = append(o.settled, o.rowFailed(ctx, Delivery{Message: chat.Message{ID: id}}, err.Error()))
+		return true
+	case err != nil:
+		o.log.Error("claim delivery", "message_id", id, "err", err)
 		return false
 	}
 	// Tried before and out of LINE's 24 h retry-key window (the server was
@@ -358,18 +397,31 @@ func (o *Outbox) claim(ctx context.Context, d Delivery, now time.Time) bool {
 	return true
 }
 
+// errPanic marks an attempt whose push panicked: the message's own fault
+// as far as the outbox can tell, so it counts toward quarantine.
+var errPanic = errors.New("outbox: push panicked")
+
 // attempt is one push; Run owns it and waits for its outcome.
 func (o *Outbox) attempt(ctx context.Context, d Delivery) {
+	var err error
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %v", errPanic, p)
+		}
+		o.results <- outcome{d: d, err: err}
+	}()
 	actx, cancel := context.WithTimeout(ctx, o.cfg.AttemptTimeout)
-	err := o.push.Push(actx, d.Message.LineUserID, []line.Message{line.Text(d.Message.Content)}, d.RetryKey)
-	cancel()
-	o.results <- outcome{d: d, err: err}
+	defer cancel()
+	err = o.push.Push(actx, d.Message.LineUserID, []line.Message{line.Text(d.Message.Content)}, d.RetryKey)
 }
 
 // settle stores an attempt's outcome and tells the sender about a failure.
 func (o *Outbox) settle(ctx context.Context, r outcome) Result {
 	d := r.d
 	delete(o.inflight, d.Message.ID)
+	if errors.Is(r.err, errPanic) {
+		return o.rowFailed(ctx, d, r.err.Error())
+	}
 	now := o.clock.Now()
 	res := Result{MessageID: d.Message.ID, LineUserID: d.Message.LineUserID, Attempt: d.Attempts}
 	v := classify(r.err)
@@ -390,8 +442,10 @@ func (o *Outbox) settle(ctx context.Context, r outcome) Result {
 				reason: fmt.Sprintf("LINE did not accept the message after %d attempts (last: %s); please resend", d.Attempts, v.reason)}
 		} else if v.retryAfter > 0 {
 			o.pausedUntil = now.Add(wait)
+			o.paused.Store(o.pausedUntil.UnixNano())
 		}
 	}
+	o.noteLINE(r.err, v)
 	res.Status, res.Reason = v.status, v.reason
 	if v.status != chat.DeliveryPending {
 		o.finish(ctx, d, v.status, v.reason, v.retryable)
@@ -406,21 +460,70 @@ func (o *Outbox) settle(ctx context.Context, r outcome) Result {
 	return res
 }
 
-// finish records a final outcome and tells the sender about a failure.
+// noteLINE keeps, for Health, whether LINE is failing: a temporary failure
+// of LINE itself (not of the shutdown, not a refusal of one message) sets
+// it, an accepted push clears it.
+func (o *Outbox) noteLINE(err error, v verdict) {
+	switch {
+	case err == nil || v.status == chat.DeliverySent:
+		o.lineTrouble.Store(nil)
+	case v.status == chat.DeliveryPending && !o.stopping:
+		reason := v.reason
+		o.lineTrouble.Store(&reason)
+	}
+}
+
+// rowFailed records a failure of the message itself (attempt 0 when the
+// row could not even be read): pending with a backoff, or quarantined at
+// MaxFailures, when the sender learns it failed and the conversation's
+// later messages go out.
+func (o *Outbox) rowFailed(ctx context.Context, d Delivery, reason string) Result {
+	id := d.Message.ID
+	o.rowFailures[id]++
+	now := o.clock.Now()
+	next := now.Add(o.backoff(o.rowFailures[id]))
+	dead, err := o.store.FailDelivery(ctx, id, d.Attempts, reason, next, o.cfg.MaxFailures, now)
+	res := Result{MessageID: id, LineUserID: d.Message.LineUserID, Attempt: d.Attempts, Status: chat.DeliveryPending, Reason: reason, NextAttempt: next}
+	if err != nil {
+		o.storeFailed("failure", d, err)
+		return res
+	}
+	res.LineUserID = dead.LineUserID
+	if !dead.Dead {
+		o.log.Warn("delivery failed on the message itself, will retry", "message_id", id, "retry_in", next.Sub(now), "reason", reason)
+		return res
+	}
+	delete(o.rowFailures, id)
+	o.log.Error("delivery quarantined: the message keeps failing on its own", "message_id", id,
+		"line_user_id", dead.LineUserID, "failures", o.cfg.MaxFailures, "reason", reason)
+	res.Status, res.NextAttempt = chat.DeliveryFailed, time.Time{}
+	if o.notify != nil {
+		m := chat.Message{ID: id, LineUserID: dead.LineUserID, OperatorID: dead.OperatorID,
+			DeliveryStatus: chat.DeliveryFailed, DeliveryError: reason}
+		o.notify.MessageFailed(ctx, m, dead.TempID, "The message could not be delivered; please send it again", true)
+	}
+	return res
+}
+
+// finish records a final outcome and tells the sender.
 func (o *Outbox) finish(ctx context.Context, d Delivery, status chat.DeliveryStatus, reason string, retryable bool) {
+	delete(o.rowFailures, d.Message.ID)
 	if err := o.store.FinishDelivery(ctx, d.Message.ID, d.Attempts, status, reason); err != nil {
 		o.storeFailed("finish", d, err)
 		return
 	}
+	m := d.Message
+	m.DeliveryStatus, m.DeliveryError = status, reason
 	if status == chat.DeliverySent {
 		o.log.Debug("delivered", "message_id", d.Message.ID, "attempt", d.Attempts)
+		if o.notify != nil {
+			o.notify.MessageDelivered(ctx, m, d.TempID)
+		}
 		return
 	}
 	o.log.Warn("delivery failed", "message_id", d.Message.ID, "line_user_id", d.Message.LineUserID,
 		"attempt", d.Attempts, "reason", reason)
 	if o.notify != nil {
-		m := d.Message
-		m.DeliveryStatus, m.DeliveryError = status, reason
 		o.notify.MessageFailed(ctx, m, d.TempID, reason, retryable)
 	}
 }

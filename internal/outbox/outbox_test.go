@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -23,10 +24,29 @@ const token = "channel-token"
 
 var t0 = time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)
 
-// failures records Notifier.MessageFailed calls.
+// failures records Notifier.MessageFailed calls, and the acks of
+// MessageDelivered.
 type failures struct {
 	mu    sync.Mutex
 	calls []failure
+	acks  []ack
+}
+
+type ack struct {
+	m      chat.Message
+	tempID string
+}
+
+func (f *failures) MessageDelivered(_ context.Context, m chat.Message, tempID string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.acks = append(f.acks, ack{m, tempID})
+}
+
+func (f *failures) delivered() []ack {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]ack(nil), f.acks...)
 }
 
 type failure struct {
@@ -63,6 +83,7 @@ type env struct {
 	results chan outbox.Result
 	stop    func()
 	op      chat.Operator
+	push    outbox.Pusher // what the outbox pushes with; the LINE client unless set
 }
 
 func newEnv(t *testing.T, db *store.DB, channelToken string, cfg outbox.Config) *env {
@@ -91,7 +112,11 @@ func (e *env) start(t *testing.T) {
 	cfg := e.cfg
 	results := e.results
 	cfg.Observe = func(r outbox.Result) { results <- r }
-	e.ob = outbox.New(e.db, e.client, e.failed, e.clock, nil, cfg)
+	var push outbox.Pusher = e.client
+	if e.push != nil {
+		push = e.push
+	}
+	e.ob = outbox.New(e.db, push, e.failed, e.clock, nil, cfg)
 	e.svc.SetEnqueuer(e.ob)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -232,7 +257,149 @@ func TestDelivered(t *testing.T) {
 		if got := e.stored(t, m.ID); got.DeliveryStatus != chat.DeliverySent || got.DeliveryError != "" {
 			t.Fatalf("stored %+v", got)
 		}
+		// The sender hears that LINE took it (message_ack), with its temp id.
+		acks := e.failed.delivered()
+		if len(acks) != 1 || acks[0].m.ID != m.ID || acks[0].tempID != "t1" || acks[0].m.DeliveryStatus != chat.DeliverySent ||
+			acks[0].m.OperatorID == nil || *acks[0].m.OperatorID != e.op.ID {
+			t.Fatalf("acks = %+v", acks)
+		}
 	})
+}
+
+// corrupt makes a stored message unreadable by the model (its time), as a
+// row written by something else could be; it stays due.
+func corrupt(t *testing.T, db *store.DB, id int64) {
+	t.Helper()
+	q := "UPDATE messages SET created_at = '10000-01-01 00:00:00+00:00' WHERE id = ?"
+	if db.Dialect() == store.Postgres {
+		q = "UPDATE messages SET created_at = 'infinity', next_attempt_at = '-infinity' WHERE id = ?"
+	}
+	if _, err := db.Bun().ExecContext(t.Context(), q, id); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A message that cannot be read back is retried with backoff, never
+// blocks other conversations, and after MaxFailures is quarantined: the
+// sender gets message_failed with its temp id, and the conversation's next
+// message goes out.
+func TestUnreadableMessageIsQuarantinedAndReleasesTheConversation(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, token, outbox.Config{MaxFailures: 2})
+		a, b := e.customer(t), e.customer(t)
+		e.stop() // the rows are in place before the outbox looks
+		poison := e.send(t, a, "poison", "t-p")
+		next := e.send(t, a, "next", "t-n")
+		corrupt(t, db, poison.ID)
+		other := e.send(t, b, "other", "t-o")
+		e.start(t)
+
+		got := map[int64]outbox.Result{}
+		for range 2 {
+			r := e.next(t)
+			got[r.MessageID] = r
+		}
+		if r := got[poison.ID]; r.Status != chat.DeliveryPending || !r.NextAttempt.Equal(t0.Add(time.Second)) {
+			t.Fatalf("poison, first attempt = %+v", r)
+		}
+		if r := got[other.ID]; r.Status != chat.DeliverySent {
+			t.Fatalf("the other conversation = %+v (one bad row must not block it)", r)
+		}
+		if n := len(e.failed.all()); n != 0 {
+			t.Fatalf("%d message_failed before the quarantine", n)
+		}
+		e.advance(t, time.Second)
+		e.expect(t, poison.ID, chat.DeliveryFailed)
+		e.expect(t, next.ID, chat.DeliverySent)
+
+		fs := e.failed.all()
+		if len(fs) != 1 || fs[0].m.ID != poison.ID || fs[0].tempID != "t-p" || fs[0].m.LineUserID != a.LineUserID ||
+			fs[0].m.OperatorID == nil || *fs[0].m.OperatorID != e.op.ID || !fs[0].retryable || fs[0].reason == "" {
+			t.Fatalf("message_failed = %+v", fs)
+		}
+		texts := []string{}
+		for _, d := range e.line.Deliveries() {
+			texts = append(texts, pushText(d))
+		}
+		if len(texts) != 2 || texts[0] != "other" || texts[1] != "next" {
+			t.Fatalf("delivered %v, want other, next (the poison never pushed)", texts)
+		}
+		dead, err := db.DeadDeliveries(t.Context(), 10)
+		if err != nil || len(dead) != 1 || dead[0].ID != poison.ID || !strings.Contains(dead[0].Reason, "cannot be read back") {
+			t.Fatalf("dead = %+v, %v", dead, err)
+		}
+	})
+}
+
+// panicky panics on the pushes of one text, and pushes the rest.
+type panicky struct {
+	outbox.Pusher
+	text string
+}
+
+func (p panicky) Push(ctx context.Context, to string, msgs []line.Message, key string) error {
+	if msgs[0]["text"] == p.text {
+		panic("the push blew up")
+	}
+	return p.Pusher.Push(ctx, to, msgs, key)
+}
+
+// A push that panics is the message's own failure: the process lives, the
+// message is retried, and quarantined at MaxFailures.
+func TestPanickingPushIsQuarantinedNotFatal(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.SQLite)
+	e := newEnv(t, db, token, outbox.Config{MaxFailures: 2})
+	e.stop()
+	e.push = panicky{Pusher: e.client, text: "boom"}
+	e.start(t)
+	c := e.customer(t)
+	m := e.send(t, c, "boom", "t-b")
+	if r := e.expect(t, m.ID, chat.DeliveryPending); !strings.Contains(r.Reason, "panicked") {
+		t.Fatalf("first attempt = %+v", r)
+	}
+	e.advance(t, time.Second)
+	e.expect(t, m.ID, chat.DeliveryFailed)
+	if fs := e.failed.all(); len(fs) != 1 || fs[0].tempID != "t-b" {
+		t.Fatalf("message_failed = %+v", fs)
+	}
+	after := e.send(t, c, "fine", "t-f")
+	e.expect(t, after.ID, chat.DeliverySent)
+}
+
+// Health names what keeps messages from going out: LINE failing (until a
+// push succeeds), and due messages nobody attempts.
+func TestHealth(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.SQLite)
+	e := newEnv(t, db, token, outbox.Config{})
+	c := e.customer(t)
+	if h := e.ob.Health(t.Context(), time.Minute); len(h) != 0 {
+		t.Fatalf("idle health = %v", h)
+	}
+	e.line.FailNext(linefake.Push, linefake.Status(503))
+	m := e.send(t, c, "hello", "")
+	e.expect(t, m.ID, chat.DeliveryPending)
+	if h := e.ob.Health(t.Context(), time.Minute); len(h) != 1 || !strings.HasPrefix(h[0], "line: LINE error 503") {
+		t.Fatalf("health while LINE fails = %v", h)
+	}
+	e.advance(t, time.Second)
+	e.expect(t, m.ID, chat.DeliverySent)
+	if h := e.ob.Health(t.Context(), time.Minute); len(h) != 0 {
+		t.Fatalf("health after a success = %v", h)
+	}
+	// No outbox running: a message due for a minute and not attempted.
+	e.stop()
+	e.send(t, c, "nobody sends this", "")
+	e.clock.Advance(59 * time.Second)
+	if h := e.ob.Health(t.Context(), time.Minute); len(h) != 0 {
+		t.Fatalf("health before a minute = %v", h)
+	}
+	e.clock.Advance(time.Second)
+	if h := e.ob.Health(t.Context(), time.Minute); len(h) != 1 || !strings.Contains(h[0], "has not been attempted for 1m0s") {
+		t.Fatalf("health of a stuck outbox = %v", h)
+	}
 }
 
 // The test: injected 5xx, then success → exactly one delivery, with

@@ -10,15 +10,6 @@ import (
 	"livechat/internal/chat"
 )
 
-// CSATResponse is a customer's rating of one closed session.
-type CSATResponse struct {
-	ID         int64
-	SessionID  int64
-	LineUserID string
-	Score      int
-	CreatedAt  time.Time
-}
-
 type csatRow struct {
 	bun.BaseModel `bun:"table:csat_responses,alias:r"`
 
@@ -36,9 +27,9 @@ type csatRow struct {
 // Errors: ErrInvalid (score not 1..5), ErrConflict (already rated),
 // ErrNotFound (no such session of that customer), ErrSessionState (the
 // session is still open).
-func (db *DB) RecordCSAT(ctx context.Context, sessionID int64, lineUserID string, score int, now time.Time) (CSATResponse, error) {
+func (db *DB) RecordCSAT(ctx context.Context, sessionID int64, lineUserID string, score int, now time.Time) (chat.CSAT, error) {
 	if score < 1 || score > 5 {
-		return CSATResponse{}, fmt.Errorf("store: record csat for session %d: score %d not in 1..5: %w", sessionID, score, chat.ErrInvalid)
+		return chat.CSAT{}, fmt.Errorf("store: record csat for session %d: score %d not in 1..5: %w", sessionID, score, chat.ErrInvalid)
 	}
 	now = dbTime(now)
 	var row csatRow
@@ -64,7 +55,7 @@ func (db *DB) RecordCSAT(ctx context.Context, sessionID int64, lineUserID string
 		return csatRefusal(ctx, tx, sessionID, lineUserID)
 	})
 	if err != nil {
-		return CSATResponse{}, fmt.Errorf("store: record csat for session %d: %w", sessionID, dbErr(err))
+		return chat.CSAT{}, fmt.Errorf("store: record csat for session %d: %w", sessionID, dbErr(err))
 	}
 	return row.response(), nil
 }
@@ -85,15 +76,15 @@ func csatRefusal(ctx context.Context, tx bun.Tx, sessionID int64, lineUserID str
 	return chat.ErrConflict
 }
 
-func (r csatRow) response() CSATResponse {
-	return CSATResponse{ID: r.ID, SessionID: r.SessionID, LineUserID: r.LineUserID, Score: r.Score, CreatedAt: r.CreatedAt.UTC()}
+func (r csatRow) response() chat.CSAT {
+	return chat.CSAT{ID: r.ID, SessionID: r.SessionID, LineUserID: r.LineUserID, Score: r.Score, CreatedAt: r.CreatedAt.UTC()}
 }
 
 // CSAT returns the rating of a session, or ErrNotFound.
-func (db *DB) CSAT(ctx context.Context, sessionID int64) (CSATResponse, error) {
+func (db *DB) CSAT(ctx context.Context, sessionID int64) (chat.CSAT, error) {
 	var row csatRow
 	if err := db.bun.NewSelect().Model(&row).Where("session_id = ?", sessionID).Scan(ctx); err != nil {
-		return CSATResponse{}, fmt.Errorf("store: csat of session %d: %w", sessionID, dbErr(err))
+		return chat.CSAT{}, fmt.Errorf("store: csat of session %d: %w", sessionID, dbErr(err))
 	}
 	return row.response(), nil
 }

@@ -156,6 +156,16 @@ func dbNow() time.Time { return dbTime(time.Now()) }
 // microseconds), so a value handed back to the caller equals the one read later.
 func dbTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
+// timeParam is a time placeholder where the type cannot be inferred (a
+// CASE branch): bun inlines times as text, which Postgres would keep as
+// text; SQLite stores times as text anyway.
+func (db *DB) timeParam() string {
+	if db.dialect == Postgres {
+		return "CAST(? AS TIMESTAMPTZ)"
+	}
+	return "?"
+}
+
 // utcPtr normalises a nullable time read from the driver.
 func utcPtr(t *time.Time) *time.Time {
 	if t == nil {

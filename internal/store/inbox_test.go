@@ -3,6 +3,7 @@ package store_test
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,24 +26,44 @@ func inboxEvent(id, lineUserID string) store.InboxEvent {
 
 func mustAddInbox(t *testing.T, db *store.DB, now time.Time, evs ...store.InboxEvent) int {
 	t.Helper()
-	n, err := db.AddInboxEvents(t.Context(), evs, now)
+	n, err := db.AddInboxEvents(t.Context(), evs, nil, now)
 	if err != nil {
 		t.Fatalf("AddInboxEvents: %v", err)
 	}
 	return n
 }
 
+// dueIDs are the webhook event ids of the due events, in order.
 func dueIDs(t *testing.T, db *store.DB, now time.Time) []string {
 	t.Helper()
-	evs, err := db.DueInboxEvents(t.Context(), now, 100)
+	ids, err := db.DueInboxIDs(t.Context(), now, 100)
 	if err != nil {
-		t.Fatalf("DueInboxEvents: %v", err)
+		t.Fatalf("DueInboxIDs: %v", err)
 	}
-	ids := make([]string, len(evs))
-	for i, e := range evs {
-		ids[i] = e.WebhookEventID
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		if err := db.Bun().NewRaw("SELECT webhook_event_id FROM line_webhook_events WHERE id = ?", id).Scan(t.Context(), &out[i]); err != nil {
+			t.Fatal(err)
+		}
 	}
-	return ids
+	return out
+}
+
+// claim claims the event with webhook event id wid and says whether it won.
+func claim(t *testing.T, db *store.DB, wid string, now, until time.Time) bool {
+	t.Helper()
+	e, err := db.InboxEvent(t.Context(), wid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := db.ClaimInboxEvent(t.Context(), e.ID, now, until)
+	if err != nil {
+		t.Fatalf("claim %s: %v", wid, err)
+	}
+	if ok && (got.ID != e.ID || got.WebhookEventID != wid || got.Attempts != e.Attempts+1) {
+		t.Fatalf("claimed %+v, want %s with attempt %d", got, wid, e.Attempts+1)
+	}
+	return ok
 }
 
 func eqIDs(t *testing.T, what string, got []string, want ...string) {
@@ -91,12 +112,15 @@ func TestInboxDedupAndRoundTrip(t *testing.T) {
 func TestInboxBatchIsOneTransaction(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		bad := inboxEvent("", "") // refused by a CHECK
-		_, err := db.AddInboxEvents(t.Context(), []store.InboxEvent{inboxEvent("E1", ""), bad}, at(0))
+		_, err := db.AddInboxEvents(t.Context(), []store.InboxEvent{inboxEvent("E1", ""), bad}, []store.RejectedEvent{{Reason: "r"}}, at(0))
 		if err == nil {
 			t.Fatal("a batch with a bad event was stored")
 		}
 		if total, _, _ := db.CountInboxEvents(t.Context()); total != 0 {
 			t.Fatalf("%d events stored from a failed batch, want 0", total)
+		}
+		if rs, _ := db.RejectedInboxEvents(t.Context(), 10); len(rs) != 0 {
+			t.Fatalf("%d rejects stored from a failed batch, want 0", len(rs))
 		}
 	})
 }
@@ -109,28 +133,27 @@ func TestInboxOrderPerCustomerAndRetry(t *testing.T) {
 		eqIDs(t, "due", dueIDs(t, db, at(0)), "A1", "B1", "G1", "G2")
 
 		e, _ := db.InboxEvent(t.Context(), "A1")
-		claimed, err := db.ClaimInboxEvent(t.Context(), e.ID, at(0), at(time.Minute))
-		if err != nil || !claimed {
-			t.Fatalf("claim = %v, %v", claimed, err)
+		if !claim(t, db, "A1", at(0), at(time.Minute)) {
+			t.Fatal("claim lost")
 		}
 		// Leased: neither due nor claimable, and A2 stays behind it.
 		eqIDs(t, "due while leased", dueIDs(t, db, at(time.Second)), "B1", "G1", "G2")
-		if again, _ := db.ClaimInboxEvent(t.Context(), e.ID, at(time.Second), at(time.Minute)); again {
+		if claim(t, db, "A1", at(time.Second), at(time.Minute)) {
 			t.Fatal("a leased event was claimed twice")
 		}
-		if err := db.FailInboxEvent(t.Context(), e.ID, "boom", at(10*time.Second)); err != nil {
-			t.Fatal(err)
+		if dead, err := db.FailInboxEvent(t.Context(), e.ID, store.Failure{Reason: "boom", Next: at(10 * time.Second), Max: 1, Now: at(0)}); err != nil || dead {
+			t.Fatal(dead, err) // not the event's fault: no quarantine, even at Max 1
 		}
 		e, _ = db.InboxEvent(t.Context(), "A1")
-		if e.Attempts != 1 || e.LastError != "boom" || e.LockedUntil != nil || e.ProcessedAt != nil {
+		if e.Attempts != 1 || e.Failures != 0 || e.LastError != "boom" || e.LockedUntil != nil || e.ProcessedAt != nil || e.DeadAt != nil {
 			t.Fatalf("after fail: %+v", e)
 		}
 		// Waiting for its retry, A1 still holds A2 back.
 		eqIDs(t, "due before retry", dueIDs(t, db, at(5*time.Second)), "B1", "G1", "G2")
 		for _, id := range []string{"B1", "G1", "G2"} {
 			x, _ := db.InboxEvent(t.Context(), id)
-			if ok, err := db.ClaimInboxEvent(t.Context(), x.ID, at(0), at(time.Minute)); !ok || err != nil {
-				t.Fatalf("claim %s: %v %v", id, ok, err)
+			if !claim(t, db, id, at(0), at(time.Minute)) {
+				t.Fatalf("claim %s lost", id)
 			}
 			if err := db.CompleteInboxEvent(t.Context(), x.ID, at(0)); err != nil {
 				t.Fatal(err)
@@ -143,7 +166,7 @@ func TestInboxOrderPerCustomerAndRetry(t *testing.T) {
 		eqTime(t, "next attempt", next, at(10*time.Second))
 		eqIDs(t, "due at retry", dueIDs(t, db, at(10*time.Second)), "A1")
 
-		if ok, _ := db.ClaimInboxEvent(t.Context(), e.ID, at(10*time.Second), at(time.Minute)); !ok {
+		if !claim(t, db, "A1", at(10*time.Second), at(time.Minute)) {
 			t.Fatal("retry not claimable")
 		}
 		if err := db.CompleteInboxEvent(t.Context(), e.ID, at(11*time.Second)); err != nil {
@@ -154,18 +177,18 @@ func TestInboxOrderPerCustomerAndRetry(t *testing.T) {
 			t.Fatalf("after completion: %+v", e)
 		}
 		eqIDs(t, "due after A1", dueIDs(t, db, at(11*time.Second)), "A2")
-		if ok, _ := db.ClaimInboxEvent(t.Context(), e.ID, at(12*time.Second), at(time.Minute)); ok {
+		if claim(t, db, "A1", at(12*time.Second), at(time.Minute)) {
 			t.Fatal("a processed event was claimed")
 		}
-		wantErr(t, "fail a processed event", db.FailInboxEvent(t.Context(), e.ID, "late", at(time.Hour)), chat.ErrNotFound)
+		_, err = db.FailInboxEvent(t.Context(), e.ID, store.Failure{Reason: "late", Next: at(time.Hour), Now: at(time.Hour)})
+		wantErr(t, "fail a processed event", err, chat.ErrNotFound)
 	})
 }
 
 func TestInboxExpiredLeaseIsTakenOver(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		mustAddInbox(t, db, at(0), inboxEvent("E1", storetest.LineUserID()))
-		e, _ := db.InboxEvent(t.Context(), "E1")
-		if ok, _ := db.ClaimInboxEvent(t.Context(), e.ID, at(0), at(time.Minute)); !ok {
+		if !claim(t, db, "E1", at(0), at(time.Minute)) {
 			t.Fatal("claim")
 		}
 		// The worker died: NextInboxAttempt points at the lease's end.
@@ -175,7 +198,7 @@ func TestInboxExpiredLeaseIsTakenOver(t *testing.T) {
 		}
 		eqTime(t, "next attempt", next, at(time.Minute))
 		eqIDs(t, "due after lease", dueIDs(t, db, at(time.Minute)), "E1")
-		if ok, _ := db.ClaimInboxEvent(t.Context(), e.ID, at(time.Minute), at(2*time.Minute)); !ok {
+		if !claim(t, db, "E1", at(time.Minute), at(2*time.Minute)) {
 			t.Fatal("an expired lease was not taken over")
 		}
 	})
@@ -187,7 +210,7 @@ func TestInboxConcurrentClaimsOneWinner(t *testing.T) {
 		e, _ := db.InboxEvent(t.Context(), "E1")
 		var wins atomic.Int32
 		parallel(10, func(int) {
-			ok, err := db.ClaimInboxEvent(t.Context(), e.ID, at(0), at(time.Minute))
+			_, ok, err := db.ClaimInboxEvent(t.Context(), e.ID, at(0), at(time.Minute))
 			if err != nil {
 				t.Error(err)
 			}
@@ -232,22 +255,124 @@ func TestIncomingMessageByLineID(t *testing.T) {
 	})
 }
 
-func TestAbandonInboxEvent(t *testing.T) {
+func TestInboxQuarantineAndRetry(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		u := storetest.LineUserID()
 		mustAddInbox(t, db, at(0), inboxEvent("A1", u), inboxEvent("A2", u))
 		e, _ := db.InboxEvent(t.Context(), "A1")
-		if ok, _ := db.ClaimInboxEvent(t.Context(), e.ID, at(0), at(time.Minute)); !ok {
-			t.Fatal("claim")
+		fail := func(n int, row bool) bool {
+			t.Helper()
+			if !claim(t, db, "A1", at(time.Duration(n)*time.Minute), at(time.Hour)) {
+				t.Fatalf("attempt %d: claim lost", n)
+			}
+			dead, err := db.FailInboxEvent(t.Context(), e.ID, store.Failure{
+				Reason: fmt.Sprintf("bad data %d", n), Next: at(time.Duration(n+1) * time.Minute), Row: row, Max: 3, Now: at(time.Duration(n) * time.Minute),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return dead
 		}
-		if err := db.AbandonInboxEvent(t.Context(), e.ID, "gave up: bad data", at(time.Second)); err != nil {
-			t.Fatal(err)
+		// Failures of the database do not count; the event's own do, up to 3.
+		if fail(0, false) || fail(1, true) || fail(2, false) || fail(3, true) {
+			t.Fatal("quarantined early")
+		}
+		eqIDs(t, "due while failing", dueIDs(t, db, at(10*time.Minute)), "A1")
+		if !fail(4, true) {
+			t.Fatal("not quarantined at the third failure of its own")
 		}
 		e, _ = db.InboxEvent(t.Context(), "A1")
-		if e.ProcessedAt == nil || e.LastError != "gave up: bad data" || e.LockedUntil != nil {
-			t.Fatalf("abandoned = %+v", e)
+		if e.DeadAt == nil || e.ProcessedAt == nil || e.Failures != 3 || e.Attempts != 5 || e.LastError != "bad data 4" || e.LockedUntil != nil {
+			t.Fatalf("quarantined = %+v", e)
 		}
-		eqIDs(t, "due after abandoning", dueIDs(t, db, at(time.Second)), "A2")
-		wantErr(t, "abandon twice", db.AbandonInboxEvent(t.Context(), e.ID, "again", at(time.Second)), chat.ErrNotFound)
+		eqTime(t, "dead_at", *e.DeadAt, at(4*time.Minute))
+		// Dead: not due, and A2 goes on.
+		eqIDs(t, "due after quarantine", dueIDs(t, db, at(10*time.Minute)), "A2")
+		dead, err := db.DeadInboxEvents(t.Context(), 10)
+		if err != nil || len(dead) != 1 || dead[0].ID != e.ID || dead[0].WebhookEventID != "A1" || dead[0].Reason != "bad data 4" ||
+			dead[0].LineUserID == nil || *dead[0].LineUserID != u || dead[0].Attempts != 5 {
+			t.Fatalf("dead = %+v, %v", dead, err)
+		}
+		eqTime(t, "dead time", dead[0].At, at(4*time.Minute))
+
+		// A retry puts it back, first of its customer again, with a fresh count.
+		wantErr(t, "retry a live event", db.RetryInboxEvent(t.Context(), e.ID+1, at(11*time.Minute)), chat.ErrNotFound)
+		if err := db.RetryInboxEvent(t.Context(), e.ID, at(11*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		eqIDs(t, "due after retry", dueIDs(t, db, at(11*time.Minute)), "A1")
+		e, _ = db.InboxEvent(t.Context(), "A1")
+		if e.DeadAt != nil || e.ProcessedAt != nil || e.Failures != 0 || e.Attempts != 5 {
+			t.Fatalf("retried = %+v", e)
+		}
+		if dead, _ := db.DeadInboxEvents(t.Context(), 10); len(dead) != 0 {
+			t.Fatalf("still listed dead: %+v", dead)
+		}
+		wantErr(t, "retry twice", db.RetryInboxEvent(t.Context(), e.ID, at(11*time.Minute)), chat.ErrNotFound)
+	})
+}
+
+// The poison: a time the store can write but not read back. The
+// batch is not failed by it; the claim of the row says it is unreadable
+// (ErrInvalid), and the row can be failed and quarantined like any other.
+func TestUnreadableInboxRowFailsAloneAndIsListed(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		a, b := storetest.LineUserID(), storetest.LineUserID()
+		poison := inboxEvent("P1", a)
+		poison.EventAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+		mustAddInbox(t, db, at(0), poison, inboxEvent("B1", b))
+		if db.Dialect() == store.Postgres {
+			// Postgres reads year 10000 back; it cannot read 'infinity' into a time.
+			if _, err := db.Bun().ExecContext(t.Context(), "UPDATE line_webhook_events SET event_at = 'infinity' WHERE webhook_event_id = 'P1'"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		eqIDs(t, "due", dueIDs(t, db, at(0)), "P1", "B1")
+		ids, _ := db.DueInboxIDs(t.Context(), at(0), 10)
+		got, ok, err := db.ClaimInboxEvent(t.Context(), ids[0], at(0), at(time.Minute))
+		wantErr(t, "claim the unreadable row", err, chat.ErrInvalid)
+		if !ok || got.ID != ids[0] || got.Attempts != 1 {
+			t.Fatalf("claim = %+v, %v", got, ok)
+		}
+		if !claim(t, db, "B1", at(0), at(time.Minute)) {
+			t.Fatal("the readable row was not claimed")
+		}
+		dead, err := db.FailInboxEvent(t.Context(), got.ID, store.Failure{Reason: err.Error(), Next: at(time.Second), Row: true, Max: 1, Now: at(0)})
+		if err != nil || !dead {
+			t.Fatalf("fail = %v, %v", dead, err)
+		}
+		letters, err := db.DeadInboxEvents(t.Context(), 10)
+		if err != nil || len(letters) != 1 || letters[0].WebhookEventID != "P1" {
+			t.Fatalf("dead = %+v, %v", letters, err)
+		}
+	})
+}
+
+func TestRejectedEventsAreCleanedAndDeduplicated(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		big := strings.Repeat("x", store.MaxRejectedBody+100)
+		r := store.RejectedEvent{WebhookEventID: "bad\x00id", EventType: "mess\x00age", Reason: "timestamp \xff is out of range", Body: "{\"a\":\"\x00\"}" + big}
+		_, err := db.AddInboxEvents(t.Context(), nil, []store.RejectedEvent{r, r, {Reason: "no id"}, {Reason: "no id"}}, at(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.RejectedInboxEvents(t.Context(), 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 3 {
+			t.Fatalf("%d rejects, want 3 (a redelivery of an id once, id-less ones each)", len(got))
+		}
+		var withID *store.RejectedEvent
+		for i := range got {
+			if got[i].WebhookEventID != "" {
+				withID = &got[i]
+			}
+		}
+		if withID == nil || withID.WebhookEventID != "badid" || withID.EventType != "message" ||
+			withID.Reason != "timestamp \uFFFD is out of range" || len(withID.Body) != store.MaxRejectedBody || strings.Contains(withID.Body, "\x00") {
+			t.Fatalf("reject = %+v", withID)
+		}
+		eqTime(t, "received_at", withID.ReceivedAt, at(0))
 	})
 }

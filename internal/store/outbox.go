@@ -44,47 +44,40 @@ const outboxHead = outboxPending + ` AND NOT EXISTS (
 	WHERE p.line_user_id = m.line_user_id AND p.seq < m.seq
 		AND p.delivery_status = 'pending' AND p.direction = 'OUTGOING' AND p.sender_role = 'ADMIN')`
 
-// DueDeliveries returns the conversation heads whose next attempt (at
-// first: their creation) is due and that no attempt holds, longest waiting
-// first.
-func (db *DB) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]outbox.Delivery, error) {
+// DueDeliveries returns the ids of the conversation heads whose next
+// attempt (at first: their creation) is due and that no attempt holds,
+// longest waiting first. Only ids: a message whose columns cannot be read
+// back must not fail the batch (ClaimDelivery reads each one).
+func (db *DB) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]int64, error) {
 	now = dbTime(now)
-	var rows []outboxRow
+	var ids []int64
 	err := db.bun.NewRaw(`
-		SELECT `+db.columns(outboxRow{}, "m", "")+`
+		SELECT m.id
 		FROM messages AS m
 		WHERE `+outboxHead+`
 			AND coalesce(m.next_attempt_at, m.created_at) <= ?
 			AND (m.locked_until IS NULL OR m.locked_until <= ?)
 		ORDER BY coalesce(m.next_attempt_at, m.created_at), m.id
-		LIMIT ?`, now, now, max(limit, 1)).Scan(ctx, &rows)
+		LIMIT ?`, now, now, max(limit, 1)).Scan(ctx, &ids)
 	if err != nil {
 		return nil, fmt.Errorf("store: due deliveries: %w", dbErr(err))
 	}
-	out := make([]outbox.Delivery, len(rows))
-	for i, r := range rows {
-		out[i] = r.delivery()
-	}
-	return out, nil
+	return ids, nil
 }
 
 // NextDeliveryAt is the earliest moment a conversation head becomes due:
-// its next attempt, or the end of the lock an attempt holds on it.
+// its next attempt (at first: its creation), or the end of the lock an
+// attempt holds on it. Computed in SQL, so that only the answer is read.
 func (db *DB) NextDeliveryAt(ctx context.Context) (time.Time, bool, error) {
-	greatest := "greatest"
-	if db.dialect == SQLite {
-		greatest = "max" // SQLite's scalar max(a, b)
-	}
 	var rows []struct {
-		NextAttemptAt *time.Time `bun:"next_attempt_at"`
-		LockedUntil   *time.Time `bun:"locked_until"`
-		CreatedAt     time.Time  `bun:"created_at"`
+		At time.Time `bun:"due_at"`
 	}
 	err := db.bun.NewRaw(`
-		SELECT m.next_attempt_at, m.locked_until, m.created_at
+		SELECT CASE WHEN m.locked_until IS NOT NULL AND m.locked_until > coalesce(m.next_attempt_at, m.created_at)
+			THEN m.locked_until ELSE coalesce(m.next_attempt_at, m.created_at) END AS due_at
 		FROM messages AS m
 		WHERE `+outboxHead+`
-		ORDER BY `+greatest+`(coalesce(m.next_attempt_at, m.created_at), coalesce(m.locked_until, m.created_at))
+		ORDER BY due_at ASC
 		LIMIT 1`).Scan(ctx, &rows)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("store: next delivery: %w", dbErr(err))
@@ -92,19 +85,13 @@ func (db *DB) NextDeliveryAt(ctx context.Context) (time.Time, bool, error) {
 	if len(rows) == 0 {
 		return time.Time{}, false, nil
 	}
-	r := rows[0]
-	at := r.CreatedAt
-	if r.NextAttemptAt != nil {
-		at = *r.NextAttemptAt
-	}
-	if r.LockedUntil != nil && r.LockedUntil.After(at) {
-		at = *r.LockedUntil
-	}
-	return at.UTC(), true, nil
+	return rows[0].At.UTC(), true, nil
 }
 
 // ClaimDelivery takes a due message for one attempt in a single conditional
-// update, so of several instances only one wins.
+// update, so of several instances only one wins. A message that cannot be
+// read back is reported with an error wrapping chat.ErrInvalid (its own
+// fault, see FailDelivery).
 func (db *DB) ClaimDelivery(ctx context.Context, messageID int64, now, lockUntil time.Time, retryKey string) (outbox.Delivery, error) {
 	now = dbTime(now)
 	var rows []outboxRow
@@ -116,7 +103,7 @@ func (db *DB) ClaimDelivery(ctx context.Context, messageID int64, now, lockUntil
 		RETURNING `+db.columns(outboxRow{}, "", ""),
 		dbTime(lockUntil), retryKey, messageID, now, now).Scan(ctx, &rows)
 	if err != nil {
-		return outbox.Delivery{}, fmt.Errorf("store: claim delivery of message %d: %w", messageID, dbErr(err))
+		return outbox.Delivery{}, fmt.Errorf("store: claim delivery of message %d: %w", messageID, db.unreadable(ctx, "messages", messageID, err))
 	}
 	if len(rows) == 0 {
 		return outbox.Delivery{}, fmt.Errorf("store: claim delivery of message %d: no longer due: %w", messageID, chat.ErrConflict)
@@ -131,7 +118,7 @@ func (db *DB) RetryDelivery(ctx context.Context, messageID int64, attempt int, a
 	res, err := db.bun.NewRaw(`
 		UPDATE messages SET next_attempt_at = ?, locked_until = NULL, delivery_error = ?
 		WHERE id = ? AND attempts = ? AND `+outboxPending,
-		dbTime(at), reason, messageID, attempt).Exec(ctx)
+		dbTime(at), cleanText(reason, maxReasonLen), messageID, attempt).Exec(ctx)
 	return db.settled(res, err, messageID, "retry")
 }
 
@@ -143,7 +130,7 @@ func (db *DB) FinishDelivery(ctx context.Context, messageID int64, attempt int, 
 	res, err := db.bun.NewRaw(`
 		UPDATE messages SET delivery_status = ?, delivery_error = ?, next_attempt_at = NULL, locked_until = NULL
 		WHERE id = ? AND attempts = ? AND `+outboxPending,
-		string(status), reason, messageID, attempt).Exec(ctx)
+		string(status), cleanText(reason, maxReasonLen), messageID, attempt).Exec(ctx)
 	return db.settled(res, err, messageID, "finish")
 }
 
@@ -161,4 +148,57 @@ func (db *DB) settled(res sql.Result, err error, messageID int64, what string) e
 		return fmt.Errorf("store: %s delivery of message %d: attempt superseded: %w", what, messageID, chat.ErrConflict)
 	}
 	return nil
+}
+
+// FailDelivery records an attempt that failed because of the message
+// itself (it cannot be read back or decoded, or pushing it panicked): the
+// message stays pending, due again at next, unless this is its
+// maxFailures-th such failure (0: never); then it is quarantined: failed, dead, with the reason, and
+// no longer holds back its conversation. attempt guards like
+// RetryDelivery's; 0 when the attempt number is unknown (the claim could
+// not read the row). It returns the message's identifying columns (those
+// the server wrote; enough to tell the sender) and whether it is now dead.
+func (db *DB) FailDelivery(ctx context.Context, messageID int64, attempt int, reason string, next time.Time, maxFailures int, now time.Time) (outbox.Dead, error) {
+	f := Failure{Reason: reason, Next: next, Row: true, Max: maxFailures}
+	now = dbTime(now)
+	args := []any{dbTime(f.Next), cleanText(f.Reason, maxReasonLen), f.Row}
+	args = append(args, f.quarantineArgs()...)
+	args = append(args, f.quarantineArgs()...)
+	args = append(args, now, messageID, attempt, attempt)
+	var rows []struct {
+		ID         int64  `bun:"id"`
+		LineUserID string `bun:"line_user_id"`
+		OperatorID *int64 `bun:"operator_id"`
+		TempID     string `bun:"temp_id"`
+		Dead       bool   `bun:"dead"`
+	}
+	err := db.bun.NewRaw(`
+		UPDATE messages SET
+			next_attempt_at = ?, locked_until = NULL, delivery_error = ?,
+			failures = failures + CASE WHEN ? THEN 1 ELSE 0 END,
+			delivery_status = CASE WHEN `+quarantine+` THEN 'failed' ELSE delivery_status END,
+			dead_at = CASE WHEN `+quarantine+` THEN `+db.timeParam()+` ELSE NULL END
+		WHERE id = ? AND (? = 0 OR attempts = ?) AND `+outboxPending+`
+		RETURNING id, line_user_id, operator_id, temp_id, dead_at IS NOT NULL AS dead`, args...).Scan(ctx, &rows)
+	if err != nil {
+		return outbox.Dead{}, fmt.Errorf("store: fail delivery of message %d: %w", messageID, dbErr(err))
+	}
+	if len(rows) == 0 {
+		return outbox.Dead{}, fmt.Errorf("store: fail delivery of message %d: attempt superseded: %w", messageID, chat.ErrConflict)
+	}
+	r := rows[0]
+	return outbox.Dead{MessageID: r.ID, LineUserID: r.LineUserID, OperatorID: r.OperatorID, TempID: r.TempID, Dead: r.Dead}, nil
+}
+
+// DeadDeliveries lists quarantined outbox messages, newest first.
+func (db *DB) DeadDeliveries(ctx context.Context, limit int) ([]DeadLetter, error) {
+	var out []DeadLetter
+	err := db.bun.NewRaw(`
+		SELECT id, line_user_id, operator_id, temp_id, delivery_error AS reason, attempts, dead_at AS at
+		FROM messages WHERE dead_at IS NOT NULL
+		ORDER BY dead_at DESC, id DESC LIMIT ?`, max(limit, 1)).Scan(ctx, &out)
+	if err != nil {
+		return nil, fmt.Errorf("store: dead deliveries: %w", dbErr(err))
+	}
+	return utcLetters(out), nil
 }

@@ -100,11 +100,17 @@ func location(m message) string {
 	return strconv.FormatFloat(m.Latitude, 'f', -1, 64) + "," + strconv.FormatFloat(m.Longitude, 'f', -1, 64)
 }
 
-// clean drops NUL characters from the customer's strings: JSON allows
+// clean drops NUL characters from the customer's free text: JSON allows
 // them, Postgres text and jsonb do not, and an event that cannot be stored
-// would be retried forever.
+// would fail until quarantined. (The ids are checked at the door.)
 func (m *message) clean() {
-	for _, f := range []*string{&m.ID, &m.Text, &m.QuoteToken, &m.PackageID, &m.StickerID, &m.StickerResourceType, &m.FileName, &m.Title, &m.Address} {
-		*f = strings.ReplaceAll(*f, "\x00", "")
+	for _, f := range []*string{&m.Text, &m.FileName, &m.Title, &m.Address} {
+		*f = cleanText(*f)
 	}
+}
+
+// cleanText drops what no database stores from free text that LINE hands
+// us (messages, profiles): NUL characters and invalid UTF-8.
+func cleanText(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, ""), "\x00", "")
 }

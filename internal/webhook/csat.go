@@ -12,7 +12,7 @@ import (
 // cannot count (a second one, someone else's session, an open session) is
 // logged and dropped: retrying would not change the answer.
 func (p *processor) csat(ctx context.Context, e event, userID string, sessionID int64, score int) error {
-	_, err := p.store.RecordCSAT(ctx, sessionID, userID, score, p.clock.Now())
+	_, err := p.chat.RateSession(ctx, sessionID, userID, score)
 	switch {
 	case err == nil:
 		p.log.Info("inbox: csat recorded", "session_id", sessionID, "score", score)

@@ -12,20 +12,21 @@ import (
 
 // Inbox is the durable queue of webhook events (line_webhook_events).
 type Inbox interface {
-	// AddInboxEvents stores one call's events in one transaction, skipping
-	// those whose webhook event id is already stored; it returns how many
-	// were new.
-	AddInboxEvents(ctx context.Context, events []store.InboxEvent, now time.Time) (int, error)
-	// DueInboxEvents returns events to process now, at most one per
+	// AddInboxEvents stores one call's accepted and rejected events in one
+	// transaction, skipping those whose webhook event id is already
+	// stored; it returns how many accepted events were new.
+	AddInboxEvents(ctx context.Context, events []store.InboxEvent, rejected []store.RejectedEvent, now time.Time) (int, error)
+	// DueInboxIDs returns the events to process now, at most one per
 	// customer (the oldest pending), oldest first.
-	DueInboxEvents(ctx context.Context, now time.Time, limit int) ([]store.InboxEvent, error)
-	// ClaimInboxEvent leases an event to this worker and counts the
-	// attempt; false when another worker has it or it is done.
-	ClaimInboxEvent(ctx context.Context, id int64, now, until time.Time) (bool, error)
+	DueInboxIDs(ctx context.Context, now time.Time, limit int) ([]int64, error)
+	// ClaimInboxEvent leases an event to this worker, counts the attempt
+	// and reads it; false when another worker has it or it is done. An
+	// event that cannot be read back: an error wrapping chat.ErrInvalid.
+	ClaimInboxEvent(ctx context.Context, id int64, now, until time.Time) (store.InboxEvent, bool, error)
 	CompleteInboxEvent(ctx context.Context, id int64, now time.Time) error
-	FailInboxEvent(ctx context.Context, id int64, reason string, next time.Time) error
-	// AbandonInboxEvent marks an event that can never succeed done, with why.
-	AbandonInboxEvent(ctx context.Context, id int64, reason string, now time.Time) error
+	// FailInboxEvent records a failed attempt; it reports whether the
+	// event is now quarantined.
+	FailInboxEvent(ctx context.Context, id int64, f store.Failure) (dead bool, err error)
 	// NextInboxAttempt is when the next skipped event becomes due.
 	NextInboxAttempt(ctx context.Context) (time.Time, bool, error)
 }
@@ -38,10 +39,6 @@ type Store interface {
 	// IncomingMessageByLineID finds a stored customer message by its LINE
 	// message id (ErrNotFound): a retried event must not store it twice.
 	IncomingMessageByLineID(ctx context.Context, lineUserID, lineMessageID string) (chat.Message, error)
-	// RecordCSAT stores a rating once per closed session of that customer:
-	// ErrConflict (already rated), ErrNotFound (not that customer's
-	// session), ErrSessionState (still open), ErrInvalid (score).
-	RecordCSAT(ctx context.Context, sessionID int64, lineUserID string, score int, now time.Time) (store.CSATResponse, error)
 	BusinessHours(ctx context.Context) (hours.Schedule, error)
 }
 
@@ -50,6 +47,10 @@ type Chat interface {
 	CustomerMessage(ctx context.Context, m chat.Message) (chat.Message, error)
 	RequestHuman(ctx context.Context, lineUserID string) (s chat.Session, created bool, position, total int, err error)
 	CloseByCustomer(ctx context.Context, lineUserID, reason string) (*chat.Session, error)
+	// RateSession records a rating once per closed session of that customer
+	// and announces it: ErrConflict (already rated), ErrNotFound (not that
+	// customer's session), ErrSessionState (still open), ErrInvalid (score).
+	RateSession(ctx context.Context, sessionID int64, lineUserID string, score int) (chat.CSAT, error)
 }
 
 // Profiles fetches LINE profiles (line.Client).

@@ -182,6 +182,15 @@ func TestEndToEnd(t *testing.T) {
 		if err != nil || r.Score != 4 {
 			t.Fatalf("csat = %+v, %v", r, err)
 		}
-		alice.Sync()
+		// The operator learns the score over the socket, once.
+		cr := alice.WaitFor("csat_received").Map(t)
+		if cr["session_id"] != float64(sessionID) || cr["score"] != float64(4) || cr["line_user_id"] != u {
+			t.Fatalf("csat_received = %v", cr)
+		}
+		for _, f := range alice.Sync() {
+			if f.Type == "csat_received" {
+				t.Fatal("a second csat_received for a redelivered rating")
+			}
+		}
 	})
 }

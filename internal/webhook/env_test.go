@@ -242,7 +242,13 @@ type notes struct {
 	queued      []chat.Session
 	closed      []chat.Session
 	messages    []chat.Message
+	csat        []csatNote
 	queuedTotal int
+}
+
+type csatNote struct {
+	session chat.Session
+	score   int
 }
 
 func (n *notes) SessionQueued(_ context.Context, s chat.Session, _ chat.Customer, _, total int) {
@@ -264,6 +270,12 @@ func (n *notes) MessageStored(_ context.Context, m chat.Message, _, _ string) {
 	n.messages = append(n.messages, m)
 }
 func (n *notes) MessageFailed(context.Context, chat.Message, string, string, bool) {}
+func (n *notes) MessageDelivered(context.Context, chat.Message, string)            {}
+func (n *notes) CSATReceived(_ context.Context, s chat.Session, score int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.csat = append(n.csat, csatNote{s, score})
+}
 
 func (n *notes) counts() (queued, closed, messages int) {
 	n.mu.Lock()

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -8,7 +9,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"time"
 
+	"livechat/internal/chat"
 	"livechat/internal/clock"
 	"livechat/internal/errcode"
 	"livechat/internal/store"
@@ -25,8 +28,10 @@ const MaxBodyBytes = 1 << 20
 type Kicker interface{ Kick() }
 
 // Handler is POST /api/v1/line/webhook. It verifies the signature over the
-// raw body before reading anything in it, stores the events of 1:1 chats in
-// the inbox in one transaction, wakes the worker and answers 200. Nothing is
+// raw body before reading anything in it, validates each event (check),
+// stores the events of 1:1 chats in the inbox and the invalid ones as
+// rejected, in one transaction, wakes the worker and answers 200: also for
+// rejected events, which LINE must not redeliver forever. Nothing is
 // processed in the request: LINE wants a quick answer, and the inbox makes
 // the events durable first (LINE's own redelivery is off by default).
 type Handler struct {
@@ -88,60 +93,93 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := h.clock.Now()
-	events := h.accept(b.Events)
-	if len(events) > 0 {
-		added, err := h.inbox.AddInboxEvents(r.Context(), events, now)
-		if err != nil {
-			// Not 200: LINE may redeliver, if redelivery is on.
-			h.log.Error("webhook: store events", "events", len(events), "err", err)
-			writeError(w, http.StatusInternalServerError, errcode.InternalError, "Internal error")
-			return
-		}
-		h.log.Debug("webhook accepted", "events", len(b.Events), "stored", added)
-		if added > 0 && h.kick != nil {
-			h.kick.Kick()
-		}
+	events, rejected := h.sort(b.Events, now)
+	added, err := h.save(r.Context(), events, rejected, now)
+	if err != nil {
+		// The database failed, not the events: not 200, so that LINE may
+		// redeliver (if redelivery is on).
+		h.log.Error("webhook: store events", "events", len(events), "rejected", len(rejected), "err", err)
+		writeError(w, http.StatusInternalServerError, errcode.InternalError, "Internal error")
+		return
+	}
+	h.log.Debug("webhook accepted", "events", len(b.Events), "stored", added, "rejected", len(rejected))
+	if added > 0 && h.kick != nil {
+		h.kick.Kick()
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write([]byte("{}"))
 }
 
-// accept turns the events worth keeping into inbox rows: those of 1:1 chats
-// with a type. Group and room events are acknowledged and dropped here.
-func (h *Handler) accept(raws []json.RawMessage) []store.InboxEvent {
-	out := make([]store.InboxEvent, 0, len(raws))
+// sort validates each event of a call: those of 1:1 chats become inbox
+// rows, group and room events are acknowledged and dropped, and invalid
+// ones are rejected with the reason. Good events are kept whatever their
+// neighbours are.
+func (h *Handler) sort(raws []json.RawMessage, now time.Time) ([]store.InboxEvent, []store.RejectedEvent) {
+	events := make([]store.InboxEvent, 0, len(raws))
+	var rejected []store.RejectedEvent
 	for _, raw := range raws {
-		var e event
-		if err := json.Unmarshal(raw, &e); err != nil || e.Type == "" {
-			h.log.Warn("webhook: skipped an event that is not a LINE event object")
-			continue
-		}
+		e, err := check(raw, now)
 		id := e.WebhookEventID
-		if id == "" {
+		if id == "" && err == nil {
 			// LINE always sends one; without it, identical bytes are the
 			// same event, so a redelivery still dedups.
 			sum := sha256.Sum256(raw)
 			id = "sha256:" + hex.EncodeToString(sum[:])
 		}
-		if e.Source.Type != "user" {
+		var rej *rejection
+		switch {
+		case errors.As(err, &rej):
+			rejected = append(rejected, store.RejectedEvent{WebhookEventID: id, EventType: e.Type, Reason: rej.reason, Body: string(raw)})
+		case errors.Is(err, errIgnored):
 			h.log.Info("webhook: ignored an event from a group or room", "source_type", e.Source.Type, "event_type", e.Type, "webhook_event_id", id)
+		default:
+			events = append(events, store.InboxEvent{
+				WebhookEventID: id,
+				EventType:      e.Type,
+				SourceType:     e.Source.Type,
+				LineUserID:     e.Source.UserID,
+				Body:           raw,
+				EventAt:        e.at(),
+			})
+		}
+	}
+	if len(rejected) > 0 {
+		h.log.Warn("webhook: rejected invalid events; see livechat inbox list --rejected",
+			"rejected", len(rejected), "first_reason", rejected[0].Reason)
+	}
+	return events, rejected
+}
+
+// save records a call's events in one transaction. Should the database
+// refuse one (check missed something), each event is stored on its own,
+// and those refused become rejects: one bad event never costs the others.
+func (h *Handler) save(ctx context.Context, events []store.InboxEvent, rejected []store.RejectedEvent, now time.Time) (int, error) {
+	if len(events) == 0 && len(rejected) == 0 {
+		return 0, nil
+	}
+	added, err := h.inbox.AddInboxEvents(ctx, events, rejected, now)
+	if !errors.Is(err, chat.ErrInvalid) {
+		return added, err
+	}
+	h.log.Warn("webhook: the database refused the batch; storing its events one by one", "err", err)
+	added = 0
+	for _, e := range events {
+		n, err := h.inbox.AddInboxEvents(ctx, []store.InboxEvent{e}, nil, now)
+		if errors.Is(err, chat.ErrInvalid) {
+			rejected = append(rejected, store.RejectedEvent{WebhookEventID: e.WebhookEventID, EventType: e.EventType,
+				Reason: "the database refused the event: " + err.Error(), Body: string(e.Body)})
 			continue
 		}
-		at := e.at()
-		if at.IsZero() {
-			at = h.clock.Now()
+		if err != nil {
+			return added, err
 		}
-		out = append(out, store.InboxEvent{
-			WebhookEventID: id,
-			EventType:      e.Type,
-			SourceType:     e.Source.Type,
-			LineUserID:     e.Source.UserID,
-			Body:           raw,
-			EventAt:        at,
-		})
+		added += n
 	}
-	return out
+	if _, err := h.inbox.AddInboxEvents(ctx, nil, rejected, now); err != nil {
+		return added, err
+	}
+	return added, nil
 }
 
 // writeError answers LINE through the API's one error writer.

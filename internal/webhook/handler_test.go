@@ -244,6 +244,6 @@ func TestStoreFailureIs500(t *testing.T) {
 
 type failingInbox struct{ *store.DB }
 
-func (failingInbox) AddInboxEvents(context.Context, []store.InboxEvent, time.Time) (int, error) {
+func (failingInbox) AddInboxEvents(context.Context, []store.InboxEvent, []store.RejectedEvent, time.Time) (int, error) {
 	return 0, errors.New("disk full")
 }

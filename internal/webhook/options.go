@@ -65,6 +65,9 @@ type Options struct {
 	// ReplyWindow is how long after an event its reply token is used (LINE
 	// accepts it for about a minute). Default 50s.
 	ReplyWindow time.Duration
+	// MaxFailures quarantines an event after this many attempts that
+	// failed because of the event itself. Default DefaultMaxFailures.
+	MaxFailures int
 }
 
 func (o Options) withDefaults() Options {
@@ -81,6 +84,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ReplyWindow <= 0 {
 		o.ReplyWindow = 50 * time.Second
+	}
+	if o.MaxFailures <= 0 {
+		o.MaxFailures = DefaultMaxFailures
 	}
 	return o
 }

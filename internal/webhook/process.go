@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,23 +41,17 @@ func newProcessor(d Deps, o Options, log *slog.Logger) *processor {
 }
 
 func (p *processor) handle(ctx context.Context, ev store.InboxEvent) error {
-	var e event
-	if err := json.Unmarshal(ev.Body, &e); err != nil {
-		p.log.Warn("inbox: skipped an unreadable event", "webhook_event_id", ev.WebhookEventID, "err", err)
-		return nil
-	}
-	if e.Source.Type != "user" {
+	// The door checked it; a row stored before that check, or changed
+	// since, is held to the same rules, and counts as its own failure.
+	e, err := check(ev.Body, p.clock.Now())
+	if errors.Is(err, errIgnored) {
 		p.log.Info("inbox: ignored an event from a group or room", "webhook_event_id", ev.WebhookEventID, "source_type", e.Source.Type)
 		return nil
 	}
+	if err != nil {
+		return fmt.Errorf("%w: invalid event: %w", chat.ErrInvalid, err)
+	}
 	userID := e.Source.UserID
-	if !chat.ValidLineUserID(userID) {
-		p.log.Warn("inbox: skipped an event with a malformed user id", "webhook_event_id", ev.WebhookEventID)
-		return nil
-	}
-	if e.at().IsZero() {
-		e.Timestamp = ev.EventAt.UnixMilli()
-	}
 	if e.WebhookEventID == "" {
 		e.WebhookEventID = ev.WebhookEventID
 	}
@@ -134,7 +127,10 @@ func (p *processor) withProfile(ctx context.Context, c *chat.Customer) {
 		p.log.Log(ctx, quietIfNoToken(err), "inbox: profile unavailable", "line_user_id", c.LineUserID, "err", err)
 		return
 	}
-	c.DisplayName, c.PictureURL = prof.DisplayName, prof.PictureURL
+	c.DisplayName = cleanText(prof.DisplayName)
+	if webURL(prof.PictureURL) {
+		c.PictureURL = prof.PictureURL
+	}
 }
 
 // message stores a customer message. In BOT mode a text with a handoff

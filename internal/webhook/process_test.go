@@ -3,8 +3,6 @@ package webhook_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -227,34 +225,6 @@ func TestUnfollowClosesTheSessionWithUSER(t *testing.T) {
 			t.Fatalf("%d session_closed, want still 1", nclosed)
 		}
 	})
-}
-
-func TestMalformedUserIDIsSkipped(t *testing.T) {
-	e := newEnv(t, sqlite(t))
-	e.send(e.text("not-a-line-user", "hi"))
-	e.drain()
-	if total, pending := e.inbox(); total != 1 || pending != 0 {
-		t.Fatalf("inbox %d/%d, want the event stored and done", total, pending)
-	}
-	if n := e.count("customers", "1 = 1"); n != 0 {
-		t.Fatal("a customer was created")
-	}
-}
-
-func TestInvalidDataIsGivenUpWithoutBlockingTheCustomer(t *testing.T) {
-	e := newEnv(t, sqlite(t))
-	u := storetest.LineUserID()
-	bad, good := e.text(u, "bad"), e.text(u, "good")
-	e.chat.failNextWith(1, fmt.Errorf("store: %w", chat.ErrInvalid))
-	e.send(bad, good)
-	e.drain()
-	ev, err := e.db.InboxEvent(context.Background(), bad["webhookEventId"].(string))
-	if err != nil || ev.ProcessedAt == nil || !strings.HasPrefix(ev.LastError, "gave up: ") || ev.Attempts != 1 {
-		t.Fatalf("event = %+v, %v; want given up after one attempt", ev, err)
-	}
-	if ms := e.messages(u); len(ms) != 1 || ms[0].Content != "good" {
-		t.Fatalf("messages = %+v, want the later one", ms)
-	}
 }
 
 func TestNULCharactersAreDropped(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -14,11 +15,14 @@ import (
 )
 
 // Worker timing. A failed event is retried after 1s, 2s, 4s … up to
-// maxBackoff, for as long as it fails: events are never dropped. Only
-// invalid data (chat.ErrInvalid), which no retry can fix, is given up on,
-// and stays in the inbox with the reason. The lease
-// outlives processTimeout, so a live worker never loses its event to
-// another; a dead one's events are taken over when the lease ends.
+// maxBackoff. Failures of the database or of LINE are retried for as long
+// as they last: events are never dropped for them. Failures of the event
+// itself (it cannot be read back or decoded, its data is invalid, or its
+// processing panicked) count: after Options.MaxFailures of those it is
+// quarantined, kept with its last error for `livechat inbox list`, and
+// no longer holds back its customer's later events. The lease outlives
+// processTimeout, so a live worker never loses its event to another; a
+// dead one's events are taken over when the lease ends.
 const (
 	batchSize      = 50
 	lease          = 2 * time.Minute
@@ -30,6 +34,8 @@ const (
 	minDelay       = 10 * time.Millisecond
 	maxErrorLen    = 1000
 	loudAttempts   = 5 // from this attempt on, failures are logged as errors
+	// DefaultMaxFailures is Options.MaxFailures' default.
+	DefaultMaxFailures = 10
 )
 
 // Deps are the worker's collaborators. Profiles and Replier may be nil:
@@ -47,11 +53,14 @@ type Deps struct {
 // instances may run a worker on one database: leases make each event
 // processed by one of them at a time, and a customer's events go in order.
 type Worker struct {
-	store Store
-	proc  *processor
-	clock clock.Clock
-	log   *slog.Logger
-	kick  chan struct{}
+	store       Store
+	proc        *processor
+	clock       clock.Clock
+	log         *slog.Logger
+	kick        chan struct{}
+	maxFailures int
+
+	lastAttempt atomic.Int64 // unix ns of the last claim (or Run's start), for Health
 
 	passed func() // tests: called when Run goes idle after a drain
 }
@@ -59,12 +68,14 @@ type Worker struct {
 // NewWorker builds the worker.
 func NewWorker(d Deps, o Options) *Worker {
 	log := d.Log.With("component", "inbox")
+	o = o.withDefaults()
 	return &Worker{
-		store: d.Store,
-		proc:  newProcessor(d, o.withDefaults(), log),
-		clock: d.Clock,
-		log:   log,
-		kick:  make(chan struct{}, 1),
+		store:       d.Store,
+		proc:        newProcessor(d, o, log),
+		clock:       d.Clock,
+		log:         log,
+		kick:        make(chan struct{}, 1),
+		maxFailures: o.MaxFailures,
 	}
 }
 
@@ -80,6 +91,7 @@ func (w *Worker) Kick() {
 // left behind), on Kick, when a retry falls due, and every pollInterval.
 // Cancelling ctx stops it; an event being processed is then retried later.
 func (w *Worker) Run(ctx context.Context) {
+	w.lastAttempt.Store(w.clock.Now().UnixNano())
 	w.log.Info("inbox worker started")
 	defer w.log.Info("inbox worker stopped")
 	for {
@@ -137,24 +149,30 @@ func (w *Worker) nextDelay(ctx context.Context) time.Duration {
 // returns how many it attempted (succeeded or failed). Run calls it; tests
 // call it to process synchronously.
 func (w *Worker) ProcessDue(ctx context.Context) (int, error) {
-	events, err := w.store.DueInboxEvents(ctx, w.clock.Now(), batchSize)
+	ids, err := w.store.DueInboxIDs(ctx, w.clock.Now(), batchSize)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
-	for _, ev := range events {
+	for _, id := range ids {
 		if ctx.Err() != nil {
 			return n, nil
 		}
 		now := w.clock.Now()
-		ok, err := w.store.ClaimInboxEvent(ctx, ev.ID, now, now.Add(lease))
-		if err != nil {
+		w.lastAttempt.Store(now.UnixNano())
+		ev, ok, err := w.store.ClaimInboxEvent(ctx, id, now, now.Add(lease))
+		switch {
+		case errors.Is(err, chat.ErrInvalid):
+			// Claimed, but it cannot be read back: a failure of this row,
+			// never of the batch.
+			w.failed(ctx, ev, err)
+			n++
+			continue
+		case err != nil:
 			return n, err
-		}
-		if !ok {
+		case !ok:
 			continue // another worker has it
 		}
-		ev.Attempts++
 		w.process(ctx, ev)
 		n++
 	}
@@ -166,44 +184,61 @@ func (w *Worker) process(ctx context.Context, ev store.InboxEvent) {
 	pctx, cancel := context.WithTimeout(ctx, processTimeout)
 	err := w.handle(pctx, ev)
 	cancel()
+	if err != nil {
+		w.failed(ctx, ev, err)
+		return
+	}
 	// The outcome is recorded even when ctx just ended (shutdown).
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeeping)
 	defer cancel()
+	if err := w.store.CompleteInboxEvent(bctx, ev.ID, w.clock.Now()); err != nil {
+		// The lease ends and the event runs again; its effects dedup.
+		w.log.Error("inbox: mark processed", "webhook_event_id", ev.WebhookEventID, "err", err)
+	}
+}
+
+// failed records a failed attempt: retried with backoff, and quarantined
+// after maxFailures failures of the event itself (rowFault).
+func (w *Worker) failed(ctx context.Context, ev store.InboxEvent, err error) {
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeeping)
+	defer cancel()
 	now := w.clock.Now()
-	if err == nil {
-		if err := w.store.CompleteInboxEvent(bctx, ev.ID, now); err != nil {
-			// The lease ends and the event runs again; its effects dedup.
-			w.log.Error("inbox: mark processed", "webhook_event_id", ev.WebhookEventID, "err", err)
-		}
-		return
-	}
-	if errors.Is(err, chat.ErrInvalid) {
-		// Retrying cannot help, and would hold back the customer's later
-		// events for good. The event stays in the inbox with the reason.
-		w.log.Error("inbox: event cannot be processed, giving up", "webhook_event_id", ev.WebhookEventID,
-			"event_type", ev.EventType, "attempt", ev.Attempts, "err", err)
-		if err := w.store.AbandonInboxEvent(bctx, ev.ID, truncate("gave up: "+err.Error(), maxErrorLen), now); err != nil {
-			w.log.Error("inbox: record abandonment", "webhook_event_id", ev.WebhookEventID, "err", err)
-		}
-		return
-	}
 	delay := backoff(ev.Attempts)
+	row := rowFault(err)
+	dead, ferr := w.store.FailInboxEvent(bctx, ev.ID, store.Failure{
+		Reason: truncate(err.Error(), maxErrorLen), Next: now.Add(delay), Row: row, Max: w.maxFailures, Now: now,
+	})
+	if ferr != nil {
+		w.log.Error("inbox: record failure", "inbox_id", ev.ID, "webhook_event_id", ev.WebhookEventID, "err", ferr)
+		return
+	}
+	if dead {
+		w.log.Error("inbox: event quarantined: it keeps failing on its own; see livechat inbox list --dead",
+			"inbox_id", ev.ID, "webhook_event_id", ev.WebhookEventID, "event_type", ev.EventType,
+			"failures", w.maxFailures, "err", err)
+		return
+	}
 	level := slog.LevelWarn
 	if ev.Attempts >= loudAttempts {
 		level = slog.LevelError
 	}
-	w.log.Log(ctx, level, "inbox: event failed, will retry", "webhook_event_id", ev.WebhookEventID,
-		"event_type", ev.EventType, "attempt", ev.Attempts, "retry_in", delay, "err", err)
-	if err := w.store.FailInboxEvent(bctx, ev.ID, truncate(err.Error(), maxErrorLen), now.Add(delay)); err != nil {
-		w.log.Error("inbox: record failure", "webhook_event_id", ev.WebhookEventID, "err", err)
-	}
+	w.log.Log(ctx, level, "inbox: event failed, will retry", "inbox_id", ev.ID, "webhook_event_id", ev.WebhookEventID,
+		"event_type", ev.EventType, "attempt", ev.Attempts, "own_fault", row, "retry_in", delay, "err", err)
 }
 
-// handle is the processor, with a panic turned into a retried failure.
+// errPanic marks processing that panicked: a failure of the event itself
+// as far as the worker can tell.
+var errPanic = errors.New("inbox: processing panicked")
+
+// rowFault reports a failure of the event itself, which no retry of the
+// database or of LINE can fix: invalid or unreadable data, or a panic.
+func rowFault(err error) bool { return errors.Is(err, chat.ErrInvalid) || errors.Is(err, errPanic) }
+
+// handle is the processor, with a panic turned into a failure of the event.
 func (w *Worker) handle(ctx context.Context, ev store.InboxEvent) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("panic: %v", p)
+			err = fmt.Errorf("%w: %v", errPanic, p)
 		}
 	}()
 	return w.proc.handle(ctx, ev)
@@ -221,4 +256,19 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+// Health says why the inbox is not being worked, if it is not: an event
+// due for longer than stall that no attempt has touched for as long (the
+// worker is stuck, or runs nowhere). Readiness probes call it beside Run.
+func (w *Worker) Health(ctx context.Context, stall time.Duration) []string {
+	now := w.clock.Now()
+	next, ok, err := w.store.NextInboxAttempt(ctx)
+	switch {
+	case err != nil:
+		return []string{"inbox: cannot read the queue"}
+	case ok && now.Sub(next) >= stall && now.Sub(time.Unix(0, w.lastAttempt.Load())) >= stall:
+		return []string{fmt.Sprintf("inbox: an event due since %s has not been attempted for %s", next.UTC().Format(time.RFC3339), stall)}
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"testing"
@@ -98,15 +99,22 @@ func (r *runRig) pass(t *testing.T) {
 	}
 }
 
-func (r *runRig) add(t *testing.T, id, userID, text string) {
+// textEvent is a valid LINE text message event; n makes its ids.
+func textEvent(n int, userID, text string, at time.Time) store.InboxEvent {
+	id := fmt.Sprintf("01TESTEVENT%015d", n)
+	body := fmt.Sprintf(`{"type":"message","timestamp":%d,"webhookEventId":%q,"source":{"type":"user","userId":%q},`+
+		`"message":{"id":"%d","type":"text","text":%q}}`, at.UnixMilli(), id, userID, 4680000000000+n, text)
+	return store.InboxEvent{WebhookEventID: id, EventType: "message", SourceType: "user", LineUserID: userID, Body: []byte(body), EventAt: at}
+}
+
+// add stores event n and returns its webhook event id.
+func (r *runRig) add(t *testing.T, n int, userID, text string) string {
 	t.Helper()
-	body := `{"type":"message","timestamp":1,"webhookEventId":"` + id + `","source":{"type":"user","userId":"` + userID +
-		`"},"message":{"id":"m-` + id + `","type":"text","text":"` + text + `"}}`
-	if _, err := r.db.AddInboxEvents(context.Background(), []store.InboxEvent{{
-		WebhookEventID: id, EventType: "message", SourceType: "user", LineUserID: userID, Body: []byte(body), EventAt: r.clock.Now(),
-	}}, r.clock.Now()); err != nil {
+	ev := textEvent(n, userID, text, r.clock.Now())
+	if _, err := r.db.AddInboxEvents(context.Background(), []store.InboxEvent{ev}, nil, r.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
+	return ev.WebhookEventID
 }
 
 func (r *runRig) messages(t *testing.T, userID string) int {
@@ -123,7 +131,7 @@ func TestRunRetriesWhenTheRetryFallsDue(t *testing.T) {
 	r := newRunRig(t, func(c Chat) Chat { fc = &failingChat{Chat: c}; return fc })
 	u := storetest.Customer(t, r.db).LineUserID
 	fc.fails.Store(2)
-	r.add(t, "E1", u, "hello")
+	id := r.add(t, 1, u, "hello")
 	r.w.Kick()
 	r.pass(t) // attempt 1 fails; retry in 1s
 	if n := r.messages(t, u); n != 0 {
@@ -136,8 +144,8 @@ func TestRunRetriesWhenTheRetryFallsDue(t *testing.T) {
 	if n := r.messages(t, u); n != 1 {
 		t.Fatalf("%d messages, want 1", n)
 	}
-	ev, _ := r.db.InboxEvent(context.Background(), "E1")
-	if ev.ProcessedAt == nil || ev.Attempts != 3 || ev.LastError != "message: store: injected failure" {
+	ev, _ := r.db.InboxEvent(context.Background(), id)
+	if ev.ProcessedAt == nil || ev.Attempts != 3 || ev.Failures != 0 || ev.LastError != "message: store: injected failure" {
 		t.Fatalf("event = %+v", ev)
 	}
 }
@@ -147,12 +155,11 @@ func TestRunPicksUpWhatAPreviousRunLeft(t *testing.T) {
 	db := storetest.Open(t, store.SQLite)
 	u := storetest.Customer(t, db).LineUserID
 	clk := clock.NewFake(time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC))
-	body := `{"type":"message","timestamp":1,"webhookEventId":"E1","source":{"type":"user","userId":"` + u + `"},"message":{"id":"m1","type":"text","text":"hi"}}`
-	if _, err := db.AddInboxEvents(context.Background(), []store.InboxEvent{{WebhookEventID: "E1", EventType: "message", SourceType: "user", LineUserID: u, Body: []byte(body), EventAt: clk.Now()}}, clk.Now()); err != nil {
+	if _, err := db.AddInboxEvents(context.Background(), []store.InboxEvent{textEvent(1, u, "hi", clk.Now())}, nil, clk.Now()); err != nil {
 		t.Fatal(err)
 	}
 	// A worker that died holding the lease.
-	if ok, err := db.ClaimInboxEvent(context.Background(), 1, clk.Now(), clk.Now().Add(lease)); !ok || err != nil {
+	if _, ok, err := db.ClaimInboxEvent(context.Background(), 1, clk.Now(), clk.Now().Add(lease)); !ok || err != nil {
 		t.Fatal(ok, err)
 	}
 	log := slog.New(slog.DiscardHandler)
@@ -181,11 +188,12 @@ func TestRunPicksUpWhatAPreviousRunLeft(t *testing.T) {
 func TestAPanicIsRetriedNotFatal(t *testing.T) {
 	r := newRunRig(t, func(c Chat) Chat { return &panickyChat{Chat: c} })
 	u := storetest.Customer(t, r.db).LineUserID
-	r.add(t, "E1", u, "hello")
+	id := r.add(t, 1, u, "hello")
 	r.w.Kick()
 	r.pass(t)
-	ev, _ := r.db.InboxEvent(context.Background(), "E1")
-	if ev.ProcessedAt != nil || ev.LastError != "panic: boom" {
+	ev, _ := r.db.InboxEvent(context.Background(), id)
+	// A panic is the event's own failure as far as the worker can tell.
+	if ev.ProcessedAt != nil || ev.Failures != 1 || ev.LastError != "inbox: processing panicked: boom" {
 		t.Fatalf("event = %+v", ev)
 	}
 	r.clock.Advance(time.Second)

@@ -225,7 +225,7 @@ func TestDevAuth(t *testing.T) {
 
 func TestServesSpecAndHealth(t *testing.T) {
 	e := newEnv(t, sqlite(t))
-	for path, want := range map[string]string{"/asyncapi.yaml": string(asyncapi.YAML), "/healthz": `{"status":"ok"}`, "/readyz": `{"status":"ready"}`} {
+	for path, want := range map[string]string{"/asyncapi.yaml": string(asyncapi.YAML), "/healthz": `{"status":"ok"}`, "/readyz": `{"status":"ok"}`} {
 		resp, err := http.Get(e.srv.URL + path)
 		if err != nil {
 			t.Fatal(err)

@@ -115,9 +115,17 @@ func TestTwoOperatorsTwoTabs(t *testing.T) {
 		if ms["seq"] != float64(1) || ms["operator_id"] != float64(alice.ID) {
 			t.Fatalf("message_sent seq/operator = %v/%v", ms["seq"], ms["operator_id"])
 		}
-		only(t, "a1 after send", a1.Sync(), map[string]int{})
+		// LINE took it: message_ack to every tab of the sender, nobody else.
+		ack := find(t, only(t, "a1 after send", a1.Sync(), map[string]int{"message_ack": 1}), "message_ack")
+		if ack["message_id"] != ms["id"] || ack["temp_id"] != "a-1" || ack["delivery_status"] != "sent" || ack["line_user_id"] != uid {
+			t.Fatalf("message_ack = %v", ack)
+		}
 		for _, c := range []*wstest.Client{a2, b1, b2} {
-			nm := find(t, only(t, "room after send", c.Sync(), map[string]int{"new_message": 1}), "new_message")
+			want := map[string]int{"new_message": 1}
+			if c == a2 {
+				want["message_ack"] = 1
+			}
+			nm := find(t, only(t, "room after send", c.Sync(), want), "new_message")
 			if nm["id"] != ms["id"] || nm["seq"] != ms["seq"] {
 				t.Fatalf("new_message %v differs from message_sent %v", nm, ms)
 			}

@@ -408,6 +408,13 @@ func (h *Hub) deliver(m bus.Message) {
 		for c := range h.ops[m.Audience.OperatorID] {
 			send(c)
 		}
+		if m.Audience.WithAnalytics {
+			for c := range h.analytics {
+				if op, _ := c.operator(); op.ID != m.Audience.OperatorID {
+					send(c)
+				}
+			}
+		}
 	case bus.Analytics:
 		for c := range h.analytics {
 			send(c)

@@ -111,6 +111,34 @@ func (h *Hub) MessageFailed(ctx context.Context, m chat.Message, tempID, reason 
 	h.publish(ctx, bus.Audience{Kind: bus.Operator, OperatorID: *m.OperatorID}, lc.NewMessageFailedEvent(p, h.deps.Clock.Now()))
 }
 
+// MessageDelivered tells the sender's tabs that LINE accepted the message.
+func (h *Hub) MessageDelivered(ctx context.Context, m chat.Message, tempID string) {
+	if m.OperatorID == nil {
+		return
+	}
+	p := lc.MessageAckPayloadSchema{MessageId: m.ID, LineUserId: lc.LineUserIdSchema(m.LineUserID), DeliveryStatus: string(chat.DeliverySent)}
+	if tempID != "" {
+		p.TempId = &tempID
+	}
+	h.publish(ctx, bus.Audience{Kind: bus.Operator, OperatorID: *m.OperatorID}, lc.NewMessageAckEvent(p, h.deps.Clock.Now()))
+}
+
+// CSATReceived tells the session's operator (the one who had it, or who
+// closed it when nobody had claimed it) and the analytics subscribers.
+func (h *Hub) CSATReceived(ctx context.Context, s chat.Session, score int) {
+	op := s.OperatorID
+	if op == nil {
+		op = s.ClosedByID
+	}
+	aud := bus.Audience{Kind: bus.Analytics}
+	if op != nil {
+		aud = bus.Audience{Kind: bus.Operator, OperatorID: *op, WithAnalytics: true}
+	}
+	h.publish(ctx, aud, lc.NewCsatReceivedEvent(lc.CsatReceivedPayloadSchema{
+		LineUserId: lc.LineUserIdSchema(s.LineUserID), SessionId: s.ID, Score: int64(score),
+	}, h.deps.Clock.Now()))
+}
+
 func deref(p *int64) int64 {
 	if p == nil {
 		return 0

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"livechat/internal/chat"
+	"livechat/internal/contract/wstest"
 	"livechat/internal/line"
 	"livechat/internal/line/linefake"
 	"livechat/internal/outbox"
@@ -98,6 +99,48 @@ func TestOutboxFailureReachesTheSender(t *testing.T) {
 		}
 		if n := len(e.out.Delivered()); n != 0 {
 			t.Fatalf("the synchronous outbound delivered %d", n)
+		}
+	})
+}
+
+// LINE accepted the push: every tab of the sender gets message_ack with
+// the message id and its temp_id; a send without a temp_id gets an ack
+// without one. Nobody else gets it.
+func TestMessageAckWhenLINEAccepts(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db)
+		_, _, results := withOutbox(t, e)
+		alice := storetest.Operator(t, e.db, "alice", chat.RoleAgent)
+		c := e.login(t, alice)
+		other := e.login(t, alice) // a second tab, not in the room
+		bob := e.login(t, storetest.Operator(t, e.db, "bob", chat.RoleAgent))
+		cust := e.claimed(t, c)
+		other.Sync()
+		bob.Sync()
+
+		c.Send("send_message", map[string]any{"text": "hello", "temp_id": "t-1"})
+		ms := c.Expect("message_sent").Map(t)
+		if ms["delivery_status"] != "pending" {
+			t.Fatalf("message_sent = %v", ms)
+		}
+		if r := nextResult(t, results); r.Status != chat.DeliverySent {
+			t.Fatalf("attempt: %+v", r)
+		}
+		for _, tab := range []*wstest.Client{c, other} {
+			ack := tab.WaitFor("message_ack").Map(t)
+			if len(ack) != 4 || ack["message_id"] != ms["id"] || ack["temp_id"] != "t-1" || ack["delivery_status"] != "sent" || ack["line_user_id"] != cust.LineUserID {
+				t.Fatalf("message_ack = %v", ack)
+			}
+		}
+		c.Send("send_message", map[string]any{"text": "no temp id"})
+		ms = c.Expect("message_sent").Map(t)
+		nextResult(t, results)
+		ack := c.WaitFor("message_ack").Map(t)
+		if _, has := ack["temp_id"]; has || ack["message_id"] != ms["id"] {
+			t.Fatalf("message_ack without a temp_id = %v", ack)
+		}
+		if n := count(bob.Sync())["message_ack"]; n != 0 {
+			t.Fatalf("another operator got %d message_ack", n)
 		}
 	})
 }

@@ -1,0 +1,71 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// readyTimeout bounds one readiness probe.
+const readyTimeout = 2 * time.Second
+
+// readiness is GET /readyz. It answers 503 only when this instance cannot
+// serve: its database fails. Anything else that is wrong (Redis, LINE, a
+// stuck worker) makes it 200 with status "degraded" and the reasons: a
+// shared dependency failing must never take every instance out of a load
+// balancer at once.
+type readiness struct {
+	db     Pinger
+	checks []Check
+	log    *slog.Logger
+
+	mu   sync.Mutex
+	last string // the previous answer, to log changes only
+}
+
+type readyBody struct {
+	Status  string   `json:"status"` // ok, degraded or unavailable
+	Reasons []string `json:"reasons,omitempty"`
+}
+
+func (h *readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+	defer cancel()
+	if err := h.db.Ping(ctx); err != nil {
+		body := readyBody{Status: "unavailable", Reasons: []string{"database: unreachable"}}
+		h.changed(body, "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, body)
+		return
+	}
+	body := readyBody{Status: "ok"}
+	for _, c := range h.checks {
+		body.Reasons = append(body.Reasons, c(ctx)...)
+	}
+	if len(body.Reasons) > 0 {
+		body.Status = "degraded"
+	}
+	h.changed(body)
+	writeJSON(w, http.StatusOK, body)
+}
+
+// changed logs an answer that differs from the previous one: probes come
+// every few seconds, and only a change is news.
+func (h *readiness) changed(b readyBody, args ...any) {
+	key := b.Status + ": " + strings.Join(b.Reasons, "; ")
+	h.mu.Lock()
+	same := key == h.last
+	h.last = key
+	h.mu.Unlock()
+	if same {
+		return
+	}
+	level := slog.LevelWarn
+	if b.Status == "ok" {
+		level = slog.LevelInfo
+	}
+	h.log.Log(context.Background(), level, "readiness changed", append([]any{"status", b.Status, "reasons", slices.Clone(b.Reasons)}, args...)...)
+}
