@@ -10,9 +10,11 @@ export SUPPRESS_NO_CONFIG_WARNING := 1
 run:
 	$(GO) run ./cmd/livechat serve
 
-## test: the whole test suite with the race detector (Postgres/Redis tests run when their env vars are set)
+## test: the whole test suite with the race detector (Postgres/Redis tests run when their env vars are set).
+# gotestsum (pinned in tools.go) prints a line per package, then every skipped test with its reason and the
+# full output of every failure; its exit code is go test's.
 test:
-	$(GO) test -race -count=1 ./...
+	$(GO) run gotest.tools/gotestsum --format pkgname --raw-command -- $(GO) test -json -race -count=1 ./...
 
 ## build: the livechat binary in ./bin
 build:

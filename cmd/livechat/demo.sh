@@ -84,8 +84,10 @@ wait_for $! "$data/fakeline.log" "fake LINE serving on"
 pids+=($!)
 wait_for $! "$data/server.log" "livechat is serving on"
 
+# simulate queues its customers in list order: the first listed queues first.
 mapfile -t people < <("$bin" simulate --list --customers "$customers" --seed "$seed")
 first=${people[0]%%$'\t'*}
+first_name=${people[0]#*$'\t'}
 ws=ws://$addr/api/v1/ws/live-chat
 
 cat <<EOF
@@ -101,14 +103,14 @@ cat <<EOF
  Be the operator: open a WebSocket to $ws, e.g.
    websocat $ws
    npx wscat -c $ws
- and send these frames, one per line:
+ and send these frames, one per line (the join_room is for $first_name, the first of them to queue):
    {"type":"auth","payload":{"token":"$token"}}
    {"type":"join_room","payload":{"line_user_id":"$first"}}
    {"type":"claim_session","payload":{}}
    {"type":"send_message","payload":{"text":"Hello! How can I help you?","temp_id":"t1"}}
    {"type":"close_session","payload":{}}
  The customer answers each message you send; after the close it rates the chat.
- The customers (join_room with their id; session_queued frames show them too):
+ The customers, in queue order (join_room with their id; session_queued frames show them too):
 EOF
 for p in "${people[@]}"; do
 	printf '   %s  %s\n' "${p#*$'\t'}" "${p%%$'\t'*}"

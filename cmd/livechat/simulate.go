@@ -22,7 +22,7 @@ func simulateCustomers(ctx context.Context, args []string, getenv func(string) s
 	fs.DurationVar(&cfg.Duration, "duration", simulate.DefaultDuration, "give up (exit 1) when not every customer has rated by then")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "decides the customers' LINE user ids and random scores")
 	fs.IntVar(&cfg.Score, "score", 0, "the rating every customer gives, 1-5 (default: a seeded random score per customer)")
-	list := fs.Bool("list", false, "print the customers' LINE user ids and names for --seed and --customers, and exit")
+	list := fs.Bool("list", false, "print the customers' LINE user ids and names for --seed and --customers, in the order they queue, and exit")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

@@ -71,6 +71,41 @@ func simServe(t *testing.T, env map[string]string) string {
 	return ""
 }
 
+// simSetup starts the fake LINE and the real serve command pointed at it
+// (business hours all week), with the admin operator 1, and returns the
+// fake, its base URL, the server's environment and address, the
+// operator's token and its authenticated socket.
+func simSetup(t *testing.T) (fake *linefake.Server, base string, env map[string]string, addr, tok string, op *wstest.Client) {
+	t.Helper()
+	const (
+		secret = "simulate-test-channel-secret"
+		token  = "simulate-test-channel-token"
+	)
+	fake = linefake.New(token)
+	base = fake.Start()
+	t.Cleanup(fake.Close)
+	env = map[string]string{
+		"LIVECHAT_DATA_DIR":            t.TempDir(),
+		"LIVECHAT_ADDR":                "127.0.0.1:0",
+		"LIVECHAT_LINE_API_BASE":       base,
+		"LIVECHAT_LINE_DATA_API_BASE":  base,
+		"LIVECHAT_LINE_CHANNEL_SECRET": secret,
+		"LIVECHAT_LINE_CHANNEL_TOKEN":  token,
+		"LIVECHAT_BUSINESS_HOURS":      "mon-sun 00:00-24:00",
+		"LIVECHAT_LOG_LEVEL":           "warn",
+	}
+	if r := runCmd(t, env, "", "operator", "create", "--username", "alice", "--display-name", "Alice", "--role", "admin", "--password", "long-enough"); r.code != 0 {
+		t.Fatalf("operator create: %+v", r)
+	}
+	tok = strings.TrimSpace(runCmd(t, env, "", "token", "--operator-id", "1").stdout)
+	addr = simServe(t, env)
+
+	op = wstest.Dial(t, "ws://"+addr+"/api/v1/ws/live-chat", nil)
+	op.Send("auth", map[string]any{"token": tok})
+	op.Expect("auth_success")
+	return fake, base, env, addr, tok, op
+}
+
 // simWaitFrame skips frames until one of type typ satisfies ok.
 func simWaitFrame(t *testing.T, c *wstest.Client, typ string, ok func(map[string]any) bool) map[string]any {
 	t.Helper()
@@ -96,33 +131,10 @@ func simForUser(u string) func(map[string]any) bool {
 // operator closes, the customer rates, and the score is stored.
 func TestSimulateEndToEnd(t *testing.T) {
 	const (
-		secret = "simulate-test-channel-secret"
-		token  = "simulate-test-channel-token"
-		seed   = 7
-		score  = 4
+		seed  = 7
+		score = 4
 	)
-	fake := linefake.New(token)
-	base := fake.Start()
-	t.Cleanup(fake.Close)
-	env := map[string]string{
-		"LIVECHAT_DATA_DIR":            t.TempDir(),
-		"LIVECHAT_ADDR":                "127.0.0.1:0",
-		"LIVECHAT_LINE_API_BASE":       base,
-		"LIVECHAT_LINE_DATA_API_BASE":  base,
-		"LIVECHAT_LINE_CHANNEL_SECRET": secret,
-		"LIVECHAT_LINE_CHANNEL_TOKEN":  token,
-		"LIVECHAT_BUSINESS_HOURS":      "mon-sun 00:00-24:00",
-		"LIVECHAT_LOG_LEVEL":           "warn",
-	}
-	if r := runCmd(t, env, "", "operator", "create", "--username", "alice", "--display-name", "Alice", "--role", "admin", "--password", "long-enough"); r.code != 0 {
-		t.Fatalf("operator create: %+v", r)
-	}
-	tok := strings.TrimSpace(runCmd(t, env, "", "token", "--operator-id", "1").stdout)
-	addr := simServe(t, env)
-
-	op := wstest.Dial(t, "ws://"+addr+"/api/v1/ws/live-chat", nil)
-	op.Send("auth", map[string]any{"token": tok})
-	op.Expect("auth_success")
+	fake, base, env, addr, tok, op := simSetup(t)
 
 	customers := simulate.Customers(seed, 2, score)
 	var transcript, logs simBuffer
@@ -217,6 +229,44 @@ func TestSimulateEndToEnd(t *testing.T) {
 		if n != 1 {
 			t.Errorf("%s got the operator's text %d times at the fake LINE, want 1", c.Name, n)
 		}
+	}
+	op.Sync()
+}
+
+// TestSimulateQueuesInListOrder: the customers join the queue in the order
+// of --list, so the first one listed (whose join_room the demo prints) is
+// the first in the queue.
+func TestSimulateQueuesInListOrder(t *testing.T) {
+	const (
+		seed = 11
+		n    = 5
+	)
+	_, base, env, addr, _, op := simSetup(t)
+
+	var transcript, logs simBuffer
+	simDone := make(chan int, 1)
+	simCtx, stopSim := context.WithCancel(t.Context())
+	defer stopSim()
+	go func() {
+		simDone <- run(simCtx, []string{"simulate", "--server", "http://" + addr, "--fakeline", base,
+			"--customers", strconv.Itoa(n), "--seed", strconv.Itoa(seed), "--duration", "25s"},
+			func(k string) string { return env[k] }, strings.NewReader(""), &transcript, &logs)
+	}()
+
+	list := runCmd(t, nil, "", "simulate", "--list", "--customers", strconv.Itoa(n), "--seed", strconv.Itoa(seed)).stdout
+	for i, line := range strings.Split(strings.TrimSuffix(list, "\n"), "\n") {
+		id, name, _ := strings.Cut(line, "\t")
+		q := op.WaitFor("session_queued").Map(t)
+		if q["line_user_id"] != id || q["display_name"] != name || q["queue_position"] != float64(i+1) || q["total_waiting"] != float64(i+1) {
+			t.Fatalf("session_queued %d = %v, want %s (%s) at queue_position %d of %d\ntranscript:\n%s",
+				i+1, q, id, name, i+1, i+1, transcript.String())
+		}
+	}
+	stopSim()
+	select {
+	case <-simDone:
+	case <-time.After(wstest.Timeout):
+		t.Fatal("simulate did not stop when interrupted")
 	}
 	op.Sync()
 }

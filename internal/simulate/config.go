@@ -1,10 +1,11 @@
 // Package simulate plays LINE customers against a running livechat server
 // and the fake LINE (`livechat fakeline`), so the whole loop runs on one
 // machine: each customer follows the Official Account, says hello, asks for
-// a human, answers what the operators write, and rates the chat when the
-// survey arrives. Customers talk to the server the way LINE does, with
-// signed webhook events; they hear the server through the fake LINE's
-// request log (its /_fake/ control API), which records every push and reply.
+// a human (one after another, in list order, so they queue in that order),
+// answers what the operators write, and rates the chat when the survey
+// arrives. Customers talk to the server the way LINE does, with signed
+// webhook events; they hear the server through the fake LINE's request log
+// (its /_fake/ control API), which records every push and reply.
 package simulate
 
 import (

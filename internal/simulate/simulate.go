@@ -89,7 +89,8 @@ func Run(ctx context.Context, cfg Config, transcript io.Writer, log *slog.Logger
 		if err := s.line.setProfile(ctx, c); err != nil {
 			return fmt.Errorf("register the profile of %s at the fake LINE: %w", c.Name, err)
 		}
-		p := &player{Customer: c, inbox: make(chan linefake.Request, 256), quit: make(chan struct{}), stage: "starting"}
+		p := &player{Customer: c, inbox: make(chan linefake.Request, 256), quit: make(chan struct{}),
+			queued: make(chan struct{}), stage: "starting"}
 		s.players = append(s.players, p)
 		s.byUser[c.UserID] = p
 	}
@@ -100,10 +101,18 @@ func Run(ctx context.Context, cfg Config, transcript io.Writer, log *slog.Logger
 	watched := make(chan struct{})
 	go func() { defer close(watched); s.watch(watchCtx, start) }()
 
+	// The customers talk at once, but each asks for a human only once the
+	// one before it in the list was answered, so the queue is the list's
+	// order (the demo names the first customer as the one to take).
 	var wg sync.WaitGroup
-	for _, p := range s.players {
+	for i, p := range s.players {
+		var before *player
+		if i > 0 {
+			before = s.players[i-1]
+		}
 		wg.Go(func() {
-			err := s.play(ctx, p)
+			err := s.play(ctx, p, before)
+			p.release() // a customer who stops holds up nobody after it
 			close(p.quit)
 			switch {
 			case err == nil:
@@ -162,10 +171,18 @@ type player struct {
 	inbox chan linefake.Request // pushes to and replies for this customer
 	quit  chan struct{}         // closed when the customer stops reading inbox
 
+	// queued is closed (by release) once the server has answered this
+	// customer's handoff request, or the customer stopped: the next one in
+	// the list may ask then.
+	queued      chan struct{}
+	releaseOnce sync.Once
+
 	mu    sync.Mutex
 	stage string
 	done  bool
 }
+
+func (p *player) release() { p.releaseOnce.Do(func() { close(p.queued) }) }
 
 func (p *player) setStage(s string) { p.mu.Lock(); p.stage = s; p.mu.Unlock() }
 func (p *player) getStage() string  { p.mu.Lock(); defer p.mu.Unlock(); return p.stage }
@@ -197,8 +214,10 @@ func (s *sim) send(ctx context.Context, p *player, ev Event, kind, text string) 
 // csatRE finds the session id in the survey's postback data.
 var csatRE = regexp.MustCompile(`csat\|(\d+)\|`)
 
-// play is one customer's conversation.
-func (s *sim) play(ctx context.Context, p *player) error {
+// play is one customer's conversation. It asks for a human only once the
+// previous customer in the list (before; nil for the first) has been
+// answered, reading what the server sends meanwhile.
+func (s *sim) play(ctx context.Context, p *player, before *player) error {
 	p.setStage("following")
 	if err := s.send(ctx, p, s.events.Follow(p.UserID), "follow", "(adds the Official Account; "+p.UserID+")"); err != nil {
 		return err
@@ -206,12 +225,15 @@ func (s *sim) play(ctx context.Context, p *player) error {
 	if err := s.send(ctx, p, s.events.Text(p.UserID, Hello), "text", Hello); err != nil {
 		return err
 	}
-	ask := s.events.Text(p.UserID, Handoff)
-	if err := s.send(ctx, p, ask, "text", Handoff); err != nil {
-		return err
+	turn := make(chan struct{})
+	close(turn)
+	if before != nil {
+		turn = before.queued
+		p.setStage("waiting for " + before.Name + "'s queue reply before asking for a human")
 	}
-	p.setStage("asked for a human, waiting for the queue reply")
+	ask := s.events.Text(p.UserID, Handoff)
 	hint := time.NewTimer(s.cfg.HintAfter)
+	hint.Stop() // started by the handoff request
 	defer hint.Stop()
 	answered, rated := 0, false
 	var ratingToken string
@@ -220,6 +242,14 @@ func (s *sim) play(ctx context.Context, p *player) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-turn:
+			turn = nil
+			if err := s.send(ctx, p, ask, "text", Handoff); err != nil {
+				return err
+			}
+			p.setStage("asked for a human, waiting for the queue reply")
+			hint.Reset(s.cfg.HintAfter)
+			continue
 		case <-hint.C:
 			s.log.Warn("no answer to the handoff request yet; is the server's LIVECHAT_LINE_API_BASE this fake LINE, "+
 				"and its LIVECHAT_LINE_CHANNEL_TOKEN the one the fake requires?",
@@ -235,6 +265,7 @@ func (s *sim) play(ctx context.Context, p *player) error {
 				hint.Stop()
 				s.say(p, "<-", "reply", text)
 				p.setStage("queued, waiting for an operator")
+				p.release()
 			case r.Endpoint == linefake.Reply && r.ReplyToken == ratingToken:
 				s.say(p, "<-", "reply", text)
 				return nil // thanked: done
@@ -242,6 +273,9 @@ func (s *sim) play(ctx context.Context, p *player) error {
 				s.say(p, "<-", "reply", text)
 			case typ == "text":
 				hint.Stop()
+				if turn == nil {
+					p.release() // an operator writes: the server has the handoff, whatever became of its reply
+				}
 				s.say(p, "<-", "operator", text)
 				if rated {
 					continue

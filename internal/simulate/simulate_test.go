@@ -170,11 +170,26 @@ type stub struct {
 	t      *testing.T
 	secret string
 	client *line.Client
+	fake   *linefake.Server
 	silent bool // accept webhooks and do nothing
 
-	mu     sync.Mutex
-	events []map[string]any
-	csat   map[string]string
+	mu       sync.Mutex
+	events   []map[string]any
+	csat     map[string]string
+	handoffs []handoff // in order of arrival
+	refuse   string    // answer this customer's handoff request 400
+	// noReply's handoff request gets no reply, only the greeting, and its
+	// survey waits until another customer has asked (closing otherAsked).
+	noReply    string
+	otherAsked chan struct{}
+}
+
+// handoff is a customer's request for a human as the stub received it.
+type handoff struct {
+	userID, replyToken string
+	// afterPrevious: the reply to the previous handoff had reached the
+	// customer (it is in the fake's log) when this one arrived.
+	afterPrevious bool
 }
 
 func (s *stub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -190,15 +205,46 @@ func (s *stub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := json.Unmarshal(body, &b); err != nil || !chat.ValidLineUserID(b.Destination) {
 		s.t.Errorf("webhook body %s", body)
 	}
+	for _, ev := range b.Events {
+		s.mu.Lock()
+		refused := ev["source"].(map[string]any)["userId"] == s.refuse && ev["message"] != nil &&
+			ev["message"].(map[string]any)["text"] == Handoff
+		s.mu.Unlock()
+		if refused {
+			http.Error(w, `{"message":"refused"}`, http.StatusBadRequest)
+			return
+		}
+	}
 	w.Write([]byte("{}"))
 	for _, ev := range b.Events {
 		s.mu.Lock()
 		s.events = append(s.events, ev)
+		if m, ok := ev["message"].(map[string]any); ok && m["text"] == Handoff {
+			h := handoff{userID: ev["source"].(map[string]any)["userId"].(string), replyToken: ev["replyToken"].(string)}
+			if n := len(s.handoffs); n > 0 {
+				h.afterPrevious = s.delivered(s.handoffs[n-1].replyToken)
+			}
+			s.handoffs = append(s.handoffs, h)
+			if s.noReply != "" && h.userID != s.noReply && s.otherAsked != nil {
+				close(s.otherAsked)
+				s.otherAsked = nil
+			}
+		}
 		s.mu.Unlock()
 		if !s.silent {
 			go s.handle(ev) // after the 200, as the real inbox worker
 		}
 	}
+}
+
+// delivered reports whether a reply with token has reached the customer.
+func (s *stub) delivered(token string) bool {
+	for _, r := range s.fake.Deliveries() {
+		if r.Endpoint == linefake.Reply && r.ReplyToken == token {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *stub) handle(ev map[string]any) {
@@ -211,10 +257,29 @@ func (s *stub) handle(ev map[string]any) {
 		text := ev["message"].(map[string]any)["text"].(string)
 		switch {
 		case text == Handoff:
-			if err = s.client.Reply(ctx, tok, []line.Message{line.Text("You are number 1 in the queue.")}); err == nil {
+			s.mu.Lock()
+			reply := u != s.noReply
+			s.mu.Unlock()
+			if reply {
+				err = s.client.Reply(ctx, tok, []line.Message{line.Text("You are number 1 in the queue.")})
+			}
+			if err == nil {
 				err = s.client.Push(ctx, u, []line.Message{line.Text("Hi, how can I help?")}, "")
 			}
 		case strings.HasPrefix(text, "Thanks!"):
+			s.mu.Lock()
+			gate := s.otherAsked
+			if u != s.noReply {
+				gate = nil
+			}
+			s.mu.Unlock()
+			if gate != nil {
+				select {
+				case <-gate:
+				case <-s.t.Context().Done():
+					return
+				}
+			}
 			err = s.client.Push(ctx, u, []line.Message{line.CSATSurvey(7)}, "")
 		}
 	case "postback":
@@ -232,7 +297,7 @@ func newStub(t *testing.T, silent bool) (*stub, *linefake.Server, Config) {
 	fake := linefake.New("tok")
 	base := fake.Start()
 	t.Cleanup(fake.Close)
-	s := &stub{t: t, secret: "sec", client: line.NewClient(base, base, "tok", nil), silent: silent, csat: map[string]string{}}
+	s := &stub{t: t, secret: "sec", client: line.NewClient(base, base, "tok", nil), fake: fake, silent: silent, csat: map[string]string{}}
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
 	return s, fake, Config{Server: srv.URL, FakeLine: base, Secret: "sec", Customers: 3, Seed: 5, Duration: 20 * time.Second}
@@ -277,6 +342,74 @@ func TestRunPlaysEachCustomerToTheRating(t *testing.T) {
 		if strings.Join(kinds, "|") != want {
 			t.Errorf("%s sent %v, want %s", c.Name, kinds, want)
 		}
+	}
+}
+
+// TestRunQueuesCustomersInListOrder: customer k+1 asks for a human only
+// once customer k has its queue reply, so the queue is the --list order
+// (the demo's join_room names the first customer).
+func TestRunQueuesCustomersInListOrder(t *testing.T) {
+	s, _, cfg := newStub(t, false)
+	cfg.Customers = 5
+	var out strings.Builder
+	if err := Run(t.Context(), cfg, &out, nil); err != nil {
+		t.Fatalf("Run: %v\n%s", err, out.String())
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	customers := Customers(cfg.Seed, cfg.Customers, 0)
+	if len(s.handoffs) != len(customers) {
+		t.Fatalf("%d handoff requests, want %d:\n%s", len(s.handoffs), len(customers), out.String())
+	}
+	for i, h := range s.handoffs {
+		if h.userID != customers[i].UserID {
+			t.Errorf("handoff request %d came from %s, want %s (%s)", i+1, h.userID, customers[i].UserID, customers[i].Name)
+		}
+		if i > 0 && !h.afterPrevious {
+			t.Errorf("handoff request %d arrived before the previous one was answered", i+1)
+		}
+	}
+	if t.Failed() {
+		t.Logf("transcript:\n%s", out.String())
+	}
+}
+
+// TestRunFailedCustomerHoldsUpNobody: a customer whose handoff request is
+// refused stops, and the next one asks all the same.
+func TestRunFailedCustomerHoldsUpNobody(t *testing.T) {
+	s, _, cfg := newStub(t, false)
+	cfg.Customers = 2
+	customers := Customers(cfg.Seed, 2, 0)
+	s.mu.Lock()
+	s.refuse = customers[0].UserID
+	s.mu.Unlock()
+	var out strings.Builder
+	err := Run(t.Context(), cfg, &out, nil)
+	var u *Unfinished
+	if !errors.As(err, &u) || u.Why != "failed" || len(u.Customers) != 1 ||
+		!strings.HasPrefix(u.Customers[0], "Customer 1 (U") || !strings.Contains(u.Customers[0], "failed: text: webhook answered 400") {
+		t.Fatalf("err = %v\n%s", err, out.String())
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if got, want := s.csat[customers[1].UserID], line.CSATData(7, customers[1].Score); got != want {
+		t.Errorf("Customer 2 rated %q, want %q\n%s", got, want, out.String())
+	}
+}
+
+// TestRunOperatorTextCountsAsAnswered: when the queue reply is lost but an
+// operator writes, the server has the handoff, and the next customer asks
+// (here before the first one can finish).
+func TestRunOperatorTextCountsAsAnswered(t *testing.T) {
+	s, _, cfg := newStub(t, false)
+	cfg.Customers = 2
+	customers := Customers(cfg.Seed, 2, 0)
+	s.mu.Lock()
+	s.noReply, s.otherAsked = customers[0].UserID, make(chan struct{})
+	s.mu.Unlock()
+	var out strings.Builder
+	if err := Run(t.Context(), cfg, &out, nil); err != nil {
+		t.Fatalf("Run: %v\n%s", err, out.String())
 	}
 }
 
