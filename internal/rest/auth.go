@@ -45,6 +45,10 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, invalid("username", "username is required"))
 		return
 	}
+	if err := identifier("username", req.Username); err != nil {
+		writeError(w, err)
+		return
+	}
 	if req.Password == "" {
 		writeError(w, invalid("password", "password is required"))
 		return

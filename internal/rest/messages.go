@@ -72,6 +72,10 @@ func (s *server) sendMessage(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if err := identifier("temp_id", req.TempID); err != nil {
+		writeError(w, err)
+		return
+	}
 	if utf8.RuneCountInString(req.TempID) > maxTempIDLen {
 		writeError(w, invalid("temp_id", fmt.Sprintf("temp_id must be at most %d characters", maxTempIDLen)))
 		return
@@ -84,12 +88,13 @@ func (s *server) sendMessage(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, wire.Message(m, req.TempID))
 }
 
-// restField renames the socket's payload.text field to the body's text.
+// restField renames the socket's payload.X fields (the service names them
+// as the socket does) to the body's X.
 func restField(err error) error {
 	var ce *chat.Error
-	if errors.As(err, &ce) && ce.Field == "payload.text" {
+	if errors.As(err, &ce) && strings.HasPrefix(ce.Field, "payload.") {
 		c := *ce
-		c.Field = "text"
+		c.Field = strings.TrimPrefix(c.Field, "payload.")
 		return &c
 	}
 	return err
@@ -104,7 +109,9 @@ type searchResult struct {
 // literal), in one conversation or all.
 func (s *server) searchMessages(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	text := q.Get("q")
+	// Free text: what no database stores (NUL, invalid UTF-8 from a
+	// percent-encoded query) is dropped, as from a sent message.
+	text := chat.StripUnstorable(q.Get("q"))
 	if strings.TrimSpace(text) == "" {
 		writeError(w, invalid("q", "q is required"))
 		return
