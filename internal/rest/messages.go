@@ -9,7 +9,6 @@ import (
 
 	lc "livechat/gen/livechat"
 	"livechat/internal/chat"
-	"livechat/internal/wire"
 )
 
 const (
@@ -52,7 +51,7 @@ func (s *server) history(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("history of %s: %w", id, err))
 		return
 	}
-	writeJSON(w, http.StatusOK, historyPage{Messages: wire.Messages(msgs), HasMore: more})
+	writeJSON(w, http.StatusOK, historyPage{Messages: s.Wire.Messages(msgs), HasMore: more})
 }
 
 // sendMessage is the REST fallback of send_message: the same service call,
@@ -85,7 +84,7 @@ func (s *server) sendMessage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("send to %s: %w", id, restField(err)))
 		return
 	}
-	writeJSON(w, http.StatusCreated, wire.Message(m, req.TempID))
+	writeJSON(w, http.StatusCreated, s.Wire.Message(m, req.TempID))
 }
 
 // restField renames the socket's payload.X fields (the service names them
@@ -150,7 +149,7 @@ func (s *server) searchMessages(w http.ResponseWriter, r *http.Request) {
 			name = displayName(c)
 			names[m.LineUserID] = name
 		}
-		out.Items = append(out.Items, searchItem{ChatMessageSchema: wire.Message(m, ""), DisplayName: name})
+		out.Items = append(out.Items, searchItem{ChatMessageSchema: s.Wire.Message(m, ""), DisplayName: name})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
