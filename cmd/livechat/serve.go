@@ -20,11 +20,13 @@ import (
 	"livechat/internal/clock"
 	"livechat/internal/contract"
 	"livechat/internal/line"
+	"livechat/internal/mediaurl"
 	"livechat/internal/outbound"
 	"livechat/internal/outbox"
 	"livechat/internal/ratelimit"
 	"livechat/internal/rest"
 	"livechat/internal/webhook"
+	"livechat/internal/wire"
 	"livechat/internal/ws"
 )
 
@@ -80,6 +82,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 
 	clk := clock.Real{}
 	tokens := auth.NewTokens(secret, clk)
+	// One signer for the media URLs in message payloads (made when a message
+	// is converted for the socket or REST) and for the content route.
+	mediaURLs := mediaurl.New(secret, cfg.MediaURLTTL, clk)
+	conv := wire.New(mediaURLs)
 	svc := chat.NewService(db, clk, outbound.NewRecorder(), log, cfg.Location)
 	hub := ws.NewHub(ws.Options{
 		InstanceID:     instance,
@@ -93,6 +99,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Store: db, Service: svc, Tokens: tokens, Bus: b, Validator: validator, Clock: clk, Log: log,
 		Limit:  ratelimit.New(cfg.RateLimit, cfg.RateBurst, clk),
 		Typing: ratelimit.New(cfg.TypingRateLimit, cfg.TypingRateBurst, clk),
+		Wire:   conv,
 	})
 	svc.SetNotifier(hub)
 	lineClient := line.NewClient(cfg.LineAPIBase, cfg.LineDataAPIBase, cfg.LineChannelToken, nil)
@@ -136,6 +143,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	defer func() { stopBG(); bg.Wait() }()
 	restAPI := rest.New(rest.Deps{
 		Store: db, Service: svc, Tokens: tokens, Sockets: hub, Clock: clk, Log: log, Canned: db, Hours: db, Media: lineClient,
+		MediaURLs: mediaURLs, Wire: conv,
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL,
 		LoginMaxFailures: cfg.LoginMaxFailures, LoginWindow: cfg.LoginFailureReset,
 	})

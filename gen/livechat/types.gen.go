@@ -2345,7 +2345,21 @@ type ChatMessageSchema struct {
 	// Description: The display name of that operator.
 	OperatorName *string `json:"operator_name,omitempty"`
 
-	// Description: Channel data (LINE ids, media details), free-form.
+	// Description: Channel data (LINE ids, media details), free-form. A customer's message has
+	// `line_message_id` and `webhook_event_id`; a text `quote_token`; a sticker `package_id`,
+	// `sticker_id` and `sticker_resource_type`; a location `title`, `address`, `latitude` and
+	// `longitude`. An image, video, audio or file has `content_provider` (`line`, or the
+	// service that hosts it), `original_content_url` and `preview_image_url` (that service's,
+	// as LINE gave them), `duration_ms` (video, audio), `file_name` and `file_size` (file),
+	// and what a message bubble shows:
+	// `url`, the content; `preview_url`, a preview (images and videos only); `size`, the
+	// size in bytes when known (a file's `file_size`). For content LINE keeps, `url` and
+	// `preview_url` are relative signed URLs to the REST content endpoint,
+	// `/api/v1/admin/live-chat/messages/{id}/content?exp=…&sig=…` (`preview=1` for the
+	// preview), that need no bearer token and expire (after `LIVECHAT_MEDIA_URL_TTL`, 10 to
+	// 20 minutes by default): they are made afresh for every frame, never stored. For
+	// content another service hosts they are its `original_content_url` and
+	// `preview_image_url`.
 	Payload *json.RawMessage `json:"payload,omitempty"`
 
 	// Description: Who wrote it.
@@ -2362,7 +2376,21 @@ type ChatMessageSchema struct {
 }
 
 // PayloadPropertyFromChatMessageSchema is a schema from the AsyncAPI specification required in messages
-// Description: Channel data (LINE ids, media details), free-form.
+// Description: Channel data (LINE ids, media details), free-form. A customer's message has
+// `line_message_id` and `webhook_event_id`; a text `quote_token`; a sticker `package_id`,
+// `sticker_id` and `sticker_resource_type`; a location `title`, `address`, `latitude` and
+// `longitude`. An image, video, audio or file has `content_provider` (`line`, or the
+// service that hosts it), `original_content_url` and `preview_image_url` (that service's,
+// as LINE gave them), `duration_ms` (video, audio), `file_name` and `file_size` (file),
+// and what a message bubble shows:
+// `url`, the content; `preview_url`, a preview (images and videos only); `size`, the
+// size in bytes when known (a file's `file_size`). For content LINE keeps, `url` and
+// `preview_url` are relative signed URLs to the REST content endpoint,
+// `/api/v1/admin/live-chat/messages/{id}/content?exp=…&sig=…` (`preview=1` for the
+// preview), that need no bearer token and expire (after `LIVECHAT_MEDIA_URL_TTL`, 10 to
+// 20 minutes by default): they are made afresh for every frame, never stored. For
+// content another service hosts they are its `original_content_url` and
+// `preview_image_url`.
 type PayloadPropertyFromChatMessageSchema struct{}
 
 // ConversationUpdatePayloadSchema is a schema from the AsyncAPI specification required in messages

@@ -5,7 +5,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -69,7 +68,7 @@ func (p CannedPatch) Clean() (CannedPatch, error) {
 		out.Shortcut = &s
 	}
 	if p.Title != nil {
-		s := cleanLine(*p.Title)
+		s := CleanLine(*p.Title)
 		if n := utf8.RuneCountInString(s); n < 1 || n > MaxCannedTitleLen {
 			return CannedPatch{}, &Error{Kind: ErrInvalid, Field: "title",
 				Message: fmt.Sprintf("title must be 1 to %d characters", MaxCannedTitleLen)}
@@ -85,7 +84,7 @@ func (p CannedPatch) Clean() (CannedPatch, error) {
 		out.Content = &s
 	}
 	if p.Category != nil {
-		s := cleanLine(*p.Category)
+		s := CleanLine(*p.Category)
 		if utf8.RuneCountInString(s) > MaxCannedCategoryLen {
 			return CannedPatch{}, &Error{Kind: ErrInvalid, Field: "category",
 				Message: fmt.Sprintf("category must be at most %d characters", MaxCannedCategoryLen)}
@@ -93,15 +92,4 @@ func (p CannedPatch) Clean() (CannedPatch, error) {
 		out.Category = &s
 	}
 	return out, nil
-}
-
-// cleanLine drops control characters (newlines included) and invalid UTF-8,
-// and trims.
-func cleanLine(s string) string {
-	return strings.TrimSpace(strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == utf8.RuneError {
-			return -1
-		}
-		return r
-	}, s))
 }

@@ -170,11 +170,16 @@ func (s *Service) Transfer(ctx context.Context, actor Operator, lineUserID strin
 	if to < 1 {
 		return Session{}, &Error{Kind: ErrInvalid, Message: "to_operator_id must be a positive integer", Field: "to_operator_id"}
 	}
-	if reason != nil && utf8.RuneCountInString(*reason) > MaxReasonLen {
-		return Session{}, &Error{Kind: ErrInvalid, Message: "reason must be at most 255 characters", Field: "reason"}
-	}
-	if reason != nil && *reason == "" {
-		reason = nil
+	if reason != nil {
+		// Free text: stripped of what no database stores, as a message is.
+		r := CleanLine(*reason)
+		if utf8.RuneCountInString(r) > MaxReasonLen {
+			return Session{}, &Error{Kind: ErrInvalid, Message: "reason must be at most 255 characters", Field: "reason"}
+		}
+		reason = &r
+		if r == "" {
+			reason = nil
+		}
 	}
 	sess, err := s.openSession(ctx, lineUserID)
 	if err != nil {
@@ -225,6 +230,9 @@ type SendRequest struct {
 // announces it, then hands it to the customer's channel. A delivery failure
 // marks the message failed and tells the sender; it is not an error here.
 func (s *Service) SendMessage(ctx context.Context, r SendRequest) (Message, error) {
+	if !Storable(r.TempID) { // an identifier, stored with the message: refused, not altered
+		return Message{}, &Error{Kind: ErrInvalid, Message: "temp_id must be valid UTF-8 without NUL characters", Field: "payload.temp_id"}
+	}
 	text, err := CleanText(r.Text)
 	if err != nil {
 		return Message{}, err

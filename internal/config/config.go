@@ -24,6 +24,7 @@ type Config struct {
 	JWTSecret       string        // LIVECHAT_JWT_SECRET; empty = generated file in DataDir
 	AccessTokenTTL  time.Duration // LIVECHAT_ACCESS_TOKEN_TTL
 	RefreshTokenTTL time.Duration // LIVECHAT_REFRESH_TOKEN_TTL
+	MediaURLTTL     time.Duration // LIVECHAT_MEDIA_URL_TTL
 	DevAuth         bool          // LIVECHAT_DEV_AUTH
 	AllowedOrigins  []string      // LIVECHAT_ALLOWED_ORIGINS
 	LogLevel        slog.Level    // LIVECHAT_LOG_LEVEL
@@ -68,6 +69,7 @@ var Vars = []Var{
 	{"LIVECHAT_JWT_SECRET", "", "HS256 secret; empty generates one into <data dir>/jwt-secret (mode 0600)"},
 	{"LIVECHAT_ACCESS_TOKEN_TTL", "30m", "Lifetime of access tokens issued by login/refresh"},
 	{"LIVECHAT_REFRESH_TOKEN_TTL", "168h", "Lifetime of refresh tokens"},
+	{"LIVECHAT_MEDIA_URL_TTL", "10m", "Signed media URLs in message payloads stay valid at least this long, at most twice it"},
 	{"LIVECHAT_DEV_AUTH", "0", "1 accepts auth {admin_id} without a token (development only; logs a warning)"},
 	{"LIVECHAT_ALLOWED_ORIGINS", "", "Comma-separated browser origins allowed to open the socket and call the REST API"},
 	{"LIVECHAT_LOG_LEVEL", "info", "debug, info, warn or error"},
@@ -108,6 +110,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		JWTSecret:         r.str("LIVECHAT_JWT_SECRET"),
 		AccessTokenTTL:    r.duration("LIVECHAT_ACCESS_TOKEN_TTL"),
 		RefreshTokenTTL:   r.duration("LIVECHAT_REFRESH_TOKEN_TTL"),
+		MediaURLTTL:       r.duration("LIVECHAT_MEDIA_URL_TTL"),
 		DevAuth:           r.boolean("LIVECHAT_DEV_AUTH"),
 		AllowedOrigins:    r.list("LIVECHAT_ALLOWED_ORIGINS"),
 		LogFormat:         r.str("LIVECHAT_LOG_FORMAT"),
@@ -166,6 +169,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		if err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" {
 			r.fail("LIVECHAT_ALLOWED_ORIGINS", fmt.Sprintf("%q is not an origin like https://admin.example.com", o))
 		}
+	}
+	if c.MediaURLTTL > 0 && c.MediaURLTTL < time.Second {
+		r.fail("LIVECHAT_MEDIA_URL_TTL", "must be at least 1s")
 	}
 	if c.DataDir == "" {
 		r.fail("LIVECHAT_DATA_DIR", "must not be empty")

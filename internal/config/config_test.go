@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"livechat/internal/config"
 )
@@ -23,6 +24,21 @@ func TestDefaultsAreSafe(t *testing.T) {
 	}
 	if c.Location.String() != "Asia/Bangkok" {
 		t.Fatalf("timezone %v", c.Location)
+	}
+	if c.MediaURLTTL != 10*time.Minute {
+		t.Fatalf("media URL TTL %v, want 10m", c.MediaURLTTL)
+	}
+}
+
+func TestMediaURLTTL(t *testing.T) {
+	c, err := config.FromEnv(env(map[string]string{"LIVECHAT_MEDIA_URL_TTL": "90s"}))
+	if err != nil || c.MediaURLTTL != 90*time.Second {
+		t.Fatalf("90s: %v, %v", c.MediaURLTTL, err)
+	}
+	for _, bad := range []string{"0", "-1m", "500ms", "ten minutes"} {
+		if _, err := config.FromEnv(env(map[string]string{"LIVECHAT_MEDIA_URL_TTL": bad})); err == nil || !strings.Contains(err.Error(), "LIVECHAT_MEDIA_URL_TTL") {
+			t.Errorf("LIVECHAT_MEDIA_URL_TTL=%s: %v, want an error naming it", bad, err)
+		}
 	}
 }
 

@@ -1,5 +1,5 @@
 // Package line talks to the LINE Messaging API: push, reply, profile,
-// loading animation and message content. The base URLs are configurable so
+// loading animation and message content (and its preview). The base URLs are configurable so
 // tests and the demo point it at the in-repo fake LINE server.
 package line
 
@@ -171,17 +171,27 @@ func (c *Client) StartLoading(ctx context.Context, userID string, seconds int) e
 // (GET {dataBase}/v2/bot/message/{messageId}/content). The caller closes it.
 // The string is the content type LINE gave.
 func (c *Client) Content(ctx context.Context, messageID string) (io.ReadCloser, string, error) {
+	return c.stream(ctx, "content", "/v2/bot/message/"+url.PathEscape(messageID)+"/content", messageID)
+}
+
+// Preview streams LINE's preview of an image or video message
+// (GET {dataBase}/v2/bot/message/{messageId}/content/preview), as Content.
+func (c *Client) Preview(ctx context.Context, messageID string) (io.ReadCloser, string, error) {
+	return c.stream(ctx, "preview", "/v2/bot/message/"+url.PathEscape(messageID)+"/content/preview", messageID)
+}
+
+// stream GETs a body from the data API for the caller to read and close.
+func (c *Client) stream(ctx context.Context, what, path, messageID string) (io.ReadCloser, string, error) {
 	if c.token == "" {
 		return nil, "", ErrNoToken
 	}
-	u := c.dataBase + "/v2/bot/message/" + url.PathEscape(messageID) + "/content"
-	req, err := c.request(ctx, http.MethodGet, u, nil, nil)
+	req, err := c.request(ctx, http.MethodGet, c.dataBase+path, nil, nil)
 	if err != nil {
 		return nil, "", err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, "", fmt.Errorf("line: content %s: %w", messageID, err)
+		return nil, "", fmt.Errorf("line: %s %s: %w", what, messageID, err)
 	}
 	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()

@@ -311,6 +311,32 @@ func TestContent(t *testing.T) {
 	}
 }
 
+func TestPreview(t *testing.T) {
+	f, c := fake(t)
+	f.SetContent("m1", "image/jpeg", []byte("full"))
+	f.SetPreview("m1", "image/jpeg", []byte("small"))
+	rc, ct, err := c.Preview(t.Context(), "m1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(rc)
+	rc.Close()
+	if ct != "image/jpeg" || string(b) != "small" {
+		t.Fatalf("preview = %q %q", ct, b)
+	}
+	if rs := f.Requests(linefake.Preview); len(rs) != 1 || rs[0].Path != "/v2/bot/message/m1/content/preview" || rs[0].To != "m1" {
+		t.Fatalf("preview requests %+v", rs)
+	}
+	_, _, err = c.Preview(t.Context(), "missing")
+	var ae *line.APIError
+	if !errors.As(err, &ae) || ae.Status != http.StatusNotFound {
+		t.Fatalf("missing preview: %v, want 404", err)
+	}
+	if _, _, err := line.NewClient("http://127.0.0.1:1", "http://127.0.0.1:1", "", nil).Preview(t.Context(), "m1"); !errors.Is(err, line.ErrNoToken) {
+		t.Fatalf("preview without a token: %v, want ErrNoToken", err)
+	}
+}
+
 func TestTimeoutComesFromContext(t *testing.T) {
 	f, c := fake(t)
 	f.FailNext(linefake.Push, linefake.Timeout())

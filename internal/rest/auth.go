@@ -17,12 +17,14 @@ import (
 	"livechat/internal/errcode"
 )
 
-// tokenResponse answers login and refresh.
+// tokenResponse answers login and refresh. User is Operator again: the SKN
+// admin UI's auth context reads data.user.
 type tokenResponse struct {
 	AccessToken  string       `json:"access_token"`
 	ExpiresAt    time.Time    `json:"expires_at"`
 	RefreshToken string       `json:"refresh_token"`
 	Operator     operatorJSON `json:"operator"`
+	User         operatorJSON `json:"user"`
 }
 
 // Said alike for unknown users, wrong passwords and disabled operators.
@@ -43,6 +45,10 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.Username == "" {
 		writeError(w, invalid("username", "username is required"))
+		return
+	}
+	if err := identifier("username", req.Username); err != nil {
+		writeError(w, err)
 		return
 	}
 	if req.Password == "" {
@@ -192,7 +198,8 @@ func (s *server) issue(ctx context.Context, op chat.Operator) (tokenResponse, er
 	if err := s.Store.CreateRefreshToken(ctx, &rt); err != nil {
 		return tokenResponse{}, fmt.Errorf("store refresh token: %w", err)
 	}
-	return tokenResponse{AccessToken: access, ExpiresAt: exp.UTC(), RefreshToken: refresh, Operator: operatorView(op)}, nil
+	v := operatorView(op)
+	return tokenResponse{AccessToken: access, ExpiresAt: exp.UTC(), RefreshToken: refresh, Operator: v, User: v}, nil
 }
 
 // hashRefresh is the stored form of a refresh token: SHA-256, hex. The

@@ -2,6 +2,7 @@ package rest_test
 
 import (
 	"context"
+	"reflect"
 	"regexp"
 	"sync"
 	"testing"
@@ -40,6 +41,10 @@ func TestLogin(t *testing.T) {
 		op := body["operator"].(map[string]any)
 		if num(t, op["id"]) != alice.ID || op["username"] != "alice" || op["display_name"] != "alice" || op["role"] != "agent" {
 			t.Errorf("operator %v", op)
+		}
+		// The SKN admin UI reads data.user: the same object.
+		if !reflect.DeepEqual(body["user"], body["operator"]) {
+			t.Errorf("user %v, want the operator %v", body["user"], body["operator"])
 		}
 		// The token works.
 		e.call(t, "GET", lc+"operators", body["access_token"].(string), nil).expect(t, 200)
@@ -112,6 +117,9 @@ func TestRefreshRotates(t *testing.T) {
 
 		e.clock.Advance(time.Minute)
 		body := e.call(t, "POST", "/api/v1/auth/refresh", "", map[string]string{"refresh_token": first}).expect(t, 200)
+		if u, _ := body["user"].(map[string]any); u == nil || u["username"] != "alice" || !reflect.DeepEqual(body["user"], body["operator"]) {
+			t.Errorf("refresh: user %v, operator %v: want both, the same", body["user"], body["operator"])
+		}
 		second := body["refresh_token"].(string)
 		if second == first || !refreshFormat.MatchString(second) {
 			t.Fatalf("refresh token not rotated: %q", second)

@@ -80,5 +80,5 @@ func (s *server) conversation(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("conversation %s: %w", id, err))
 		return
 	}
-	writeJSON(w, http.StatusOK, detailView(h))
+	writeJSON(w, http.StatusOK, detailView(s.Wire, h))
 }

@@ -101,6 +101,9 @@ func (q hoursRequest) schedule() (hours.Schedule, error) {
 	if q.Timezone == nil || *q.Timezone == "" {
 		return s, invalid("timezone", "timezone is required: an IANA name such as Asia/Bangkok")
 	}
+	if err := identifier("timezone", *q.Timezone); err != nil {
+		return s, err
+	}
 	// LoadLocation maps "" and "UTC" to UTC and "Local" to the host's zone;
 	// only names that mean the same everywhere are stored.
 	loc, err := time.LoadLocation(*q.Timezone)

@@ -17,15 +17,18 @@ import (
 	"livechat/internal/chat"
 	"livechat/internal/errcode"
 	"livechat/internal/line"
+	"livechat/internal/mediaurl"
 )
 
 // Content fetches what a customer sent (an image, file, video or audio) by
-// its LINE message id; *line.Client implements it. The string is the
-// content type LINE gave. Errors: line.ErrNoToken when no channel token is
-// configured, a *line.APIError for LINE's answers (404 once LINE no longer
-// has the content), anything else for network failures.
+// its LINE message id, or LINE's preview of an image or video;
+// *line.Client implements it. The string is the content type LINE gave.
+// Errors: line.ErrNoToken when no channel token is configured, a
+// *line.APIError for LINE's answers (404 once LINE no longer has the
+// content), anything else for network failures.
 type Content interface {
 	Content(ctx context.Context, messageID string) (io.ReadCloser, string, error)
+	Preview(ctx context.Context, messageID string) (io.ReadCloser, string, error)
 }
 
 // DefaultMediaMaxBytes bounds one streamed media body. The body is copied
@@ -51,6 +54,9 @@ const (
 // mediaTypes are the message types whose content LINE stores.
 var mediaTypes = map[string]bool{"image": true, "file": true, "video": true, "audio": true}
 
+// previewTypes are the media types LINE makes a preview of.
+var previewTypes = map[string]bool{"image": true, "video": true}
+
 // errMediaStalled cancels a fetch when LINE stops answering.
 var errMediaStalled = errors.New("LINE stopped sending the content")
 
@@ -63,9 +69,15 @@ type mediaPayload struct {
 }
 
 // messageContent streams the content of a customer's media message from
-// LINE (any operator).
+// LINE, or with ?preview=1 LINE's preview of an image or video (any
+// operator, or a signed URL: see signedOrBearer).
 func (s *server) messageContent(w http.ResponseWriter, r *http.Request) {
 	id, err := idParam(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	variant, err := variantParam(r)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -86,6 +98,10 @@ func (s *server) messageContent(w http.ResponseWriter, r *http.Request) {
 		notFound("")
 		return
 	}
+	if variant == mediaurl.Preview && !previewTypes[m.MessageType] {
+		notFound(" preview (LINE previews images and videos only)")
+		return
+	}
 	var p mediaPayload
 	if len(m.Payload) == 0 || json.Unmarshal(m.Payload, &p) != nil || strings.TrimSpace(p.LineMessageID) == "" {
 		notFound("")
@@ -102,9 +118,13 @@ func (s *server) messageContent(w http.ResponseWriter, r *http.Request) {
 	defer cancel(nil)
 	idle := time.AfterFunc(mediaIdleTimeout, func() { cancel(errMediaStalled) })
 	defer idle.Stop()
-	log := s.Log.With("message_id", id, "line_message_id", p.LineMessageID)
+	log := s.Log.With("message_id", id, "line_message_id", p.LineMessageID, "variant", variant.String())
 
-	body, ctype, err := s.Media.Content(ctx, p.LineMessageID)
+	fetch := s.Media.Content
+	if variant == mediaurl.Preview {
+		fetch = s.Media.Preview
+	}
+	body, ctype, err := fetch(ctx, p.LineMessageID)
 	idle.Stop()
 	if err != nil {
 		s.mediaError(w, r, log, id, context.Cause(ctx), err)

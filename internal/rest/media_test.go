@@ -299,6 +299,11 @@ func (p *pipeContent) Content(_ context.Context, id string) (io.ReadCloser, stri
 	return r, "video/mp4", nil
 }
 
+// Preview is not what these tests stream.
+func (p *pipeContent) Preview(context.Context, string) (io.ReadCloser, string, error) {
+	return nil, "", &line.APIError{Status: http.StatusNotFound}
+}
+
 func (p *pipeContent) writer(t testing.TB, id string) *io.PipeWriter {
 	t.Helper()
 	select {

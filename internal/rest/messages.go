@@ -9,7 +9,6 @@ import (
 
 	lc "livechat/gen/livechat"
 	"livechat/internal/chat"
-	"livechat/internal/wire"
 )
 
 const (
@@ -52,7 +51,7 @@ func (s *server) history(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("history of %s: %w", id, err))
 		return
 	}
-	writeJSON(w, http.StatusOK, historyPage{Messages: wire.Messages(msgs), HasMore: more})
+	writeJSON(w, http.StatusOK, historyPage{Messages: s.Wire.Messages(msgs), HasMore: more})
 }
 
 // sendMessage is the REST fallback of send_message: the same service call,
@@ -72,6 +71,10 @@ func (s *server) sendMessage(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if err := identifier("temp_id", req.TempID); err != nil {
+		writeError(w, err)
+		return
+	}
 	if utf8.RuneCountInString(req.TempID) > maxTempIDLen {
 		writeError(w, invalid("temp_id", fmt.Sprintf("temp_id must be at most %d characters", maxTempIDLen)))
 		return
@@ -81,15 +84,16 @@ func (s *server) sendMessage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("send to %s: %w", id, restField(err)))
 		return
 	}
-	writeJSON(w, http.StatusCreated, wire.Message(m, req.TempID))
+	writeJSON(w, http.StatusCreated, s.Wire.Message(m, req.TempID))
 }
 
-// restField renames the socket's payload.text field to the body's text.
+// restField renames the socket's payload.X fields (the service names them
+// as the socket does) to the body's X.
 func restField(err error) error {
 	var ce *chat.Error
-	if errors.As(err, &ce) && ce.Field == "payload.text" {
+	if errors.As(err, &ce) && strings.HasPrefix(ce.Field, "payload.") {
 		c := *ce
-		c.Field = "text"
+		c.Field = strings.TrimPrefix(c.Field, "payload.")
 		return &c
 	}
 	return err
@@ -104,7 +108,9 @@ type searchResult struct {
 // literal), in one conversation or all.
 func (s *server) searchMessages(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	text := q.Get("q")
+	// Free text: what no database stores (NUL, invalid UTF-8 from a
+	// percent-encoded query) is dropped, as from a sent message.
+	text := chat.StripUnstorable(q.Get("q"))
 	if strings.TrimSpace(text) == "" {
 		writeError(w, invalid("q", "q is required"))
 		return
@@ -143,7 +149,7 @@ func (s *server) searchMessages(w http.ResponseWriter, r *http.Request) {
 			name = displayName(c)
 			names[m.LineUserID] = name
 		}
-		out.Items = append(out.Items, searchItem{ChatMessageSchema: wire.Message(m, ""), DisplayName: name})
+		out.Items = append(out.Items, searchItem{ChatMessageSchema: s.Wire.Message(m, ""), DisplayName: name})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
-	"strings"
 	"unicode/utf8"
 
 	"livechat/internal/auth"
@@ -60,7 +59,7 @@ func (s *server) createOperator(w http.ResponseWriter, r *http.Request) {
 		writeError(w, invalid("username", "username must be 1 to 50 letters, digits, dots, underscores or hyphens"))
 		return
 	}
-	name := strings.TrimSpace(req.DisplayName)
+	name := chat.CleanLine(req.DisplayName)
 	if n := utf8.RuneCountInString(name); n < 1 || n > maxDisplayNameLen {
 		writeError(w, invalid("display_name", fmt.Sprintf("display_name must be 1 to %d characters", maxDisplayNameLen)))
 		return

@@ -24,6 +24,16 @@ func lineUserIDParam(r *http.Request) (string, error) {
 	return id, nil
 }
 
+// identifier refuses an id or key (a username, a temp_id, a time zone name)
+// that holds what the databases cannot store, NUL or invalid UTF-8. Unlike
+// free text it is not altered: a stripped id would name something else.
+func identifier(field, v string) error {
+	if !chat.Storable(v) {
+		return invalid(field, field+" must be valid UTF-8 without NUL characters")
+	}
+	return nil
+}
+
 // idParam is the {id} path segment, a positive integer.
 func idParam(r *http.Request) (int64, error) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)

@@ -13,6 +13,8 @@ import (
 	"livechat/internal/auth"
 	"livechat/internal/chat"
 	"livechat/internal/clock"
+	"livechat/internal/mediaurl"
+	"livechat/internal/wire"
 )
 
 // Sockets is the part of the WebSocket hub the REST API needs.
@@ -46,6 +48,12 @@ type Deps struct {
 	// MediaMaxBytes bounds one streamed media body; 0 is
 	// DefaultMediaMaxBytes.
 	MediaMaxBytes int64
+	// MediaURLs checks the signed URLs the content route accepts without
+	// a bearer token; when nil it needs a bearer token.
+	MediaURLs *mediaurl.Signer
+	// Wire converts messages for the wire, signing media URLs with the
+	// same signer; nil converts without media URLs.
+	Wire *wire.Converter
 }
 
 // Defaults for the settings left zero.
@@ -139,7 +147,8 @@ func New(d Deps) http.Handler {
 		mux.Handle("PUT "+lc+"business-hours", s.bearer(s.adminFor("set business hours", http.HandlerFunc(s.setBusinessHours))))
 	}
 	if s.Media != nil {
-		staff("GET "+lc+"messages/{id}/content", s.messageContent)
+		// Also for signed URLs without a bearer: <img> and <video> send none.
+		mux.Handle("GET "+lc+"messages/{id}/content", s.signedOrBearer(http.HandlerFunc(s.messageContent)))
 	}
 
 	return s.fallbacks(mux)

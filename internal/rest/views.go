@@ -109,8 +109,8 @@ type conversationDetail struct {
 	Messages []lc.ChatMessageSchema `json:"messages"`
 }
 
-func detailView(h chat.History) conversationDetail {
-	return conversationDetail{customerJSON: customerView(h.Customer), Session: sessionPtr(h.Session), Messages: wire.Messages(h.Messages)}
+func detailView(w *wire.Converter, h chat.History) conversationDetail {
+	return conversationDetail{customerJSON: customerView(h.Customer), Session: sessionPtr(h.Session), Messages: w.Messages(h.Messages)}
 }
 
 // searchItem is a search hit: the message and whose conversation it is in.

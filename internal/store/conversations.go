@@ -115,6 +115,12 @@ func encodeCursor(at time.Time, id int64) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(raw))
 }
 
+// The range of cursor times.
+var (
+	minCursorTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxCursorTime = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)
+)
+
 func decodeCursor(s string) (time.Time, int64, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
@@ -126,8 +132,11 @@ func decodeCursor(s string) (time.Time, int64, error) {
 	}
 	micros, err1 := strconv.ParseInt(us, 10, 64)
 	n, err2 := strconv.ParseInt(id, 10, 64)
-	if err1 != nil || err2 != nil {
+	// A time outside years 1-9999 is none this server issued, and Postgres
+	// would refuse it.
+	at := time.UnixMicro(micros).UTC()
+	if err1 != nil || err2 != nil || at.Before(minCursorTime) || at.After(maxCursorTime) {
 		return time.Time{}, 0, fmt.Errorf("cursor %q: %w", s, chat.ErrInvalid)
 	}
-	return time.UnixMicro(micros).UTC(), n, nil
+	return at, n, nil
 }

@@ -24,7 +24,8 @@ const (
 // dbErr maps driver errors onto the chat sentinels, keeping the driver error
 // in the chain for logs. A foreign key violation means a referenced row
 // (customer, operator, session) does not exist, hence ErrNotFound; CHECK and
-// NOT NULL violations are bad input.
+// NOT NULL violations, and the data exceptions of values Postgres cannot
+// store, are bad input.
 func dbErr(err error) error {
 	switch {
 	case err == nil:
@@ -61,6 +62,15 @@ func constraintKind(err error) kind {
 		case "23503": // foreign_key_violation
 			return kindForeignKey
 		case "23514", "23502", "22001", "22P02": // check, not null, too long, bad text (e.g. JSON)
+			return kindInvalid
+		// Data exceptions only bad input causes; a safety net behind the
+		// checks at the door, so that none becomes a 500.
+		case "22021", // character_not_in_repertoire: invalid UTF-8
+			"22P05", // untranslatable_character: e.g. \u0000 in jsonb
+			"22008", // datetime_field_overflow: e.g. the year 300000
+			"22009", // invalid_time_zone_displacement_value: e.g. a year before 1
+			"22003", // numeric_value_out_of_range
+			"22007": // invalid_datetime_format
 			return kindInvalid
 		}
 		return kindOther

@@ -263,7 +263,7 @@ func (db *DB) SearchMessages(ctx context.Context, q, lineUserID string, limit in
 		sel = sel.Where("line_user_id = ?", lineUserID)
 	}
 	if err := sel.Scan(ctx); err != nil {
-		return nil, fmt.Errorf("store: search messages for %q: %w", q, dbErr(err))
+		return nil, fmt.Errorf("store: search messages: %w", dbErr(err)) // no query: it is message text
 	}
 	return messages(rows), nil
 }

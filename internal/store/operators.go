@@ -40,7 +40,7 @@ func (r operatorRow) operator() chat.Operator {
 // timestamps.
 func (db *DB) CreateOperator(ctx context.Context, o *chat.Operator) error {
 	if _, err := chat.ParseRole(string(o.Role)); err != nil {
-		return fmt.Errorf("store: create operator %q: %w", o.Username, err)
+		return fmt.Errorf("store: create operator: %w", err)
 	}
 	if o.Username == "" {
 		return fmt.Errorf("store: create operator: empty username: %w", chat.ErrInvalid)
@@ -56,7 +56,7 @@ func (db *DB) CreateOperator(ctx context.Context, o *chat.Operator) error {
 		UpdatedAt:    now,
 	}
 	if _, err := db.bun.NewInsert().Model(&row).Returning("id").Exec(ctx); err != nil {
-		return fmt.Errorf("store: create operator %q: %w", o.Username, dbErr(err))
+		return fmt.Errorf("store: create operator: %w", dbErr(err)) // no username: errors reach logs
 	}
 	o.ID, o.CreatedAt, o.UpdatedAt = row.ID, now, now
 	return nil
@@ -75,7 +75,8 @@ func (db *DB) Operator(ctx context.Context, id int64) (chat.Operator, error) {
 func (db *DB) OperatorByUsername(ctx context.Context, username string) (chat.Operator, error) {
 	var row operatorRow
 	if err := db.bun.NewSelect().Model(&row).Where("username = ?", username).Scan(ctx); err != nil {
-		return chat.Operator{}, fmt.Errorf("store: operator %q: %w", username, dbErr(err))
+		// No username in the error: it reaches logs, and people type passwords there.
+		return chat.Operator{}, fmt.Errorf("store: operator by username: %w", dbErr(err))
 	}
 	return row.operator(), nil
 }

@@ -3,15 +3,25 @@
 package wire
 
 import (
-	"encoding/json"
-
 	lc "livechat/gen/livechat"
 	"livechat/internal/chat"
+	"livechat/internal/mediaurl"
 )
+
+// Converter converts messages for the wire. Media URLs expire, so they are
+// made here, at conversion, never stored; hence a Converter holds the
+// signer, and serve builds one for the socket and the REST API alike. A nil
+// *Converter converts without media URLs (tests that do not look at them).
+type Converter struct {
+	media *mediaurl.Signer
+}
+
+// New returns a converter that signs media URLs with media.
+func New(media *mediaurl.Signer) *Converter { return &Converter{media: media} }
 
 // Message is a stored message as the spec's ChatMessage. Optional fields are
 // omitted when empty, never null; times are UTC.
-func Message(m chat.Message, tempID string) lc.ChatMessageSchema {
+func (c *Converter) Message(m chat.Message, tempID string) lc.ChatMessageSchema {
 	v := lc.ChatMessageSchema{
 		Id:          m.ID,
 		Seq:         m.Seq,
@@ -24,7 +34,7 @@ func Message(m chat.Message, tempID string) lc.ChatMessageSchema {
 		CreatedAt:   m.CreatedAt.UTC(),
 	}
 	if len(m.Payload) > 0 && string(m.Payload) != "null" {
-		p := json.RawMessage(m.Payload)
+		p := c.payload(m)
 		v.Payload = &p
 	}
 	if m.SenderRole != "" {
@@ -46,10 +56,10 @@ func Message(m chat.Message, tempID string) lc.ChatMessageSchema {
 }
 
 // Messages converts a list, oldest first as given.
-func Messages(ms []chat.Message) []lc.ChatMessageSchema {
+func (c *Converter) Messages(ms []chat.Message) []lc.ChatMessageSchema {
 	out := make([]lc.ChatMessageSchema, 0, len(ms))
 	for _, m := range ms {
-		out = append(out, Message(m, ""))
+		out = append(out, c.Message(m, ""))
 	}
 	return out
 }

@@ -13,7 +13,6 @@ import (
 	"livechat/internal/chat"
 	"livechat/internal/contract"
 	"livechat/internal/errcode"
-	"livechat/internal/wire"
 )
 
 // historySize is how many messages join_room returns.
@@ -225,7 +224,7 @@ func (e *events) HandleJoinRoom(ctx context.Context, p lc.JoinRoomPayloadSchema)
 		return err // unknown customer: no room joined
 	}
 	if h.currentRoom(c) == room { // a re-join (reconnect logic, a second click): refresh only
-		c.sendFrame(lc.NewConversationUpdateEvent(joinView(hist), c.now()))
+		c.sendFrame(lc.NewConversationUpdateEvent(joinView(h.deps.Wire, hist), c.now()))
 		return nil
 	}
 	prevTyping := c.typingRoom()
@@ -236,7 +235,7 @@ func (e *events) HandleJoinRoom(ctx context.Context, p lc.JoinRoomPayloadSchema)
 			h.publish(ctx, bus.Audience{Kind: bus.Room, Room: left}, lc.NewOperatorLeftEvent(operatorRoom(op.ID, left), c.now()))
 		}
 	}
-	c.sendFrame(lc.NewConversationUpdateEvent(joinView(hist), c.now()))
+	c.sendFrame(lc.NewConversationUpdateEvent(joinView(h.deps.Wire, hist), c.now()))
 	if first {
 		h.publish(ctx, bus.Audience{Kind: bus.Room, Room: room, ExcludeOperator: op.ID}, lc.NewOperatorJoinedEvent(operatorRoom(op.ID, room), c.now()))
 	}
@@ -288,7 +287,7 @@ func (e *events) HandleSendMessage(ctx context.Context, p lc.SendMessagePayloadS
 	_, err = h.deps.Service.SendMessage(ctx, chat.SendRequest{
 		Actor: op, LineUserID: room, Text: p.Text, TempID: tempID, Origin: c.id,
 		Ack: func(m chat.Message) {
-			c.sendFrame(lc.NewMessageSentEvent(wire.Message(m, tempID), c.now()))
+			c.sendFrame(lc.NewMessageSentEvent(h.deps.Wire.Message(m, tempID), c.now()))
 		},
 	})
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"livechat/internal/clock"
 	"livechat/internal/contract"
 	"livechat/internal/ratelimit"
+	"livechat/internal/wire"
 )
 
 // Options configures a Hub. Zero durations take the defaults below.
@@ -51,6 +52,7 @@ type Deps struct {
 	Log       *slog.Logger
 	Limit     *ratelimit.Limiter // every authenticated event but ping and typing
 	Typing    *ratelimit.Limiter // typing_start / typing_stop
+	Wire      *wire.Converter    // messages for the wire (signs media URLs); nil: no media URLs
 }
 
 // Hub owns every socket of this instance.

@@ -6,7 +6,6 @@ import (
 	lc "livechat/gen/livechat"
 	"livechat/internal/bus"
 	"livechat/internal/chat"
-	"livechat/internal/wire"
 )
 
 var _ chat.Notifier = (*Hub)(nil)
@@ -58,7 +57,7 @@ func (h *Hub) presenceChanged(ctx context.Context) {
 // count.
 func (h *Hub) MessageStored(ctx context.Context, m chat.Message, tempID, excludeConn string) {
 	now := h.deps.Clock.Now()
-	h.publish(ctx, bus.Audience{Kind: bus.Room, Room: m.LineUserID, ExcludeConn: excludeConn}, lc.NewNewMessageEvent(wire.Message(m, tempID), now))
+	h.publish(ctx, bus.Audience{Kind: bus.Room, Room: m.LineUserID, ExcludeConn: excludeConn}, lc.NewNewMessageEvent(h.deps.Wire.Message(m, tempID), now))
 	if m.Direction != chat.Incoming {
 		return
 	}

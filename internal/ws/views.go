@@ -31,13 +31,13 @@ func customerView(c chat.Customer) lc.ConversationUpdatePayloadSchema {
 }
 
 // joinView is the join variant of conversation_update.
-func joinView(h chat.History) lc.ConversationUpdatePayloadSchema {
+func joinView(w *wire.Converter, h chat.History) lc.ConversationUpdatePayloadSchema {
 	v := customerView(h.Customer)
 	if h.Session != nil {
 		s := sessionView(*h.Session)
 		v.Session = &s
 	}
-	v.Messages = wire.Messages(h.Messages)
+	v.Messages = w.Messages(h.Messages)
 	return v
 }
 

@@ -18,11 +18,13 @@ import (
 //	POST /_fake/faults {"endpoint","count","status","retry_after_seconds","hang","accept"}
 //	PUT  /_fake/profiles/{userId} {"displayName","pictureUrl","statusMessage"}
 //	PUT  /_fake/content/{messageId} (raw body; its Content-Type is served back)
+//	PUT  /_fake/content/{messageId}/preview (the same, for the preview)
 func (s *Server) control() {
 	s.mux.HandleFunc("GET /_fake/requests", s.listRequests)
 	s.mux.HandleFunc("POST /_fake/faults", s.addFaults)
 	s.mux.HandleFunc("PUT /_fake/profiles/{userId}", s.putProfile)
-	s.mux.HandleFunc("PUT /_fake/content/{messageId}", s.putContent)
+	s.mux.HandleFunc("PUT /_fake/content/{messageId}", s.putContent(s.SetContent))
+	s.mux.HandleFunc("PUT /_fake/content/{messageId}/preview", s.putContent(s.SetPreview))
 }
 
 // maxWait bounds a long poll.
@@ -88,7 +90,7 @@ func (s *Server) addFaults(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch in.Endpoint {
-	case Push, Reply, Profile, Loading, Content:
+	case Push, Reply, Profile, Loading, Content, Preview:
 	default:
 		writeJSON(w, errorAnswer(http.StatusBadRequest, "unknown endpoint "+strconv.Quote(string(in.Endpoint))))
 		return
@@ -117,16 +119,19 @@ func (s *Server) putProfile(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *Server) putContent(w http.ResponseWriter, r *http.Request) {
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
-		writeJSON(w, errorAnswer(http.StatusRequestEntityTooLarge, "content too large"))
-		return
+// putContent stores the body with set (SetContent or SetPreview).
+func (s *Server) putContent(set func(messageID, contentType string, data []byte)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		if err != nil {
+			writeJSON(w, errorAnswer(http.StatusRequestEntityTooLarge, "content too large"))
+			return
+		}
+		ct := r.Header.Get("Content-Type")
+		if ct == "" {
+			ct = "application/octet-stream"
+		}
+		set(r.PathValue("messageId"), ct, data)
+		w.WriteHeader(http.StatusNoContent)
 	}
-	ct := r.Header.Get("Content-Type")
-	if ct == "" {
-		ct = "application/octet-stream"
-	}
-	s.SetContent(r.PathValue("messageId"), ct, data)
-	w.WriteHeader(http.StatusNoContent)
 }

@@ -1,6 +1,6 @@
 // Package linefake is an in-repo fake of the LINE Messaging API, for tests
 // and the demo (LINE forbids load tests through its platform): push, reply,
-// profile, loading animation and message content. It checks the bearer
+// profile, loading animation and message content and previews. It checks the bearer
 // token, records every request, can be scripted to fail the next calls of
 // an endpoint, and keeps LINE's retry-key rule: a push whose
 // X-Line-Retry-Key was already accepted gets 409 and is not delivered again.
@@ -30,6 +30,7 @@ const (
 	Profile Endpoint = "profile" // GET /v2/bot/profile/{userId}
 	Loading Endpoint = "loading" // POST /v2/bot/chat/loading/start
 	Content Endpoint = "content" // GET /v2/bot/message/{messageId}/content (the data API)
+	Preview Endpoint = "preview" // GET /v2/bot/message/{messageId}/content/preview (the data API)
 )
 
 // Request is one recorded call. Fields that do not apply to its endpoint
@@ -93,6 +94,7 @@ type Server struct {
 	faults    map[Endpoint][]Fault
 	profiles  map[string]line.Profile
 	contents  map[string]content
+	previews  map[string]content
 	accepted  map[string]string // retry key → request id of its delivery
 	usedReply map[string]bool
 	nextID    int
@@ -117,6 +119,7 @@ func New(token string) *Server {
 		faults:    map[Endpoint][]Fault{},
 		profiles:  map[string]line.Profile{},
 		contents:  map[string]content{},
+		previews:  map[string]content{},
 		accepted:  map[string]string{},
 		usedReply: map[string]bool{},
 		changed:   make(chan struct{}),
@@ -128,6 +131,7 @@ func New(token string) *Server {
 	s.mux.HandleFunc("GET /v2/bot/profile/{userId}", s.api(Profile, s.profile))
 	s.mux.HandleFunc("POST /v2/bot/chat/loading/start", s.api(Loading, s.loading))
 	s.mux.HandleFunc("GET /v2/bot/message/{messageId}/content", s.api(Content, s.content))
+	s.mux.HandleFunc("GET /v2/bot/message/{messageId}/content/preview", s.api(Preview, s.preview))
 	s.control()
 	return s
 }
@@ -161,6 +165,13 @@ func (s *Server) SetContent(messageID, contentType string, data []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.contents[messageID] = content{contentType, append([]byte(nil), data...)}
+}
+
+// SetPreview makes the preview endpoint serve data for messageID.
+func (s *Server) SetPreview(messageID, contentType string, data []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.previews[messageID] = content{contentType, append([]byte(nil), data...)}
 }
 
 // FailNext makes the next len(faults) calls of ep fail, in order.
@@ -315,7 +326,7 @@ func (s *Server) api(ep Endpoint, h handler) http.HandlerFunc {
 			rec.To = body.ChatID
 		case Profile:
 			rec.To = r.PathValue("userId")
-		case Content:
+		case Content, Preview:
 			rec.To = r.PathValue("messageId")
 		}
 
@@ -501,7 +512,15 @@ func (s *Server) loading(_ *http.Request, _ *Request, b wire) answer {
 }
 
 func (s *Server) content(r *http.Request, _ *Request, _ wire) answer {
-	c, ok := s.contents[r.PathValue("messageId")]
+	return serveContent(s.contents, r.PathValue("messageId"))
+}
+
+func (s *Server) preview(r *http.Request, _ *Request, _ wire) answer {
+	return serveContent(s.previews, r.PathValue("messageId"))
+}
+
+func serveContent(from map[string]content, messageID string) answer {
+	c, ok := from[messageID]
 	if !ok {
 		return errorAnswer(http.StatusNotFound, "Not found")
 	}

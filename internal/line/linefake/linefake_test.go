@@ -135,6 +135,16 @@ func TestControlAPI(t *testing.T) {
 	if ct != "image/png" || string(b) != "png" {
 		t.Fatalf("content %q %q", ct, b)
 	}
+	do(t, http.MethodPut, base+"/_fake/content/m1/preview", "image/png", []byte("small png"))
+	rc, ct, err = c.Preview(t.Context(), "m1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(rc)
+	rc.Close()
+	if ct != "image/png" || string(b) != "small png" {
+		t.Fatalf("preview %q %q", ct, b)
+	}
 
 	// The request log, long-polled from a sequence number.
 	all := f.Requests()

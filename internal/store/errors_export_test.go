@@ -1,0 +1,4 @@
+package store
+
+// DBErr exposes dbErr to the external tests.
+var DBErr = dbErr
