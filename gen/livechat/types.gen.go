@@ -615,8 +615,10 @@ type ConversationUpdateMessagePayload struct {
 // NOTE: Join variant (answer to `join_room`): carries `session` (when one is
 // open) and `messages`, the last 50 messages oldest first; the UI
 // replaces its message list with them. List variant (a customer wrote):
-// carries `last_message` and the receiving operator's `unread_count`; the
-// UI merges it into the inbox by `line_user_id`.
+// sent to every online operator, carries `last_message` and the receiving
+// operator's `unread_count`; the UI merges it into the inbox by
+// `line_user_id`. Operators with a tab in the room get it too, with
+// `unread_count` 0: the message counts as read for them.
 type ConversationUpdateMessage struct {
 	// Payload will be inserted in the message payload
 	Payload ConversationUpdateMessagePayload
@@ -2256,7 +2258,7 @@ type ConversationUpdatePayloadSchema struct {
 	// Description: A chat session.
 	Session *SessionInfoSchema `json:"session,omitempty"`
 
-	// Description: List variant only. Incoming messages the receiving operator has not read.
+	// Description: List variant only. Incoming messages the receiving operator has not read (0 while a tab of theirs is in the room).
 	UnreadCount *int64 `json:"unread_count,omitempty"`
 }
 
