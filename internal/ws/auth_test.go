@@ -2,6 +2,7 @@ package ws_test
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -206,6 +207,30 @@ func TestOriginAllowlist(t *testing.T) {
 	}
 	wstest.Dial(t, e.url(), header("Origin", "https://admin.example.com"))
 	wstest.Dial(t, e.url(), nil) // non-browser clients send no Origin
+}
+
+// TestSameOriginUpgrade: a page served by this server may always open the
+// socket, listed or not; only the exact host:port counts as the same origin.
+func TestSameOriginUpgrade(t *testing.T) {
+	for name, allowed := range map[string][]string{"allowlist unset": nil, "allowlist set": {"https://admin.example.com"}} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, sqlite(t), func(o *ws.Options) { o.AllowedOrigins = allowed })
+			host := strings.TrimPrefix(e.srv.URL, "http://") // 127.0.0.1:port, the Host the dialer sends
+			for _, origin := range []string{"http://" + host, "https://" + host} {
+				wstest.Dial(t, e.url(), header("Origin", origin))
+			}
+			_, port, _ := net.SplitHostPort(host)
+			// Hosts compare case-insensitively.
+			wstest.Dial(t, strings.Replace(e.url(), "127.0.0.1", "localhost", 1), header("Origin", "http://LocalHost:"+port))
+			for _, origin := range []string{"https://evil.example.com", "http://127.0.0.1:1", "http://127.0.0.2:" + port, "http://" + host + ".evil.example.com", "null"} {
+				_, resp, err := wstest.TryDial(t, e.url(), header("Origin", origin))
+				if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+					t.Fatalf("origin %s: err=%v resp=%v, want 403", origin, err, resp)
+				}
+			}
+			wstest.Dial(t, e.url(), nil) // no Origin: not a browser
+		})
+	}
 }
 
 func TestDevAuth(t *testing.T) {

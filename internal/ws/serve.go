@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
+	"slices"
 
 	lc "livechat/gen/livechat"
 	"livechat/internal/bus"
@@ -11,11 +13,11 @@ import (
 )
 
 // ServeHTTP upgrades GET /api/v1/ws/live-chat. Refusals happen before the
-// upgrade, with a plain HTTP status: 403 for an Origin not on the allowlist,
+// upgrade, with a plain HTTP status: 403 for a foreign Origin not on the allowlist,
 // 503 over the instance cap or while shutting down, 429 over the
 // per-operator cap (known here only when ?token= is given).
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if origin := r.Header.Get("Origin"); origin != "" && !h.originAllowed(origin) {
+	if origin := r.Header.Get("Origin"); origin != "" && !h.originAllowed(origin, r.Host) {
 		h.log.Info("upgrade refused: origin not allowed", "origin", origin)
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
@@ -43,13 +45,35 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.serve(context.WithoutCancel(r.Context()), conn)
 }
 
-func (h *Hub) originAllowed(origin string) bool {
-	for _, o := range h.opt.AllowedOrigins {
-		if o == origin {
-			return true
+// originAllowed admits a listed origin, and a page served by this server
+// itself: its Origin's host:port is the request's Host (gorilla's default check).
+func (h *Hub) originAllowed(origin, host string) bool {
+	if slices.Contains(h.opt.AllowedOrigins, origin) {
+		return true
+	}
+	u, err := url.Parse(origin)
+	return err == nil && u.Host != "" && equalFoldASCII(u.Host, host)
+}
+
+// equalFoldASCII compares ASCII case-insensitively; unlike strings.EqualFold
+// it folds no other letters (the Kelvin sign is not a k).
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range len(a) {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
 		}
 	}
-	return false
+	return true
 }
 
 // release forgets a socket that never got upgraded.
