@@ -199,6 +199,26 @@ func TestReadLimitCloses1009(t *testing.T) {
 	}
 }
 
+func TestBinaryFramesClose1003(t *testing.T) {
+	e := newEnv(t, sqlite(t))
+	op := storetest.Operator(t, e.db, "alice", chat.RoleAgent)
+	for name, dial := range map[string]func(*testing.T) *wstest.Client{
+		"before auth": func(t *testing.T) *wstest.Client { return wstest.Dial(t, e.url(), nil) },
+		"after auth":  func(t *testing.T) *wstest.Client { return e.login(t, op) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := dial(t)
+			// Valid JSON, so only the frame's kind can be refused.
+			if err := c.Conn.WriteMessage(websocket.BinaryMessage, []byte(`{"type":"ping","payload":{}}`)); err != nil {
+				t.Fatal(err)
+			}
+			if code := c.ExpectClosed(); code != websocket.CloseUnsupportedData {
+				t.Fatalf("close code %d, want 1003", code)
+			}
+		})
+	}
+}
+
 func TestOriginAllowlist(t *testing.T) {
 	e := newEnv(t, sqlite(t))
 	_, resp, err := wstest.TryDial(t, e.url(), header("Origin", "https://evil.example.com"))

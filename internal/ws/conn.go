@@ -178,8 +178,9 @@ func (c *Conn) readLoop(ctx context.Context) error {
 	deadline()
 	c.ws.SetPongHandler(func(string) error { deadline(); return nil })
 	ev := &events{c: c}
+	closing := false
 	for {
-		_, data, err := c.ws.ReadMessage()
+		kind, data, err := c.ws.ReadMessage()
 		if err != nil {
 			if websocket.IsUnexpectedCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
 				c.logger().Debug("socket read ended", "err", err)
@@ -187,7 +188,17 @@ func (c *Conn) readLoop(ctx context.Context) error {
 			return err
 		}
 		deadline()
-		ev.handle(ctx, data)
+		switch {
+		case closing:
+			// The close frame is queued; read on (so the kernel does not
+			// reset the connection under it) but handle nothing more.
+		case kind == websocket.BinaryMessage:
+			// The protocol is JSON text frames only (RFC 6455: 1003).
+			closing = true
+			c.closeWith(websocket.CloseUnsupportedData, "binary frames are not supported")
+		default:
+			ev.handle(ctx, data)
+		}
 	}
 }
 
