@@ -301,7 +301,9 @@ type AuthMessagePayload struct {
 // NOTE: Must be the first frame, within 10 seconds of the upgrade. The token is
 // `payload.token`, or else the `?token=` query parameter of the upgrade.
 // Success: `auth_success` then `presence_update`. Failure: `auth_error`,
-// then the socket closes with 1008. Sending `auth` again on an
+// then the socket closes with 1008. Over a connection cap (the
+// operator's sockets, or the instance's authenticated sockets): an
+// `error` (`rate_limit_exceeded`), then close 1008. Sending `auth` again on an
 // authenticated socket is an `error` (`already_authenticated`) and does
 // not change the identity. `admin_id` is honoured only when the server
 // runs with `LIVECHAT_DEV_AUTH=1` and no token is given.
@@ -2270,7 +2272,7 @@ type EmptyPayloadSchema struct{}
 // Description: - `auth_missing_token`, `auth_expired_token`, `auth_invalid_token`: only in `auth_error`.
 // - `not_authenticated`: a frame other than auth before auth.
 // - `invalid_request`: a request that is well-formed but meaningless here.
-// - `rate_limit_exceeded`: over the per-operator budget; see `retry_after_ms`.
+// - `rate_limit_exceeded`: over the per-operator budget (see `retry_after_ms`), or an `auth` over a connection cap (then close 1008).
 // - `validation_error`: malformed JSON, a non-object payload, or a payload that breaks its schema; see `field`.
 // - `not_in_room`: a room-scoped event without a (matching) room.
 // - `session_not_found`: no open session for the action.
@@ -2291,7 +2293,7 @@ type ErrorPayloadSchema struct {
 	// Description: - `auth_missing_token`, `auth_expired_token`, `auth_invalid_token`: only in `auth_error`.
 	// - `not_authenticated`: a frame other than auth before auth.
 	// - `invalid_request`: a request that is well-formed but meaningless here.
-	// - `rate_limit_exceeded`: over the per-operator budget; see `retry_after_ms`.
+	// - `rate_limit_exceeded`: over the per-operator budget (see `retry_after_ms`), or an `auth` over a connection cap (then close 1008).
 	// - `validation_error`: malformed JSON, a non-object payload, or a payload that breaks its schema; see `field`.
 	// - `not_in_room`: a room-scoped event without a (matching) room.
 	// - `session_not_found`: no open session for the action.

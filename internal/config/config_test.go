@@ -21,8 +21,26 @@ func TestDefaultsAreSafe(t *testing.T) {
 	if c.RateLimit != 10 || c.RateBurst != 30 || c.TypingRateLimit != 5 || c.TypingRateBurst != 10 || c.MaxConnsPerOp != 10 {
 		t.Fatalf("limits: %+v", c)
 	}
+	if c.MaxConnections != 10000 || c.MaxPending != 1000 || c.MaxPendingPerIP != 50 {
+		t.Fatalf("socket caps: %+v", c)
+	}
 	if c.Location.String() != "Asia/Bangkok" {
 		t.Fatalf("timezone %v", c.Location)
+	}
+}
+
+func TestPendingPerIPCapZeroDisables(t *testing.T) {
+	c, err := config.FromEnv(env(map[string]string{"LIVECHAT_WS_MAX_PENDING_PER_IP": "0"}))
+	if err != nil || c.MaxPendingPerIP != 0 {
+		t.Fatalf("0: %d %v", c.MaxPendingPerIP, err)
+	}
+	for _, bad := range []string{"-1", "many"} {
+		if _, err := config.FromEnv(env(map[string]string{"LIVECHAT_WS_MAX_PENDING_PER_IP": bad})); err == nil || !strings.Contains(err.Error(), "LIVECHAT_WS_MAX_PENDING_PER_IP") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	if _, err := config.FromEnv(env(map[string]string{"LIVECHAT_WS_MAX_PENDING": "0"})); err == nil {
+		t.Error("LIVECHAT_WS_MAX_PENDING=0 accepted")
 	}
 }
 

@@ -42,7 +42,8 @@ type Conn struct {
 	timers     []clock.Timer
 	typing     typing
 
-	room string // guarded by hub.mu
+	room   string // guarded by hub.mu
+	budget budget // guarded by hub.mu
 }
 
 func newConn(h *Hub, id string) *Conn {

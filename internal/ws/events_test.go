@@ -208,17 +208,6 @@ func TestConnectionCaps(t *testing.T) {
 	}
 }
 
-func TestInstanceConnectionCap(t *testing.T) {
-	e := newEnv(t, sqlite(t), func(o *ws.Options) { o.MaxConnections = 3 })
-	for range 3 {
-		wstest.Dial(t, e.url(), nil)
-	}
-	_, resp, err := wstest.TryDial(t, e.url(), nil)
-	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("4th socket: err=%v resp=%v, want 503", err, resp)
-	}
-}
-
 func TestRateLimitPerOperatorAcrossTabsAndReconnects(t *testing.T) {
 	e := newEnv(t, sqlite(t))
 	op := storetest.Operator(t, e.db, "alice", chat.RoleAgent)

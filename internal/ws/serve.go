@@ -13,9 +13,11 @@ import (
 )
 
 // ServeHTTP upgrades GET /api/v1/ws/live-chat. Refusals happen before the
-// upgrade, with a plain HTTP status: 403 for a foreign Origin not on the allowlist,
-// 503 over the instance cap or while shutting down, 429 over the
-// per-operator cap (known here only when ?token= is given).
+// upgrade, with a plain HTTP status: 403 for a foreign Origin not on the
+// allowlist, 503 while shutting down. An upgrade with a valid ?token= is
+// admitted onto the authenticated budget (503 over the instance cap, 429
+// over the operator's); any other onto the pending budget (503 over the
+// instance's, 429 over the client IP's).
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if origin := r.Header.Get("Origin"); origin != "" && !h.originAllowed(origin, r.Host) {
 		h.log.Info("upgrade refused: origin not allowed", "origin", origin)
@@ -23,13 +25,15 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token := r.URL.Query().Get("token")
-	if token != "" {
-		if claims, err := h.deps.Tokens.Verify(token); err == nil && h.opConns(claims.OperatorID) >= h.opt.MaxConnsPerOp {
-			http.Error(w, "too many connections for this operator", http.StatusTooManyRequests)
-			return
-		}
+	var (
+		c      *Conn
+		status int
+	)
+	if opID, ok := h.tokenOperator(token); ok {
+		c, status = h.admitToken(opID)
+	} else {
+		c, status = h.admitPending(clientIP(r))
 	}
-	c, status := h.reserve()
 	if c == nil {
 		http.Error(w, "too many connections", status)
 		return
@@ -76,10 +80,23 @@ func equalFoldASCII(a, b string) bool {
 	return true
 }
 
+// tokenOperator is the operator of a valid ?token=. The socket still has to
+// authenticate; this only picks its budget.
+func (h *Hub) tokenOperator(token string) (int64, bool) {
+	if token == "" {
+		return 0, false
+	}
+	claims, err := h.deps.Tokens.Verify(token)
+	if err != nil {
+		return 0, false
+	}
+	return claims.OperatorID, true
+}
+
 // release forgets a socket that never got upgraded.
 func (h *Hub) release(c *Conn) {
 	h.mu.Lock()
-	delete(h.conns, c)
+	h.forgetLocked(c)
 	h.mu.Unlock()
 	h.wg.Done()
 }
