@@ -126,8 +126,9 @@ func NewHub(opt Options, deps Deps) *Hub {
 		loopDone:  make(chan struct{}),
 	}
 	h.upgrader = websocket.Upgrader{
-		ReadBufferSize:  4096,
-		WriteBufferSize: 4096,
+		// Buffer sizes 0: the socket reuses the HTTP server's 4 KiB read and
+		// write buffers, which the handler goroutine holds anyway, instead
+		// of allocating two more of its own.
 		// Origin is checked in ServeHTTP, before the upgrade, against the allowlist.
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
