@@ -21,41 +21,63 @@ type budget struct {
 	tokenOp int64  // admitted with a valid ?token= of this operator, not yet authenticated
 }
 
-// admitPending admits an unauthenticated socket from ip: 503 over the
-// instance's pending budget, 429 over the IP's.
-func (h *Hub) admitPending(ip string) (*Conn, int) {
+// refusal is why an upgrade was not admitted.
+type refusal int
+
+const (
+	admitted     refusal = iota
+	shuttingDown         // 503
+	pendingFull          // 503: the instance's pending budget
+	pendingIP            // 429: the client IP's pending budget
+	authedFull           // 503: the instance's authenticated budget
+	operatorFull         // 429: the operator's sockets
+)
+
+func (r refusal) status() int {
+	if r == pendingIP || r == operatorFull {
+		return http.StatusTooManyRequests
+	}
+	return http.StatusServiceUnavailable
+}
+
+// admitPending admits an unauthenticated socket from ip onto the pending
+// budget.
+func (h *Hub) admitPending(ip string) (*Conn, refusal) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.closing || h.pending >= h.opt.MaxPending {
-		return nil, http.StatusServiceUnavailable
-	}
-	if h.opt.MaxPendingPerIP > 0 && h.pendingIP[ip] >= h.opt.MaxPendingPerIP {
-		return nil, http.StatusTooManyRequests
+	switch {
+	case h.closing:
+		return nil, shuttingDown
+	case h.pending >= h.opt.MaxPending:
+		return nil, pendingFull
+	case h.opt.MaxPendingPerIP > 0 && h.pendingIP[ip] >= h.opt.MaxPendingPerIP:
+		return nil, pendingIP
 	}
 	c := h.addConnLocked()
 	c.budget = budget{pending: true, ip: ip}
 	h.pending++
 	h.pendingIP[ip]++
-	return c, 0
+	return c, admitted
 }
 
 // admitToken admits an upgrade with a valid ?token= of operator opID onto
-// the authenticated budget: 429 over the operator's cap, 503 over the
-// instance's. Pending sockets take nothing from it.
-func (h *Hub) admitToken(opID int64) (*Conn, int) {
+// the authenticated budget, from which pending sockets take nothing.
+func (h *Hub) admitToken(opID int64) (*Conn, refusal) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.closing || h.authed >= h.opt.MaxConnections {
-		return nil, http.StatusServiceUnavailable
-	}
-	if len(h.ops[opID])+h.reserved[opID] >= h.opt.MaxConnsPerOp {
-		return nil, http.StatusTooManyRequests
+	switch {
+	case h.closing:
+		return nil, shuttingDown
+	case h.authed >= h.opt.MaxConnections:
+		return nil, authedFull
+	case len(h.ops[opID])+h.reserved[opID] >= h.opt.MaxConnsPerOp:
+		return nil, operatorFull
 	}
 	c := h.addConnLocked()
 	c.budget = budget{tokenOp: opID}
 	h.authed++
 	h.reserved[opID]++
-	return c, 0
+	return c, admitted
 }
 
 func (h *Hub) addConnLocked() *Conn {

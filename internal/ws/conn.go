@@ -107,7 +107,11 @@ func (c *Conn) enqueue(o outbound) bool {
 	case c.send <- &o:
 		return true
 	default:
-		c.logger().Warn("slow consumer disconnected", "queue", cap(c.send))
+		if _, authed := c.operator(); authed {
+			c.logger().Warn("slow consumer disconnected", "queue", cap(c.send))
+		} else { // anyone can open one and not read: one line for them all
+			sampled(c.hub.floods.slow, c.logger(), slog.LevelInfo, "slow unauthenticated socket disconnected", "queue", cap(c.send))
+		}
 		c.shutdown()
 		if c.ws != nil {
 			_ = c.ws.Close() // unblocks a writer stuck on the full socket
@@ -196,6 +200,7 @@ func (c *Conn) readLoop(ctx context.Context) error {
 		case kind == websocket.BinaryMessage:
 			// The protocol is JSON text frames only (RFC 6455: 1003).
 			closing = true
+			ev.logRejected("", "binary_frame")
 			c.closeWith(websocket.CloseUnsupportedData, "binary frames are not supported")
 		default:
 			ev.handle(ctx, data)

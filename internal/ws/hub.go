@@ -78,6 +78,7 @@ type Hub struct {
 	nextID    uint64
 	kpi       kpiPush
 	loading   Loading
+	floods    floodLogs
 
 	wg       sync.WaitGroup // one per socket, done when its goroutines ended
 	stop     chan struct{}
@@ -122,6 +123,7 @@ func NewHub(opt Options, deps Deps) *Hub {
 		status:    map[int64]string{},
 		pendingIP: map[string]int{},
 		reserved:  map[int64]int{},
+		floods:    newFloodLogs(deps.Clock),
 		stop:      make(chan struct{}),
 		loopDone:  make(chan struct{}),
 	}

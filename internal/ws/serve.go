@@ -3,6 +3,7 @@ package ws
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -20,22 +21,22 @@ import (
 // instance's, 429 over the client IP's).
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if origin := r.Header.Get("Origin"); origin != "" && !h.originAllowed(origin, r.Host) {
-		h.log.Info("upgrade refused: origin not allowed", "origin", origin)
+		sampled(h.floods.origin, h.log, slog.LevelInfo, "upgrade refused: origin not allowed", "origin", clip(origin))
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
-	token := r.URL.Query().Get("token")
+	token, ip := r.URL.Query().Get("token"), clientIP(r)
 	var (
-		c      *Conn
-		status int
+		c   *Conn
+		why refusal
 	)
 	if opID, ok := h.tokenOperator(token); ok {
-		c, status = h.admitToken(opID)
+		c, why = h.admitToken(opID)
 	} else {
-		c, status = h.admitPending(clientIP(r))
+		c, why = h.admitPending(ip)
 	}
 	if c == nil {
-		http.Error(w, "too many connections", status)
+		h.refused(w, why, ip)
 		return
 	}
 	conn, err := h.upgrader.Upgrade(w, r, nil) // answers the client itself on failure
@@ -78,6 +79,27 @@ func equalFoldASCII(a, b string) bool {
 		}
 	}
 	return true
+}
+
+// refused answers an upgrade that was not admitted. Only the caps that
+// protect operators are logged, and at most once per logEvery each.
+func (h *Hub) refused(w http.ResponseWriter, why refusal, ip string) {
+	msg := "too many connections"
+	switch why {
+	case shuttingDown:
+		msg = "server shutting down"
+	case pendingFull:
+		msg = "too many unauthenticated connections"
+		sampled(h.floods.pendingFull, h.log, slog.LevelWarn, "upgrade refused: unauthenticated sockets at their cap", "max", h.opt.MaxPending)
+	case pendingIP:
+		msg = "too many unauthenticated connections from this address"
+		sampled(h.floods.pendingIP, h.log, slog.LevelInfo, "upgrade refused: unauthenticated sockets from one address at their cap", "max", h.opt.MaxPendingPerIP, "ip", ip)
+	case authedFull:
+		sampled(h.floods.authedFull, h.log, slog.LevelWarn, "upgrade refused: authenticated sockets at their cap", "max", h.opt.MaxConnections)
+	case operatorFull:
+		msg = "too many connections for this operator"
+	}
+	http.Error(w, msg, why.status())
 }
 
 // tokenOperator is the operator of a valid ?token=. The socket still has to
