@@ -88,13 +88,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	conv := wire.New(mediaURLs)
 	svc := chat.NewService(db, clk, outbound.NewRecorder(), log, cfg.Location)
 	hub := ws.NewHub(ws.Options{
-		InstanceID:     instance,
-		AllowedOrigins: cfg.AllowedOrigins,
-		DevAuth:        cfg.DevAuth,
-		AuthTimeout:    cfg.AuthTimeout,
-		MaxConnections: cfg.MaxConnections,
-		MaxConnsPerOp:  cfg.MaxConnsPerOp,
-		SendQueue:      cfg.SendQueue,
+		InstanceID:      instance,
+		AllowedOrigins:  cfg.AllowedOrigins,
+		DevAuth:         cfg.DevAuth,
+		AuthTimeout:     cfg.AuthTimeout,
+		MaxConnections:  cfg.MaxConnections,
+		MaxConnsPerOp:   cfg.MaxConnsPerOp,
+		SendQueue:       cfg.SendQueue,
+		MaxPending:      cfg.MaxPending,
+		MaxPendingPerIP: cfg.MaxPendingPerIP,
 	}, ws.Deps{
 		Store: db, Service: svc, Tokens: tokens, Bus: b, Validator: validator, Clock: clk, Log: log,
 		Limit:  ratelimit.New(cfg.RateLimit, cfg.RateBurst, clk),

@@ -311,7 +311,9 @@ type AuthMessagePayload struct {
 // NOTE: Must be the first frame, within 10 seconds of the upgrade. The token is
 // `payload.token`, or else the `?token=` query parameter of the upgrade.
 // Success: `auth_success` then `presence_update`. Failure: `auth_error`,
-// then the socket closes with 1008. Sending `auth` again on an
+// then the socket closes with 1008. Over a connection cap (the
+// operator's sockets, or the instance's authenticated sockets): an
+// `error` (`rate_limit_exceeded`), then close 1008. Sending `auth` again on an
 // authenticated socket is an `error` (`already_authenticated`) and does
 // not change the identity. `admin_id` is honoured only when the server
 // runs with `LIVECHAT_DEV_AUTH=1` and no token is given.
@@ -625,8 +627,10 @@ type ConversationUpdateMessagePayload struct {
 // NOTE: Join variant (answer to `join_room`): carries `session` (when one is
 // open) and `messages`, the last 50 messages oldest first; the UI
 // replaces its message list with them. List variant (a customer wrote):
-// carries `last_message` and the receiving operator's `unread_count`; the
-// UI merges it into the inbox by `line_user_id`.
+// sent to every online operator, carries `last_message` and the receiving
+// operator's `unread_count`; the UI merges it into the inbox by
+// `line_user_id`. Operators with a tab in the room get it too, with
+// `unread_count` 0: the message counts as read for them.
 type ConversationUpdateMessage struct {
 	// Payload will be inserted in the message payload
 	Payload ConversationUpdateMessagePayload
@@ -2420,7 +2424,7 @@ type ConversationUpdatePayloadSchema struct {
 	// Description: A chat session.
 	Session *SessionInfoSchema `json:"session,omitempty"`
 
-	// Description: List variant only. Incoming messages the receiving operator has not read.
+	// Description: List variant only. Incoming messages the receiving operator has not read (0 while a tab of theirs is in the room).
 	UnreadCount *int64 `json:"unread_count,omitempty"`
 }
 
@@ -2445,7 +2449,7 @@ type EmptyPayloadSchema struct{}
 // Description: - `auth_missing_token`, `auth_expired_token`, `auth_invalid_token`: only in `auth_error`.
 // - `not_authenticated`: a frame other than auth before auth.
 // - `invalid_request`: a request that is well-formed but meaningless here.
-// - `rate_limit_exceeded`: over the per-operator budget; see `retry_after_ms`.
+// - `rate_limit_exceeded`: over the per-operator budget (see `retry_after_ms`), or an `auth` over a connection cap (then close 1008).
 // - `validation_error`: malformed JSON, a non-object payload, or a payload that breaks its schema; see `field`.
 // - `not_in_room`: a room-scoped event without a (matching) room.
 // - `session_not_found`: no open session for the action.
@@ -2466,7 +2470,7 @@ type ErrorPayloadSchema struct {
 	// Description: - `auth_missing_token`, `auth_expired_token`, `auth_invalid_token`: only in `auth_error`.
 	// - `not_authenticated`: a frame other than auth before auth.
 	// - `invalid_request`: a request that is well-formed but meaningless here.
-	// - `rate_limit_exceeded`: over the per-operator budget; see `retry_after_ms`.
+	// - `rate_limit_exceeded`: over the per-operator budget (see `retry_after_ms`), or an `auth` over a connection cap (then close 1008).
 	// - `validation_error`: malformed JSON, a non-object payload, or a payload that breaks its schema; see `field`.
 	// - `not_in_room`: a room-scoped event without a (matching) room.
 	// - `session_not_found`: no open session for the action.

@@ -33,6 +33,8 @@ type Config struct {
 	AuthTimeout       time.Duration   // LIVECHAT_WS_AUTH_TIMEOUT
 	MaxConnections    int             // LIVECHAT_WS_MAX_CONNECTIONS
 	MaxConnsPerOp     int             // LIVECHAT_WS_MAX_CONNECTIONS_PER_OPERATOR
+	MaxPending        int             // LIVECHAT_WS_MAX_PENDING
+	MaxPendingPerIP   int             // LIVECHAT_WS_MAX_PENDING_PER_IP; 0 = no per-IP cap
 	SendQueue         int             // LIVECHAT_WS_SEND_QUEUE
 	RateLimit         float64         // LIVECHAT_RATE_LIMIT (events/s per operator)
 	RateBurst         int             // LIVECHAT_RATE_BURST
@@ -75,8 +77,10 @@ var Vars = []Var{
 	{"LIVECHAT_LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"LIVECHAT_LOG_FORMAT", "text", "text or json (logs go to stderr)"},
 	{"LIVECHAT_WS_AUTH_TIMEOUT", "10s", "A socket that has not authenticated by then is closed"},
-	{"LIVECHAT_WS_MAX_CONNECTIONS", "10000", "Total sockets per instance; over it the upgrade gets 503"},
+	{"LIVECHAT_WS_MAX_CONNECTIONS", "10000", "Authenticated sockets per instance, and upgrades with a valid ?token=; over it the upgrade gets 503"},
 	{"LIVECHAT_WS_MAX_CONNECTIONS_PER_OPERATOR", "10", "Sockets per operator; over it the upgrade gets 429"},
+	{"LIVECHAT_WS_MAX_PENDING", "1000", "Unauthenticated sockets per instance; over it the upgrade gets 503"},
+	{"LIVECHAT_WS_MAX_PENDING_PER_IP", "50", "Unauthenticated sockets per client IP (the peer address); over it the upgrade gets 429; 0 disables (set 0 behind a reverse proxy)"},
 	{"LIVECHAT_WS_SEND_QUEUE", "256", "Frames queued per socket; a socket that falls this far behind is disconnected"},
 	{"LIVECHAT_RATE_LIMIT", "10", "Events per second per operator, across tabs (token bucket)"},
 	{"LIVECHAT_RATE_BURST", "30", "Burst of that bucket"},
@@ -117,6 +121,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		AuthTimeout:       r.duration("LIVECHAT_WS_AUTH_TIMEOUT"),
 		MaxConnections:    r.positive("LIVECHAT_WS_MAX_CONNECTIONS"),
 		MaxConnsPerOp:     r.positive("LIVECHAT_WS_MAX_CONNECTIONS_PER_OPERATOR"),
+		MaxPending:        r.positive("LIVECHAT_WS_MAX_PENDING"),
+		MaxPendingPerIP:   r.nonNegative("LIVECHAT_WS_MAX_PENDING_PER_IP"),
 		SendQueue:         r.positive("LIVECHAT_WS_SEND_QUEUE"),
 		RateLimit:         r.rate("LIVECHAT_RATE_LIMIT"),
 		RateBurst:         r.positive("LIVECHAT_RATE_BURST"),
@@ -218,6 +224,14 @@ func (r *reader) positive(name string) int {
 	n, err := strconv.Atoi(r.str(name))
 	if err != nil || n <= 0 {
 		r.fail(name, "must be a positive integer")
+	}
+	return n
+}
+
+func (r *reader) nonNegative(name string) int {
+	n, err := strconv.Atoi(r.str(name))
+	if err != nil || n < 0 {
+		r.fail(name, "must be 0 or a positive integer")
 	}
 	return n
 }

@@ -22,6 +22,9 @@ func TestDefaultsAreSafe(t *testing.T) {
 	if c.RateLimit != 10 || c.RateBurst != 30 || c.TypingRateLimit != 5 || c.TypingRateBurst != 10 || c.MaxConnsPerOp != 10 {
 		t.Fatalf("limits: %+v", c)
 	}
+	if c.MaxConnections != 10000 || c.MaxPending != 1000 || c.MaxPendingPerIP != 50 {
+		t.Fatalf("socket caps: %+v", c)
+	}
 	if c.Location.String() != "Asia/Bangkok" {
 		t.Fatalf("timezone %v", c.Location)
 	}
@@ -39,6 +42,21 @@ func TestMediaURLTTL(t *testing.T) {
 		if _, err := config.FromEnv(env(map[string]string{"LIVECHAT_MEDIA_URL_TTL": bad})); err == nil || !strings.Contains(err.Error(), "LIVECHAT_MEDIA_URL_TTL") {
 			t.Errorf("LIVECHAT_MEDIA_URL_TTL=%s: %v, want an error naming it", bad, err)
 		}
+	}
+}
+
+func TestPendingPerIPCapZeroDisables(t *testing.T) {
+	c, err := config.FromEnv(env(map[string]string{"LIVECHAT_WS_MAX_PENDING_PER_IP": "0"}))
+	if err != nil || c.MaxPendingPerIP != 0 {
+		t.Fatalf("0: %d %v", c.MaxPendingPerIP, err)
+	}
+	for _, bad := range []string{"-1", "many"} {
+		if _, err := config.FromEnv(env(map[string]string{"LIVECHAT_WS_MAX_PENDING_PER_IP": bad})); err == nil || !strings.Contains(err.Error(), "LIVECHAT_WS_MAX_PENDING_PER_IP") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	if _, err := config.FromEnv(env(map[string]string{"LIVECHAT_WS_MAX_PENDING": "0"})); err == nil {
+		t.Error("LIVECHAT_WS_MAX_PENDING=0 accepted")
 	}
 }
 

@@ -1,6 +1,6 @@
 // Package ratelimit keeps token buckets keyed by operator and budget, on an
 // injectable clock. Buckets outlive sockets, so reconnecting does not refill
-// them.
+// them. Its Sampler does the same for log lines.
 package ratelimit
 
 import (

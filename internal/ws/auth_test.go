@@ -2,6 +2,7 @@ package ws_test
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -198,6 +199,26 @@ func TestReadLimitCloses1009(t *testing.T) {
 	}
 }
 
+func TestBinaryFramesClose1003(t *testing.T) {
+	e := newEnv(t, sqlite(t))
+	op := storetest.Operator(t, e.db, "alice", chat.RoleAgent)
+	for name, dial := range map[string]func(*testing.T) *wstest.Client{
+		"before auth": func(t *testing.T) *wstest.Client { return wstest.Dial(t, e.url(), nil) },
+		"after auth":  func(t *testing.T) *wstest.Client { return e.login(t, op) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := dial(t)
+			// Valid JSON, so only the frame's kind can be refused.
+			if err := c.Conn.WriteMessage(websocket.BinaryMessage, []byte(`{"type":"ping","payload":{}}`)); err != nil {
+				t.Fatal(err)
+			}
+			if code := c.ExpectClosed(); code != websocket.CloseUnsupportedData {
+				t.Fatalf("close code %d, want 1003", code)
+			}
+		})
+	}
+}
+
 func TestOriginAllowlist(t *testing.T) {
 	e := newEnv(t, sqlite(t))
 	_, resp, err := wstest.TryDial(t, e.url(), header("Origin", "https://evil.example.com"))
@@ -206,6 +227,30 @@ func TestOriginAllowlist(t *testing.T) {
 	}
 	wstest.Dial(t, e.url(), header("Origin", "https://admin.example.com"))
 	wstest.Dial(t, e.url(), nil) // non-browser clients send no Origin
+}
+
+// TestSameOriginUpgrade: a page served by this server may always open the
+// socket, listed or not; only the exact host:port counts as the same origin.
+func TestSameOriginUpgrade(t *testing.T) {
+	for name, allowed := range map[string][]string{"allowlist unset": nil, "allowlist set": {"https://admin.example.com"}} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, sqlite(t), func(o *ws.Options) { o.AllowedOrigins = allowed })
+			host := strings.TrimPrefix(e.srv.URL, "http://") // 127.0.0.1:port, the Host the dialer sends
+			for _, origin := range []string{"http://" + host, "https://" + host} {
+				wstest.Dial(t, e.url(), header("Origin", origin))
+			}
+			_, port, _ := net.SplitHostPort(host)
+			// Hosts compare case-insensitively.
+			wstest.Dial(t, strings.Replace(e.url(), "127.0.0.1", "localhost", 1), header("Origin", "http://LocalHost:"+port))
+			for _, origin := range []string{"https://evil.example.com", "http://127.0.0.1:1", "http://127.0.0.2:" + port, "http://" + host + ".evil.example.com", "null"} {
+				_, resp, err := wstest.TryDial(t, e.url(), header("Origin", origin))
+				if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+					t.Fatalf("origin %s: err=%v resp=%v, want 403", origin, err, resp)
+				}
+			}
+			wstest.Dial(t, e.url(), nil) // no Origin: not a browser
+		})
+	}
 }
 
 func TestDevAuth(t *testing.T) {

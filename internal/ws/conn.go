@@ -32,8 +32,8 @@ type Conn struct {
 	hub  *Hub
 	ws   *websocket.Conn
 	log  *slog.Logger
-	send chan outbound
-	quit chan struct{} // closed to stop the writer
+	send chan *outbound // pointers: a queue slot costs 8 bytes, not 48, on every idle socket
+	quit chan struct{}  // closed to stop the writer
 	once sync.Once
 
 	mu         sync.Mutex
@@ -42,7 +42,8 @@ type Conn struct {
 	timers     []clock.Timer
 	typing     typing
 
-	room string // guarded by hub.mu
+	room   string // guarded by hub.mu
+	budget budget // guarded by hub.mu
 }
 
 func newConn(h *Hub, id string) *Conn {
@@ -50,7 +51,7 @@ func newConn(h *Hub, id string) *Conn {
 		id:   id,
 		hub:  h,
 		log:  h.log.With("conn_id", id),
-		send: make(chan outbound, h.opt.SendQueue),
+		send: make(chan *outbound, h.opt.SendQueue),
 		quit: make(chan struct{}),
 	}
 }
@@ -103,10 +104,14 @@ func (c *Conn) enqueue(o outbound) bool {
 	default:
 	}
 	select {
-	case c.send <- o:
+	case c.send <- &o:
 		return true
 	default:
-		c.logger().Warn("slow consumer disconnected", "queue", cap(c.send))
+		if _, authed := c.operator(); authed {
+			c.logger().Warn("slow consumer disconnected", "queue", cap(c.send))
+		} else { // anyone can open one and not read: one line for them all
+			sampled(c.hub.floods.slow, c.logger(), slog.LevelInfo, "slow unauthenticated socket disconnected", "queue", cap(c.send))
+		}
 		c.shutdown()
 		if c.ws != nil {
 			_ = c.ws.Close() // unblocks a writer stuck on the full socket
@@ -178,8 +183,9 @@ func (c *Conn) readLoop(ctx context.Context) error {
 	deadline()
 	c.ws.SetPongHandler(func(string) error { deadline(); return nil })
 	ev := &events{c: c}
+	closing := false
 	for {
-		_, data, err := c.ws.ReadMessage()
+		kind, data, err := c.ws.ReadMessage()
 		if err != nil {
 			if websocket.IsUnexpectedCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
 				c.logger().Debug("socket read ended", "err", err)
@@ -187,7 +193,18 @@ func (c *Conn) readLoop(ctx context.Context) error {
 			return err
 		}
 		deadline()
-		ev.handle(ctx, data)
+		switch {
+		case closing:
+			// The close frame is queued; read on (so the kernel does not
+			// reset the connection under it) but handle nothing more.
+		case kind == websocket.BinaryMessage:
+			// The protocol is JSON text frames only (RFC 6455: 1003).
+			closing = true
+			ev.logRejected("", "binary_frame")
+			c.closeWith(websocket.CloseUnsupportedData, "binary frames are not supported")
+		default:
+			ev.handle(ctx, data)
+		}
 	}
 }
 

@@ -36,6 +36,7 @@ type env struct {
 	tokens *auth.Tokens
 	clock  *clock.Fake
 	out    *outbound.Recorder
+	logs   *logRecorder // everything the server logged
 }
 
 type envOption func(*ws.Options)
@@ -43,12 +44,13 @@ type envOption func(*ws.Options)
 func newEnv(t testing.TB, db *store.DB, opts ...envOption) *env {
 	t.Helper()
 	clk := clock.NewFake(t0)
-	log := slog.New(slog.DiscardHandler)
+	logs := &logRecorder{}
+	log := slog.New(logs)
 	validator, err := contract.New(asyncapi.YAML)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, db: db, clock: clk, out: outbound.NewRecorder()}
+	e := &env{t: t, db: db, clock: clk, out: outbound.NewRecorder(), logs: logs}
 	e.tokens = auth.NewTokens([]byte("0123456789abcdef0123456789abcdef"), clk)
 	bkk, _ := time.LoadLocation("Asia/Bangkok")
 	e.svc = chat.NewService(db, clk, e.out, log, bkk)

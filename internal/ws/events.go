@@ -3,6 +3,7 @@ package ws
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"livechat/internal/chat"
 	"livechat/internal/contract"
 	"livechat/internal/errcode"
+	"livechat/internal/ratelimit"
 )
 
 // historySize is how many messages join_room returns.
@@ -22,7 +24,8 @@ const historySize = 50
 // lc.Handler, so a new client event in the spec does not compile until it
 // is handled here.
 type events struct {
-	c *Conn
+	c       *Conn
+	rejects *ratelimit.Sampler // this socket's rejected-frame log line, once authenticated
 }
 
 // handle runs the inbound pipeline in the order the spec fixes: JSON, type,
@@ -32,12 +35,12 @@ func (e *events) handle(ctx context.Context, data []byte) {
 	c, h := e.c, e.c.hub
 	inst, err := contract.Decode(data)
 	if err != nil {
-		e.fail("", &errcode.Error{Code: errcode.ValidationError, Message: "malformed JSON"})
+		e.reject("", &errcode.Error{Code: errcode.ValidationError, Message: "malformed JSON"})
 		return
 	}
 	obj, ok := inst.(map[string]any)
 	if !ok {
-		e.fail("", &errcode.Error{Code: errcode.ValidationError, Message: "a frame must be a JSON object"})
+		e.reject("", &errcode.Error{Code: errcode.ValidationError, Message: "a frame must be a JSON object"})
 		return
 	}
 	typ, _ := obj["type"].(string)
@@ -46,12 +49,12 @@ func (e *events) handle(ctx context.Context, data []byte) {
 		if typ != "" {
 			msg = "unknown event type: " + typ
 		}
-		e.fail("", &errcode.Error{Code: errcode.UnknownEvent, Message: msg})
+		e.reject("", &errcode.Error{Code: errcode.UnknownEvent, Message: msg})
 		return
 	}
 	op, authed := c.operator()
 	if !authed && typ != lc.TypeAuth {
-		e.fail(typ, &errcode.Error{Code: errcode.NotAuthenticated, Message: "Not authenticated. Send 'auth' first."})
+		e.reject(typ, &errcode.Error{Code: errcode.NotAuthenticated, Message: "Not authenticated. Send 'auth' first."})
 		return
 	}
 	if authed && typ != lc.TypePing {
@@ -60,8 +63,7 @@ func (e *events) handle(ctx context.Context, data []byte) {
 			limiter = h.deps.Typing
 		}
 		if ok, wait := limiter.Allow(op.ID); !ok {
-			c.logger().Warn("rate limit exceeded", "type", typ)
-			e.fail(typ, &errcode.Error{Code: errcode.RateLimitExceeded, Message: "Rate limit exceeded. Try again in " + wait.Round(time.Millisecond).String() + ".", RetryAfter: wait})
+			e.reject(typ, &errcode.Error{Code: errcode.RateLimitExceeded, Message: "Rate limit exceeded. Try again in " + wait.Round(time.Millisecond).String() + ".", RetryAfter: wait})
 			return
 		}
 	}
@@ -69,16 +71,42 @@ func (e *events) handle(ctx context.Context, data []byte) {
 	if !present {
 		obj["payload"] = map[string]any{} // the spec's default
 	} else if _, isObj := payload.(map[string]any); !isObj {
-		e.fail(typ, &errcode.Error{Code: errcode.ValidationError, Message: "payload must be a JSON object", Field: "payload"})
+		e.reject(typ, &errcode.Error{Code: errcode.ValidationError, Message: "payload must be a JSON object", Field: "payload"})
 		return
 	}
 	if err := h.deps.Validator.ValidateInstance(typ, obj); err != nil {
-		e.fail(typ, err)
+		e.reject(typ, err)
 		return
 	}
 	if _, err := lc.Dispatch(ctx, e, data); err != nil {
 		e.fail(typ, err)
 	}
+}
+
+// reject answers a frame the pipeline refused before dispatch.
+func (e *events) reject(reqType string, err error) {
+	e.logRejected(reqType, errcode.Of(err).Code)
+	e.fail(reqType, err)
+}
+
+// logRejected logs a refused frame without letting a client flood the log:
+// at most once per logEvery per authenticated socket, and once per
+// logEvery for all unauthenticated sockets together (anyone can open them).
+// Each line counts the ones held back. It runs on the reader goroutine.
+func (e *events) logRejected(reqType, code string) {
+	c, h := e.c, e.c.hub
+	args := []any{"code", code}
+	if reqType != "" { // a known event type, never a client's string
+		args = append(args, "type", reqType)
+	}
+	if _, authed := c.operator(); !authed {
+		sampled(h.floods.frames, c.logger(), slog.LevelInfo, "frame rejected on an unauthenticated socket", args...)
+		return
+	}
+	if e.rejects == nil {
+		e.rejects = ratelimit.NewSampler(logEvery, h.deps.Clock)
+	}
+	sampled(e.rejects, c.logger(), slog.LevelWarn, "frame rejected", args...)
 }
 
 // fail sends the error frame for err, the one place where errors become frames.
@@ -169,6 +197,7 @@ func (e *events) HandleAuth(ctx context.Context, p lc.AuthPayloadSchema) error {
 	}
 	first, err := h.attach(c, op)
 	if err != nil {
+		sampled(h.floods.authRefused, c.logger(), slog.LevelWarn, "auth refused: connection cap", "operator_id", op.ID, "err", err)
 		e.fail(lc.TypeAuth, err)
 		c.closeWith(websocket.ClosePolicyViolation, "too many connections")
 		return nil

@@ -48,6 +48,17 @@ func find(t *testing.T, fs []wstest.Frame, typ string) map[string]any {
 	return nil
 }
 
+// ofType returns the frames of type typ, in order.
+func ofType(fs []wstest.Frame, typ string) []wstest.Frame {
+	var out []wstest.Frame
+	for _, f := range fs {
+		if f.Type == typ {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // TestTwoOperatorsTwoTabs is the core flow: join, claim with a loser, send
 // with the ack, transfer, close; on SQLite and on Postgres.
 func TestTwoOperatorsTwoTabs(t *testing.T) {

@@ -31,14 +31,18 @@ type Options struct {
 	AllowedOrigins []string
 	DevAuth        bool
 	AuthTimeout    time.Duration // unauthenticated sockets are closed after it (10 s)
-	MaxConnections int           // sockets per instance
+	MaxConnections int           // authenticated sockets (and upgrades with a valid ?token=) per instance
 	MaxConnsPerOp  int           // sockets per operator
-	SendQueue      int           // frames queued per socket before it counts as slow
-	PingPeriod     time.Duration // server pings (25 s)
-	PongWait       time.Duration // read deadline, renewed by any frame or pong (60 s)
-	WriteWait      time.Duration // per-frame write deadline (10 s)
-	RecheckPeriod  time.Duration // operator re-check for disabled accounts (60 s)
-	ReadLimit      int64         // bytes per frame (64 KiB)
+	MaxPending     int           // unauthenticated sockets per instance (1000)
+	// MaxPendingPerIP caps unauthenticated sockets per client IP; unlike
+	// the others, 0 means no cap.
+	MaxPendingPerIP int
+	SendQueue       int           // frames queued per socket before it counts as slow
+	PingPeriod      time.Duration // server pings (25 s)
+	PongWait        time.Duration // read deadline, renewed by any frame or pong (60 s)
+	WriteWait       time.Duration // per-frame write deadline (10 s)
+	RecheckPeriod   time.Duration // operator re-check for disabled accounts (60 s)
+	ReadLimit       int64         // bytes per frame (64 KiB)
 }
 
 // Deps are the hub's collaborators.
@@ -68,10 +72,15 @@ type Hub struct {
 	rooms     map[string]map[*Conn]struct{} // sockets by current room (line_user_id)
 	analytics map[*Conn]struct{}
 	status    map[int64]string // status chosen with set_status, while connected
+	pending   int              // sockets on the pending budget (see budget.go)
+	pendingIP map[string]int   // of them, per client IP
+	authed    int              // sockets on the authenticated budget
+	reserved  map[int64]int    // of them, admitted by ?token= and not yet authenticated, per operator
 	closing   bool
 	nextID    uint64
 	kpi       kpiPush
 	loading   Loading
+	floods    floodLogs
 
 	wg       sync.WaitGroup // one per socket, done when its goroutines ended
 	stop     chan struct{}
@@ -99,6 +108,9 @@ func NewHub(opt Options, deps Deps) *Hub {
 	if opt.MaxConnsPerOp <= 0 {
 		opt.MaxConnsPerOp = 10
 	}
+	if opt.MaxPending <= 0 {
+		opt.MaxPending = 1000
+	}
 	if opt.SendQueue <= 0 {
 		opt.SendQueue = 256
 	}
@@ -111,12 +123,16 @@ func NewHub(opt Options, deps Deps) *Hub {
 		rooms:     map[string]map[*Conn]struct{}{},
 		analytics: map[*Conn]struct{}{},
 		status:    map[int64]string{},
+		pendingIP: map[string]int{},
+		reserved:  map[int64]int{},
+		floods:    newFloodLogs(deps.Clock),
 		stop:      make(chan struct{}),
 		loopDone:  make(chan struct{}),
 	}
 	h.upgrader = websocket.Upgrader{
-		ReadBufferSize:  4096,
-		WriteBufferSize: 4096,
+		// Buffer sizes 0: the socket reuses the HTTP server's 4 KiB read and
+		// write buffers, which the handler goroutine holds anyway, instead
+		// of allocating two more of its own.
 		// Origin is checked in ServeHTTP, before the upgrade, against the allowlist.
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
@@ -153,39 +169,16 @@ func (h *Hub) Close(ctx context.Context) error {
 	}
 }
 
-// reserve admits a new socket under the instance cap.
-func (h *Hub) reserve() (*Conn, int) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closing {
-		return nil, http.StatusServiceUnavailable
-	}
-	if len(h.conns) >= h.opt.MaxConnections {
-		return nil, http.StatusServiceUnavailable
-	}
-	h.nextID++
-	c := newConn(h, fmt.Sprintf("%s-%d", h.opt.InstanceID, h.nextID))
-	h.conns[c] = struct{}{}
-	h.wg.Add(1)
-	return c, 0
-}
-
-// opConns counts an operator's sockets.
-func (h *Hub) opConns(id int64) int {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	return len(h.ops[id])
-}
-
 // attach marks c as authenticated for op. It refuses over the per-operator
-// cap and reports whether this is the operator's first socket.
+// cap, or over the instance's authenticated budget, and reports whether this
+// is the operator's first socket.
 func (h *Hub) attach(c *Conn, op chat.Operator) (first bool, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	set := h.ops[op.ID]
-	if len(set) >= h.opt.MaxConnsPerOp {
-		return false, chat.E(chat.ErrRateLimited, "too many connections for this operator (max %d)", h.opt.MaxConnsPerOp)
+	if err := h.promoteLocked(c, op.ID); err != nil {
+		return false, err
 	}
+	set := h.ops[op.ID]
 	if set == nil {
 		set = map[*Conn]struct{}{}
 		h.ops[op.ID] = set
@@ -201,7 +194,7 @@ func (h *Hub) attach(c *Conn, op chat.Operator) (first bool, err error) {
 func (h *Hub) detach(c *Conn) (room string, lastInRoom, lastConn bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	delete(h.conns, c)
+	h.forgetLocked(c)
 	delete(h.analytics, c)
 	room, lastInRoom = h.leaveLocked(c)
 	op, ok := c.operator()

@@ -52,9 +52,10 @@ func (h *Hub) presenceChanged(ctx context.Context) {
 }
 
 // MessageStored sends new_message to the room (minus the sending tab). A
-// customer message also updates everyone else's inbox: operators watching
-// the room have read it; the others get the list variant with their unread
-// count.
+// customer message also updates every online operator's inbox with the list
+// variant: operators watching the room have read it (unread 0), the others
+// get their unread count. Watchers get it too: the UI updates its inbox row
+// only from this event.
 func (h *Hub) MessageStored(ctx context.Context, m chat.Message, tempID, excludeConn string) {
 	now := h.deps.Clock.Now()
 	h.publish(ctx, bus.Audience{Kind: bus.Room, Room: m.LineUserID, ExcludeConn: excludeConn}, lc.NewNewMessageEvent(h.deps.Wire.Message(m, tempID), now))
@@ -68,14 +69,12 @@ func (h *Hub) MessageStored(ctx context.Context, m chat.Message, tempID, exclude
 	}
 	watching := h.watchers(m.LineUserID)
 	for opID := range h.Online() {
+		unread := 0
 		if watching[opID] {
 			if err := h.deps.Store.MarkRead(ctx, opID, m.LineUserID, m.Seq); err != nil {
 				h.log.Error("conversation update: mark read", "err", err)
 			}
-			continue
-		}
-		unread, err := h.deps.Store.Unread(ctx, opID, m.LineUserID)
-		if err != nil {
+		} else if unread, err = h.deps.Store.Unread(ctx, opID, m.LineUserID); err != nil {
 			h.log.Error("conversation update: unread", "err", err)
 			continue
 		}

@@ -3,7 +3,10 @@ package ws
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
+	"net/url"
+	"slices"
 
 	lc "livechat/gen/livechat"
 	"livechat/internal/bus"
@@ -11,25 +14,29 @@ import (
 )
 
 // ServeHTTP upgrades GET /api/v1/ws/live-chat. Refusals happen before the
-// upgrade, with a plain HTTP status: 403 for an Origin not on the allowlist,
-// 503 over the instance cap or while shutting down, 429 over the
-// per-operator cap (known here only when ?token= is given).
+// upgrade, with a plain HTTP status: 403 for a foreign Origin not on the
+// allowlist, 503 while shutting down. An upgrade with a valid ?token= is
+// admitted onto the authenticated budget (503 over the instance cap, 429
+// over the operator's); any other onto the pending budget (503 over the
+// instance's, 429 over the client IP's).
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if origin := r.Header.Get("Origin"); origin != "" && !h.originAllowed(origin) {
-		h.log.Info("upgrade refused: origin not allowed", "origin", origin)
+	if origin := r.Header.Get("Origin"); origin != "" && !h.originAllowed(origin, r.Host) {
+		sampled(h.floods.origin, h.log, slog.LevelInfo, "upgrade refused: origin not allowed", "origin", clip(origin))
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
-	token := r.URL.Query().Get("token")
-	if token != "" {
-		if claims, err := h.deps.Tokens.Verify(token); err == nil && h.opConns(claims.OperatorID) >= h.opt.MaxConnsPerOp {
-			http.Error(w, "too many connections for this operator", http.StatusTooManyRequests)
-			return
-		}
+	token, ip := r.URL.Query().Get("token"), clientIP(r)
+	var (
+		c   *Conn
+		why refusal
+	)
+	if opID, ok := h.tokenOperator(token); ok {
+		c, why = h.admitToken(opID)
+	} else {
+		c, why = h.admitPending(ip)
 	}
-	c, status := h.reserve()
 	if c == nil {
-		http.Error(w, "too many connections", status)
+		h.refused(w, why, ip)
 		return
 	}
 	conn, err := h.upgrader.Upgrade(w, r, nil) // answers the client itself on failure
@@ -43,19 +50,75 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.serve(context.WithoutCancel(r.Context()), conn)
 }
 
-func (h *Hub) originAllowed(origin string) bool {
-	for _, o := range h.opt.AllowedOrigins {
-		if o == origin {
-			return true
+// originAllowed admits a listed origin, and a page served by this server
+// itself: its Origin's host:port is the request's Host (gorilla's default check).
+func (h *Hub) originAllowed(origin, host string) bool {
+	if slices.Contains(h.opt.AllowedOrigins, origin) {
+		return true
+	}
+	u, err := url.Parse(origin)
+	return err == nil && u.Host != "" && equalFoldASCII(u.Host, host)
+}
+
+// equalFoldASCII compares ASCII case-insensitively; unlike strings.EqualFold
+// it folds no other letters (the Kelvin sign is not a k).
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range len(a) {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
 		}
 	}
-	return false
+	return true
+}
+
+// refused answers an upgrade that was not admitted. Only the caps that
+// protect operators are logged, and at most once per logEvery each.
+func (h *Hub) refused(w http.ResponseWriter, why refusal, ip string) {
+	msg := "too many connections"
+	switch why {
+	case shuttingDown:
+		msg = "server shutting down"
+	case pendingFull:
+		msg = "too many unauthenticated connections"
+		sampled(h.floods.pendingFull, h.log, slog.LevelWarn, "upgrade refused: unauthenticated sockets at their cap", "max", h.opt.MaxPending)
+	case pendingIP:
+		msg = "too many unauthenticated connections from this address"
+		sampled(h.floods.pendingIP, h.log, slog.LevelInfo, "upgrade refused: unauthenticated sockets from one address at their cap", "max", h.opt.MaxPendingPerIP, "ip", ip)
+	case authedFull:
+		sampled(h.floods.authedFull, h.log, slog.LevelWarn, "upgrade refused: authenticated sockets at their cap", "max", h.opt.MaxConnections)
+	case operatorFull:
+		msg = "too many connections for this operator"
+	}
+	http.Error(w, msg, why.status())
+}
+
+// tokenOperator is the operator of a valid ?token=. The socket still has to
+// authenticate; this only picks its budget.
+func (h *Hub) tokenOperator(token string) (int64, bool) {
+	if token == "" {
+		return 0, false
+	}
+	claims, err := h.deps.Tokens.Verify(token)
+	if err != nil {
+		return 0, false
+	}
+	return claims.OperatorID, true
 }
 
 // release forgets a socket that never got upgraded.
 func (h *Hub) release(c *Conn) {
 	h.mu.Lock()
-	delete(h.conns, c)
+	h.forgetLocked(c)
 	h.mu.Unlock()
 	h.wg.Done()
 }
