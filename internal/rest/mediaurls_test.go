@@ -259,9 +259,13 @@ func TestSignedMediaURLs(t *testing.T) {
 			t.Errorf("expired: message %q", e["message"])
 		}
 		m.get(t, preview, "").expectError(t, 403, "forbidden")
+		sock.Sync() // the inbox updates of the customer's messages are read
 		sock.Send("join_room", map[string]any{"line_user_id": cust.LineUserID})
-		sock.WaitFor("conversation_update").Decode(t, &joined)
-		fresh, _ := mediaOf(t, joined.Messages, img.ID)["url"].(string)
+		var rejoined struct {
+			Messages []any `json:"messages"`
+		}
+		sock.Expect("conversation_update").Decode(t, &rejoined)
+		fresh, _ := mediaOf(t, rejoined.Messages, img.ID)["url"].(string)
 		if fresh == full {
 			t.Fatalf("the URL did not change after it expired: %s", fresh)
 		}
