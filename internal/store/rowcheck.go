@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"unicode/utf8"
 
 	"livechat/internal/chat"
@@ -40,12 +39,12 @@ func (db *DB) unreadable(ctx context.Context, table string, id int64, err error)
 	return fmt.Errorf("%w: the row cannot be read back: %w", chat.ErrInvalid, err)
 }
 
-// cleanText makes s storable in every column of both databases: valid
-// UTF-8 without NUL (Postgres refuses both), at most n bytes, cut on a rune
-// boundary. For text the server writes from what others sent (LINE's error
-// messages, rejected events): recording it must not fail on its bytes.
+// cleanText makes s storable in every column of both databases
+// (chat.StripUnstorable), at most n bytes, cut on a rune boundary. For text
+// the server writes from what others sent (LINE's error messages, rejected
+// events): recording it must not fail on its bytes.
 func cleanText(s string, n int) string {
-	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+	s = chat.StripUnstorable(s)
 	if len(s) <= n {
 		return s
 	}

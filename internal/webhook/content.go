@@ -105,12 +105,6 @@ func location(m message) string {
 // would fail until quarantined. (The ids are checked at the door.)
 func (m *message) clean() {
 	for _, f := range []*string{&m.Text, &m.FileName, &m.Title, &m.Address} {
-		*f = cleanText(*f)
+		*f = chat.StripUnstorable(*f)
 	}
-}
-
-// cleanText drops what no database stores from free text that LINE hands
-// us (messages, profiles): NUL characters and invalid UTF-8.
-func cleanText(s string) string {
-	return strings.ReplaceAll(strings.ToValidUTF8(s, ""), "\x00", "")
 }

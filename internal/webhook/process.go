@@ -127,7 +127,7 @@ func (p *processor) withProfile(ctx context.Context, c *chat.Customer) {
 		p.log.Log(ctx, quietIfNoToken(err), "inbox: profile unavailable", "line_user_id", c.LineUserID, "err", err)
 		return
 	}
-	c.DisplayName = cleanText(prof.DisplayName)
+	c.DisplayName = chat.CleanLine(prof.DisplayName)
 	if webURL(prof.PictureURL) {
 		c.PictureURL = prof.PictureURL
 	}
