@@ -135,10 +135,10 @@ func wantChanged(t *testing.T, what string, err error) {
 	}
 }
 
-// A reply is checked against the session again inside the write: a transfer
-// or close that commits after the service's checks refuses it, and nothing
-// is stored, announced or delivered.
-func TestSendMessageRechecksInsideTheWrite(t *testing.T) {
+// A reply is checked against the session in the write itself (nothing is
+// read before it): after a transfer or a close the sender's message is
+// refused with the reason, and nothing is stored, announced or delivered.
+func TestSendMessageIsCheckedInTheWrite(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
@@ -146,14 +146,15 @@ func TestSendMessageRechecksInsideTheWrite(t *testing.T) {
 		send := func(op chat.Operator, c chat.Customer) (chat.Message, error) {
 			return e.svc.SendMessage(ctx, chat.SendRequest{Actor: op, LineUserID: c.LineUserID, Text: "hello from " + op.Username})
 		}
-		refused := func(what string, op chat.Operator, c chat.Customer, between func()) {
+		refused := func(what string, op chat.Operator, c chat.Customer, want error, msg string) {
 			t.Helper()
 			stored, _ := e.notes.counts()
 			delivered := len(e.out.Delivered())
 			before, _, _ := db.RecentMessages(ctx, c.LineUserID, 0, 100)
-			e.st.then(between)
 			m, err := send(op, c)
-			wantChanged(t, what, err)
+			if !errors.Is(err, want) || (msg != "" && chat.PublicMessage(err, "") != msg) {
+				t.Fatalf("%s: error %v, want %v %q", what, err, want, msg)
+			}
 			if m.ID != 0 {
 				t.Fatalf("%s: refused, yet returned %+v", what, m)
 			}
@@ -171,39 +172,37 @@ func TestSendMessageRechecksInsideTheWrite(t *testing.T) {
 				t.Fatalf("%s: the refused message was delivered to the customer", what)
 			}
 		}
+		const notHers = "Only the claiming operator, a supervisor or an admin can reply in this session"
 
-		// Transferred to bob after alice's checks passed.
+		// Transferred to bob: alice may no longer reply, bob may.
 		c, s := e.active(t, e.alice)
-		refused("alice after a transfer to bob", e.alice, c, e.transfer(t, s, e.alice, e.bob))
+		e.transfer(t, s, e.alice, e.bob)()
+		refused("alice after a transfer to bob", e.alice, c, chat.ErrForbidden, notHers)
 		if m, err := send(e.bob, c); err != nil || *m.SessionID != s.ID {
 			t.Fatalf("bob replies in his session: %+v, %v", m, err)
 		}
 
-		// Closed after alice's checks passed.
+		// Closed: nobody may reply.
 		c, s = e.active(t, e.alice)
-		refused("alice after a close", e.alice, c, e.close(t, s))
+		e.close(t, s)()
+		refused("alice after a close", e.alice, c, chat.ErrSessionNotFound, "")
 
 		// A supervisor may reply whoever owns the session, but not once it closed.
 		c, s = e.active(t, e.alice)
-		e.st.then(e.transfer(t, s, e.alice, e.bob))
+		e.transfer(t, s, e.alice, e.bob)()
 		if m, err := send(e.sup, c); err != nil || m.SessionID == nil || *m.SessionID != s.ID {
 			t.Fatalf("supervisor after a transfer: %+v, %v", m, err)
 		}
-		refused("supervisor after a close", e.sup, c, e.close(t, s))
+		e.close(t, s)()
+		refused("supervisor after a close", e.sup, c, chat.ErrSessionNotFound, "")
 
-		// Closed and a new session claimed by alice in between: the message
-		// was meant for the old one.
+		// Waiting again after a close: claim it first.
 		c, s = e.active(t, e.alice)
-		refused("alice after her session was replaced", e.alice, c, func() {
-			e.close(t, s)()
-			n, _, err := db.EnsureWaitingSession(ctx, c.LineUserID, time.Now())
-			if err == nil {
-				_, err = db.ClaimSession(ctx, n.ID, e.alice.ID, time.Now())
-			}
-			if err != nil {
-				t.Errorf("reopen: %v", err)
-			}
-		})
+		e.close(t, s)()
+		if _, _, err := db.EnsureWaitingSession(ctx, c.LineUserID, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		refused("alice before she claimed the new session", e.alice, c, chat.ErrSessionState, "Claim the session before replying")
 	})
 }
 

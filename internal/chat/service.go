@@ -237,16 +237,6 @@ func (s *Service) SendMessage(ctx context.Context, r SendRequest) (Message, erro
 	if err != nil {
 		return Message{}, err
 	}
-	sess, err := s.openSession(ctx, r.LineUserID)
-	if err != nil {
-		return Message{}, err
-	}
-	if sess.Status != StatusActive {
-		return Message{}, &Error{Kind: ErrSessionState, Message: "Claim the session before replying"}
-	}
-	if !mayAct(r.Actor, sess) {
-		return Message{}, &Error{Kind: ErrForbidden, Message: "Only the claiming operator, a supervisor or an admin can reply in this session"}
-	}
 	opID := r.Actor.ID
 	m := Message{
 		LineUserID:     r.LineUserID,
@@ -263,18 +253,15 @@ func (s *Service) SendMessage(ctx context.Context, r SendRequest) (Message, erro
 		// Stored with the message, so the outbox never sees it without its key.
 		m.RetryKey = uuid.NewString()
 	}
-	// The store re-checks, inside the append, that the session read above is
-	// still ACTIVE (and still the actor's unless it may override): a close,
-	// transfer or claim committed in between refuses the message.
-	guard := &AppendGuard{SessionID: sess.ID}
+	// The rules are checked inside the append, against the session as it
+	// is when the message is written (one statement, nothing read before):
+	// an ACTIVE open session, the actor's unless it may override.
+	guard := &AppendGuard{}
 	if !r.Actor.Role.CanOverride() {
 		guard.Owner = &opID
 	}
 	if err := s.store.AppendMessage(ctx, &m, guard, s.now()); err != nil {
-		if errors.Is(err, ErrConflict) {
-			return Message{}, &Error{Kind: ErrSessionState, Message: "The session changed meanwhile; reload it"}
-		}
-		return Message{}, fmt.Errorf("store message: %w", err)
+		return Message{}, sendRefused(r.LineUserID, err)
 	}
 	if r.Ack != nil {
 		r.Ack(m)
@@ -290,6 +277,21 @@ func (s *Service) SendMessage(ctx context.Context, r SendRequest) (Message, erro
 	}
 	s.deliver(ctx, &m, r.TempID)
 	return m, nil
+}
+
+// sendRefused words why an operator's message was not stored.
+func sendRefused(lineUserID string, err error) error {
+	switch {
+	case errors.Is(err, ErrSessionNotFound):
+		return fmt.Errorf("open session of %s: %w", lineUserID, ErrSessionNotFound)
+	case errors.Is(err, ErrSessionState):
+		return &Error{Kind: ErrSessionState, Message: "Claim the session before replying"}
+	case errors.Is(err, ErrForbidden):
+		return &Error{Kind: ErrForbidden, Message: "Only the claiming operator, a supervisor or an admin can reply in this session"}
+	case errors.Is(err, ErrNotFound):
+		return fmt.Errorf("customer %s: %w", lineUserID, ErrCustomerNotFound)
+	}
+	return fmt.Errorf("store message: %w", err)
 }
 
 // deliver hands m to the outbound channel and records the outcome.

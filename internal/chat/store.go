@@ -111,10 +111,9 @@ type Conversation struct {
 }
 
 // AppendGuard is what an operator's message requires of the conversation at
-// the moment it is stored. The service checks the same before it calls
-// AppendMessage; the guard re-checks it inside the append's transaction, so a
-// claim, transfer or close that commits in between cannot make the message
-// land in a session its sender no longer owns, or in none.
+// the moment it is stored, checked inside the append, so that a claim,
+// transfer or close committed at the same time cannot make the message land
+// in a session its sender does not own, or in none.
 //
 // A guard always requires the customer's open session to be ACTIVE.
 type AppendGuard struct {
@@ -139,7 +138,9 @@ type Messages interface {
 	// session is read under the customer's lock (and on Postgres locked FOR
 	// UPDATE, so a concurrent claim or transfer waits or is seen); when it
 	// does not satisfy the guard nothing is stored, no seq is used, and the
-	// error is ErrConflict.
+	// error wraps ErrConflict and the cause: ErrSessionNotFound (no open
+	// session), ErrSessionState (not ACTIVE, or not guard.SessionID) or
+	// ErrForbidden (not guard.Owner's).
 	AppendMessage(ctx context.Context, m *Message, guard *AppendGuard, now time.Time) error
 	Message(ctx context.Context, id int64) (Message, error)
 	// RecentMessages returns up to limit messages with seq < beforeSeq

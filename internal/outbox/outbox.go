@@ -8,16 +8,24 @@
 // settled. A restart resumes pending rows; the retry key makes a push that
 // LINE already accepted before the crash a 409, not a second message.
 //
-// One goroutine (Run) owns the schedule. Chat sends wake it with Kick, an
-// injectable clock wakes it for retries, and a poll catches rows left by
-// other instances. Pushes run on goroutines it starts and waits for.
+// The outbox works from memory. A committed message is handed to it by
+// Enqueue; one goroutine (Run) keeps every conversation's pending messages
+// in order and starts the pushes, at most Workers at a time, on goroutines
+// it waits for. The database is written once to take each attempt (a
+// conditional update, so of several instances one wins) and once to
+// record its outcome, and read only in batches: at start, and in a scan at
+// most every PollInterval for rows that no live attempt holds (another
+// instance died, or Enqueue could not keep up). A retry waits on a timer
+// set to its due time, never on a poll.
 package outbox
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -34,37 +42,46 @@ type Delivery struct {
 	RetryKey string // the X-Line-Retry-Key; empty until fixed
 	TempID   string // the sending tab's id, for message_failed
 	Attempts int    // pushes started, the claimed one included
+	// NextAttemptAt is when a retry falls due; zero: at once.
+	NextAttemptAt time.Time
 }
+
+// ErrNotHead is ClaimDelivery's answer for a message that must wait: an
+// earlier message of its conversation is still pending.
+var ErrNotHead = errors.New("outbox: an earlier message of the conversation is pending")
 
 // Store is what the outbox needs from persistence (internal/store). A
 // delivery is a pending OUTGOING message with sender role ADMIN.
 type Store interface {
-	// DueDeliveries returns the ids of up to limit conversation heads (a
-	// conversation's lowest-seq pending message) whose next attempt (at
-	// first: their creation) is at or before now and that no attempt
-	// holds, longest waiting first.
-	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]int64, error)
-	// NextDeliveryAt is the earliest time a head becomes due (its next
-	// attempt, or the end of the lock on it); ok is false when none is pending.
-	NextDeliveryAt(ctx context.Context) (at time.Time, ok bool, err error)
+	// PendingDeliveries returns the ids of up to limit pending messages
+	// that no attempt holds (never claimed, or their lock ended), by id.
+	PendingDeliveries(ctx context.Context, now time.Time, limit int) ([]int64, error)
+	// LoadDeliveries reads those messages in one query; one that cannot be
+	// read back is left out and listed in unreadable (ErrInvalid).
+	LoadDeliveries(ctx context.Context, ids []int64) (ds []Delivery, unreadable map[int64]error, err error)
 	// ClaimDelivery takes a due message for one attempt: it counts the
 	// attempt, locks the row until lockUntil and fixes the retry key to
-	// retryKey unless it has one, in one conditional update. Taken
-	// meanwhile or no longer due: ErrConflict. A row that cannot be read
-	// back: an error wrapping ErrInvalid.
-	ClaimDelivery(ctx context.Context, messageID int64, now, lockUntil time.Time, retryKey string) (Delivery, error)
+	// retryKey unless it has one, in one conditional update, and returns
+	// the attempt's number and the key. Another attempt holds it, it is
+	// settled or not due: ErrConflict. An earlier message of its
+	// conversation is pending: ErrNotHead.
+	ClaimDelivery(ctx context.Context, messageID int64, now, lockUntil time.Time, retryKey string) (attempt int, key string, err error)
 	// RetryDelivery ends attempt number attempt with the message still
 	// pending, unlocked and due at at; reason is shown meanwhile. A later
 	// attempt took over, or the message is settled: ErrConflict.
 	RetryDelivery(ctx context.Context, messageID int64, attempt int, at time.Time, reason string) error
-	// FinishDelivery records sent or failed for attempt number attempt;
-	// ErrConflict as for RetryDelivery.
-	FinishDelivery(ctx context.Context, messageID int64, attempt int, status chat.DeliveryStatus, reason string) error
+	// FinishDelivery records sent or failed for attempt number attempt
+	// (ErrConflict as for RetryDelivery) and returns the id of the
+	// conversation's next pending message, 0 if none.
+	FinishDelivery(ctx context.Context, messageID int64, attempt int, status chat.DeliveryStatus, reason string) (next int64, err error)
 	// FailDelivery records a failure of the message itself, which counts
 	// toward quarantine: pending and due at next, or at the maxFailures-th
 	// such failure dead (failed for good). attempt as for RetryDelivery,
 	// or 0 when unknown.
 	FailDelivery(ctx context.Context, messageID int64, attempt int, reason string, next time.Time, maxFailures int, now time.Time) (Dead, error)
+	// NextDeliveryAt is the earliest time a conversation's first pending
+	// message becomes due (readiness only); ok is false when none is.
+	NextDeliveryAt(ctx context.Context) (at time.Time, ok bool, err error)
 }
 
 // Dead is what FailDelivery tells about the message: who to tell, and
@@ -110,8 +127,8 @@ type Config struct {
 	// was sent: LINE keeps a retry key for 24 h only, so a later retry
 	// could deliver it twice.
 	GiveUpAfter time.Duration
-	// PollInterval is the longest the outbox sleeps without looking at the
-	// table: it finds rows that other instances enqueued.
+	// PollInterval is how often the outbox scans the table for rows no
+	// attempt holds: what other instances left behind when they died.
 	PollInterval time.Duration
 	// MaxFailures quarantines a message after this many attempts that
 	// failed because of the message itself (it cannot be read back, or
@@ -133,6 +150,12 @@ const (
 	DefaultGiveUpAfter    = 23 * time.Hour
 	DefaultPollInterval   = 30 * time.Second
 	DefaultMaxFailures    = 10
+)
+
+// Bounds of the in-memory hand-off and of one scan's read.
+const (
+	handoffQueue = 4096
+	scanBatch    = 500
 )
 
 func (c Config) withDefaults() Config {
@@ -177,10 +200,12 @@ type Outbox struct {
 	log    *slog.Logger
 	cfg    Config
 
-	kick    chan struct{}      // capacity 1: wakes Run
-	syncc   chan chan struct{} // Sync's requests
-	results chan outcome       // attempts report here
-	running atomic.Bool
+	in       chan Delivery      // Enqueue's hand-off
+	kick     chan struct{}      // capacity 1: wakes Run
+	scanSoon atomic.Bool        // the hand-off overflowed: scan at once
+	syncc    chan chan struct{} // Sync's requests
+	results  chan outcome       // attempts report here
+	running  atomic.Bool
 
 	// For Health, written by Run.
 	lastAttempt atomic.Int64           // unix ns of the last claim (or Run's start)
@@ -188,16 +213,35 @@ type Outbox struct {
 	lineTrouble atomic.Pointer[string] // the last transient LINE failure; nil after a success
 
 	// Owned by the Run goroutine.
-	inflight    map[int64]bool // message ids being pushed
-	stopping    bool           // Run's ctx ended; draining
-	settled     []Result       // settled by scan itself, for Observe
+	convs       map[string]*conv // conversations with pending messages in memory
+	known       map[int64]bool   // ids in memory (queued or in flight)
+	ready       []*conv          // conversations whose head may be attempted now
+	retries     retryHeap        // conversations waiting for their head's retry
+	inflight    int
+	stopping    bool // Run's ctx ended; draining
+	nextScan    time.Time
 	timer       clock.Timer
-	pausedUntil time.Time     // after a 429: LINE's rate limit is per channel
-	rowFailures map[int64]int // this run's failures of a message itself, for their backoff
+	pausedUntil time.Time           // after a 429: LINE's rate limit is per channel
+	rowFailures map[int64]int       // this run's failures of a message itself, for their backoff
+	reload      map[int64]time.Time // rows that could not be read back, and when to try again
+	observed    []Result            // settled outside an attempt, for Observe
+}
+
+// conv is one conversation's pending messages, in seq order.
+type conv struct {
+	key     string // line_user_id
+	queue   []*Delivery
+	busy    bool // the head is being pushed, or waits for its retry
+	blocked bool // the head waits for an earlier message that is not in memory
+	inReady bool
+	claimed bool      // the head's current attempt is already claimed (loaded by a scan)
+	retryAt time.Time // while waiting for a retry
+	index   int       // in retries
 }
 
 // outcome is what an attempt goroutine reports.
 type outcome struct {
+	c   *conv
 	d   Delivery
 	err error
 }
@@ -215,24 +259,32 @@ func New(store Store, push Pusher, notify Notifier, clk clock.Clock, log *slog.L
 		clock:       clk,
 		log:         log.With("component", "outbox"),
 		cfg:         cfg,
+		in:          make(chan Delivery, handoffQueue),
 		kick:        make(chan struct{}, 1),
 		syncc:       make(chan chan struct{}),
 		results:     make(chan outcome, cfg.Workers),
-		inflight:    map[int64]bool{},
+		convs:       map[string]*conv{},
+		known:       map[int64]bool{},
 		rowFailures: map[int64]int{},
+		reload:      map[int64]time.Time{},
 	}
 }
 
-// Enqueue takes a stored, pending operator message for delivery and wakes
-// Run. chat.Service stores the retry key and temp id with the message, so
-// there is nothing left to write; a message stored without a key still gets
-// one before its first push (ClaimDelivery fixes it).
-func (o *Outbox) Enqueue(context.Context, chat.Message, string) error {
+// Enqueue hands a stored, pending operator message to Run. It never
+// blocks: should the hand-off be full, the row is found by a scan started
+// at once. chat.Service stores the retry key and temp id with the message;
+// a message stored without a key gets one when it is claimed.
+func (o *Outbox) Enqueue(_ context.Context, m chat.Message, tempID string) error {
+	select {
+	case o.in <- Delivery{Message: m, RetryKey: m.RetryKey, TempID: tempID}:
+	default:
+		o.scanSoon.Store(true)
+	}
 	o.Kick()
 	return nil
 }
 
-// Kick wakes Run to look for due messages. It never blocks.
+// Kick wakes Run. It never blocks.
 func (o *Outbox) Kick() {
 	select {
 	case o.kick <- struct{}{}:
@@ -240,9 +292,9 @@ func (o *Outbox) Kick() {
 	}
 }
 
-// Sync makes Run look for due messages now, and returns once it has and
-// has scheduled its next wake-up. Tests call it after moving a fake clock,
-// so that the next Advance finds the outbox's timer in place.
+// Sync makes Run scan the table now and returns once it has, and has
+// scheduled its next wake-up. Tests call it after moving a fake clock, so
+// that the next Advance finds the outbox's timer in place.
 func (o *Outbox) Sync(ctx context.Context) error {
 	done := make(chan struct{})
 	select {
@@ -265,99 +317,81 @@ func (o *Outbox) Run(ctx context.Context) error {
 		return errors.New("outbox: already running")
 	}
 	defer o.running.Store(false)
-	o.lastAttempt.Store(o.clock.Now().UnixNano())
+	now := o.clock.Now()
+	o.lastAttempt.Store(now.UnixNano())
 	o.log.Info("outbox started", "workers", o.cfg.Workers)
-	o.scan(ctx)
+	o.scan(ctx, now) // recovery: what a previous run left
 	for {
+		o.step(ctx)
 		select {
 		case <-ctx.Done():
 			o.stop(ctx)
 			o.log.Info("outbox stopped")
 			return nil
+		case d := <-o.in:
+			o.add(d, false)
+			o.drainIn()
 		case <-o.kick:
-			o.scan(ctx)
+			o.drainIn()
+			o.wake(ctx)
 		case done := <-o.syncc:
-			select {
-			case <-o.kick: // this scan answers it
-			default:
-			}
-			o.scan(ctx)
+			o.drainIn()
+			o.scan(ctx, o.clock.Now())
+			o.step(ctx)
 			close(done)
 		case r := <-o.results:
-			if ctx.Err() != nil {
-				// Cut short by the shutdown: settle it with the others.
-				o.stop(ctx, r)
-				o.log.Info("outbox stopped")
-				return nil
-			}
 			res := o.settle(ctx, r)
-			o.scan(ctx)
+			o.step(ctx)
 			o.observe(res)
 		}
 	}
 }
 
-// stop settles the attempts in flight (received: already reported), with
-// a short context of their own, ctx being over.
-func (o *Outbox) stop(ctx context.Context, received ...outcome) {
-	o.stopping = true
-	defer func() { o.stopping = false }()
-	if o.timer != nil {
-		o.timer.Stop()
-		o.timer = nil
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	for len(o.inflight) > 0 {
-		var r outcome
-		if len(received) > 0 {
-			r, received = received[0], received[1:]
-		} else {
-			r = <-o.results
+// drainIn takes every message Enqueue has handed over.
+func (o *Outbox) drainIn() {
+	for {
+		select {
+		case d := <-o.in:
+			o.add(d, false)
+		default:
+			return
 		}
-		o.observe(o.settle(sctx, r))
 	}
 }
 
-// scan claims due heads while workers are free, then schedules the next
-// wake-up.
-func (o *Outbox) scan(ctx context.Context) {
-	if ctx.Err() != nil {
-		return
-	}
+// wake handles what a timer or a kick is for: retries that fell due, and
+// the scan when its time has come (or the hand-off overflowed).
+func (o *Outbox) wake(ctx context.Context) {
 	now := o.clock.Now()
-	if now.Before(o.pausedUntil) {
-		o.wakeAt(o.pausedUntil)
-		return
+	for len(o.retries) > 0 && !o.retries[0].retryAt.After(now) {
+		c := heap.Pop(&o.retries).(*conv)
+		c.busy, c.retryAt = false, time.Time{}
+		o.markReady(c)
 	}
-	for progress := true; progress && len(o.inflight) < o.cfg.Workers; {
-		progress = false
-		due, err := o.store.DueDeliveries(ctx, now, o.cfg.Workers-len(o.inflight))
-		if err != nil {
-			o.log.Error("list due deliveries", "err", err)
-			break
-		}
-		for _, id := range due {
-			if o.inflight[id] {
-				continue
-			}
-			if o.claim(ctx, id, now) {
-				progress = true
-			}
+	var again []int64
+	for id, at := range o.reload {
+		if !at.After(now) {
+			delete(o.reload, id)
+			again = append(again, id)
 		}
 	}
-	wake := now.Add(o.cfg.PollInterval)
-	next, ok, err := o.store.NextDeliveryAt(ctx)
-	if err != nil {
-		o.log.Error("next delivery", "err", err)
-	} else if ok && next.After(now) && next.Before(wake) {
-		wake = next
+	if len(again) > 0 {
+		o.load(ctx, again)
 	}
-	o.wakeAt(wake)
-	for _, res := range o.settled {
+	if o.scanSoon.Swap(false) || !now.Before(o.nextScan) {
+		o.scan(ctx, now)
+	}
+}
+
+// step starts attempts while workers are free, then arms the timer, and
+// reports what was settled without an attempt.
+func (o *Outbox) step(ctx context.Context) {
+	o.dispatch(ctx)
+	o.arm()
+	for _, res := range o.observed {
 		o.observe(res)
 	}
-	o.settled = o.settled[:0]
+	o.observed = o.observed[:0]
 }
 
 func (o *Outbox) observe(res Result) {
@@ -366,35 +400,116 @@ func (o *Outbox) observe(res Result) {
 	}
 }
 
-// claim takes message id for an attempt and starts its push; it reports
-// whether the message changed state (so that the conversation's next
-// message may be due).
-func (o *Outbox) claim(ctx context.Context, id int64, now time.Time) bool {
-	o.lastAttempt.Store(now.UnixNano())
-	c, err := o.store.ClaimDelivery(ctx, id, now, now.Add(o.cfg.Lock), uuid.NewString())
-	switch {
-	case errors.Is(err, chat.ErrConflict):
-		return false // another instance took it
-	case errors.Is(err, chat.ErrInvalid):
-		// The row itself: one failure toward quarantine, not a stuck queue.
-		o.settled = append(o.settled, o.rowFailed(ctx, Delivery{Message: chat.Message{ID: id}}, err.Error()))
-		return true
-	case err != nil:
-		o.log.Error("claim delivery", "message_id", id, "err", err)
-		return false
+// add puts d in its conversation's queue, in seq order, once.
+func (o *Outbox) add(d Delivery, claimed bool) {
+	if o.known[d.Message.ID] || d.Message.ID == 0 {
+		return
 	}
+	o.known[d.Message.ID] = true
+	c := o.convs[d.Message.LineUserID]
+	if c == nil {
+		c = &conv{key: d.Message.LineUserID, index: -1}
+		o.convs[c.key] = c
+	}
+	i, _ := slices.BinarySearchFunc(c.queue, d.Message.Seq, func(x *Delivery, seq int64) int {
+		switch {
+		case x.Message.Seq < seq:
+			return -1
+		case x.Message.Seq > seq:
+			return 1
+		}
+		return 0
+	})
+	if i == 0 && c.busy && len(c.queue) > 0 {
+		i = 1 // never in front of the message being pushed
+	}
+	c.queue = slices.Insert(c.queue, i, &d)
+	if i == 0 {
+		c.claimed = claimed
+	}
+	c.blocked = false
+	if !c.busy {
+		o.markReady(c)
+	}
+}
+
+func (o *Outbox) markReady(c *conv) {
+	if !c.inReady && !c.busy && len(c.queue) > 0 {
+		c.inReady = true
+		o.ready = append(o.ready, c)
+	}
+}
+
+// pop removes c's head; a conversation left with nothing is forgotten.
+func (o *Outbox) pop(c *conv) {
+	if len(c.queue) > 0 {
+		delete(o.known, c.queue[0].Message.ID)
+		delete(o.rowFailures, c.queue[0].Message.ID)
+		c.queue[0] = nil
+		c.queue = c.queue[1:]
+	}
+	c.claimed = false
+	if len(c.queue) == 0 && !c.busy && !c.inReady && c.index < 0 {
+		delete(o.convs, c.key)
+	}
+}
+
+// dispatch claims the heads of ready conversations and starts their
+// pushes while workers are free and LINE has not asked us to wait.
+func (o *Outbox) dispatch(ctx context.Context) {
+	for len(o.ready) > 0 && o.inflight < o.cfg.Workers && ctx.Err() == nil {
+		now := o.clock.Now()
+		if now.Before(o.pausedUntil) {
+			return
+		}
+		c := o.ready[0]
+		o.ready[0] = nil
+		o.ready = o.ready[1:]
+		c.inReady = false
+		if c.busy || len(c.queue) == 0 {
+			continue
+		}
+		o.start(ctx, c, now)
+	}
+	if len(o.ready) == 0 {
+		o.ready = nil // let the backing array go
+	}
+}
+
+// start claims c's head for an attempt and pushes it.
+func (o *Outbox) start(ctx context.Context, c *conv, now time.Time) {
+	d := c.queue[0]
+	o.lastAttempt.Store(now.UnixNano())
+	if !c.claimed {
+		attempt, key, err := o.store.ClaimDelivery(ctx, d.Message.ID, now, now.Add(o.cfg.Lock), uuid.NewString())
+		switch {
+		case errors.Is(err, ErrNotHead):
+			c.blocked = true // an earlier message is not ours; the scan or its sender hands it over
+			return
+		case errors.Is(err, chat.ErrConflict):
+			o.pop(c) // another instance has it, or it is settled
+			o.markReady(c)
+			return
+		case err != nil:
+			o.log.Error("claim delivery", "message_id", d.Message.ID, "err", err)
+			o.waitRetry(c, now.Add(o.backoff(1)))
+			return
+		}
+		d.Attempts, d.RetryKey = attempt, key
+	}
+	c.claimed = false
 	// Tried before and out of LINE's 24 h retry-key window (the server was
 	// down): a push now might be a second copy, so give up instead.
-	if c.Attempts > 1 && now.Sub(c.Message.CreatedAt) >= o.cfg.GiveUpAfter {
+	if d.Attempts > 1 && now.Sub(d.Message.CreatedAt) >= o.cfg.GiveUpAfter {
 		const reason = "LINE did not confirm the delivery in time; please resend"
-		o.finish(ctx, c, chat.DeliveryFailed, reason, true)
-		o.settled = append(o.settled, Result{MessageID: c.Message.ID, LineUserID: c.Message.LineUserID,
-			Attempt: c.Attempts, Status: chat.DeliveryFailed, Reason: reason})
-		return true
+		o.finish(ctx, c, *d, chat.DeliveryFailed, reason, true)
+		o.observed = append(o.observed, Result{MessageID: d.Message.ID, LineUserID: d.Message.LineUserID,
+			Attempt: d.Attempts, Status: chat.DeliveryFailed, Reason: reason})
+		return
 	}
-	o.inflight[c.Message.ID] = true
-	go o.attempt(ctx, c)
-	return true
+	c.busy = true
+	o.inflight++
+	go o.attempt(ctx, c, *d)
 }
 
 // errPanic marks an attempt whose push panicked: the message's own fault
@@ -402,25 +517,26 @@ func (o *Outbox) claim(ctx context.Context, id int64, now time.Time) bool {
 var errPanic = errors.New("outbox: push panicked")
 
 // attempt is one push; Run owns it and waits for its outcome.
-func (o *Outbox) attempt(ctx context.Context, d Delivery) {
+func (o *Outbox) attempt(ctx context.Context, c *conv, d Delivery) {
 	var err error
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("%w: %v", errPanic, p)
 		}
-		o.results <- outcome{d: d, err: err}
+		o.results <- outcome{c: c, d: d, err: err}
 	}()
 	actx, cancel := context.WithTimeout(ctx, o.cfg.AttemptTimeout)
 	defer cancel()
 	err = o.push.Push(actx, d.Message.LineUserID, []line.Message{line.Text(d.Message.Content)}, d.RetryKey)
 }
 
-// settle stores an attempt's outcome and tells the sender about a failure.
+// settle stores an attempt's outcome and tells the sender.
 func (o *Outbox) settle(ctx context.Context, r outcome) Result {
-	d := r.d
-	delete(o.inflight, d.Message.ID)
+	c, d := r.c, r.d
+	o.inflight--
+	c.busy = false
 	if errors.Is(r.err, errPanic) {
-		return o.rowFailed(ctx, d, r.err.Error())
+		return o.rowFailed(ctx, c, d, r.err.Error())
 	}
 	now := o.clock.Now()
 	res := Result{MessageID: d.Message.ID, LineUserID: d.Message.LineUserID, Attempt: d.Attempts}
@@ -448,7 +564,7 @@ func (o *Outbox) settle(ctx context.Context, r outcome) Result {
 	o.noteLINE(r.err, v)
 	res.Status, res.Reason = v.status, v.reason
 	if v.status != chat.DeliveryPending {
-		o.finish(ctx, d, v.status, v.reason, v.retryable)
+		o.finish(ctx, c, d, v.status, v.reason, v.retryable)
 		return res
 	}
 	res.NextAttempt = now.Add(wait)
@@ -456,8 +572,22 @@ func (o *Outbox) settle(ctx context.Context, r outcome) Result {
 		"attempt", d.Attempts, "retry_in", wait, "reason", v.reason)
 	if err := o.store.RetryDelivery(ctx, d.Message.ID, d.Attempts, res.NextAttempt, v.reason); err != nil {
 		o.storeFailed("retry", d, err)
+		if errors.Is(err, chat.ErrConflict) {
+			o.pop(c) // another attempt took it over
+			o.markReady(c)
+			return res
+		}
+	}
+	if !o.stopping {
+		o.waitRetry(c, res.NextAttempt)
 	}
 	return res
+}
+
+// waitRetry parks c until at.
+func (o *Outbox) waitRetry(c *conv, at time.Time) {
+	c.busy, c.retryAt = true, at
+	heap.Push(&o.retries, c)
 }
 
 // noteLINE keeps, for Health, whether LINE is failing: a temporary failure
@@ -476,8 +606,8 @@ func (o *Outbox) noteLINE(err error, v verdict) {
 // rowFailed records a failure of the message itself (attempt 0 when the
 // row could not even be read): pending with a backoff, or quarantined at
 // MaxFailures, when the sender learns it failed and the conversation's
-// later messages go out.
-func (o *Outbox) rowFailed(ctx context.Context, d Delivery, reason string) Result {
+// later messages go out. c is nil for a row no conversation holds yet.
+func (o *Outbox) rowFailed(ctx context.Context, c *conv, d Delivery, reason string) Result {
 	id := d.Message.ID
 	o.rowFailures[id]++
 	now := o.clock.Now()
@@ -486,17 +616,30 @@ func (o *Outbox) rowFailed(ctx context.Context, d Delivery, reason string) Resul
 	res := Result{MessageID: id, LineUserID: d.Message.LineUserID, Attempt: d.Attempts, Status: chat.DeliveryPending, Reason: reason, NextAttempt: next}
 	if err != nil {
 		o.storeFailed("failure", d, err)
+		if c != nil {
+			o.waitRetry(c, next)
+		}
 		return res
 	}
 	res.LineUserID = dead.LineUserID
 	if !dead.Dead {
 		o.log.Warn("delivery failed on the message itself, will retry", "message_id", id, "retry_in", next.Sub(now), "reason", reason)
+		if c != nil {
+			o.waitRetry(c, next)
+		}
 		return res
 	}
 	delete(o.rowFailures, id)
 	o.log.Error("delivery quarantined: the message keeps failing on its own", "message_id", id,
 		"line_user_id", dead.LineUserID, "failures", o.cfg.MaxFailures, "reason", reason)
 	res.Status, res.NextAttempt = chat.DeliveryFailed, time.Time{}
+	if c != nil {
+		o.pop(c)
+		o.markReady(c)
+	} else if c := o.convs[dead.LineUserID]; c != nil && c.blocked {
+		c.blocked = false // it waited for this one
+		o.markReady(c)
+	}
 	if o.notify != nil {
 		m := chat.Message{ID: id, LineUserID: dead.LineUserID, OperatorID: dead.OperatorID,
 			DeliveryStatus: chat.DeliveryFailed, DeliveryError: reason}
@@ -505,11 +648,15 @@ func (o *Outbox) rowFailed(ctx context.Context, d Delivery, reason string) Resul
 	return res
 }
 
-// finish records a final outcome and tells the sender.
-func (o *Outbox) finish(ctx context.Context, d Delivery, status chat.DeliveryStatus, reason string, retryable bool) {
-	delete(o.rowFailures, d.Message.ID)
-	if err := o.store.FinishDelivery(ctx, d.Message.ID, d.Attempts, status, reason); err != nil {
+// finish records a final outcome, tells the sender, and moves on to the
+// conversation's next message: also one another instance stored, which
+// it hands over by naming it.
+func (o *Outbox) finish(ctx context.Context, c *conv, d Delivery, status chat.DeliveryStatus, reason string, retryable bool) {
+	next, err := o.store.FinishDelivery(ctx, d.Message.ID, d.Attempts, status, reason)
+	o.pop(c)
+	if err != nil {
 		o.storeFailed("finish", d, err)
+		o.markReady(c)
 		return
 	}
 	m := d.Message
@@ -519,13 +666,17 @@ func (o *Outbox) finish(ctx context.Context, d Delivery, status chat.DeliverySta
 		if o.notify != nil {
 			o.notify.MessageDelivered(ctx, m, d.TempID)
 		}
-		return
+	} else {
+		o.log.Warn("delivery failed", "message_id", d.Message.ID, "line_user_id", d.Message.LineUserID,
+			"attempt", d.Attempts, "reason", reason)
+		if o.notify != nil {
+			o.notify.MessageFailed(ctx, m, d.TempID, reason, retryable)
+		}
 	}
-	o.log.Warn("delivery failed", "message_id", d.Message.ID, "line_user_id", d.Message.LineUserID,
-		"attempt", d.Attempts, "reason", reason)
-	if o.notify != nil {
-		o.notify.MessageFailed(ctx, m, d.TempID, reason, retryable)
+	if next != 0 && !o.known[next] && !o.stopping {
+		o.load(ctx, []int64{next})
 	}
+	o.markReady(c)
 }
 
 // storeFailed logs a lost bookkeeping write. The row keeps its lock; when
@@ -539,16 +690,147 @@ func (o *Outbox) storeFailed(what string, d Delivery, err error) {
 	o.log.Error("record delivery "+what, "message_id", d.Message.ID, "attempt", d.Attempts, "err", err)
 }
 
+// scan takes over the pending rows no attempt holds, in batches: at
+// start, what a previous run left; later, at most every PollInterval,
+// what dead instances left. It also retries conversations whose head was
+// blocked behind a message that was not in memory.
+func (o *Outbox) scan(ctx context.Context, now time.Time) {
+	o.nextScan = o.nextScanAfter(now)
+	for _, c := range o.convs {
+		if c.blocked {
+			c.blocked = false
+			o.markReady(c)
+		}
+	}
+	for range 100 { // bounded: at most this many batches per scan
+		ids, err := o.store.PendingDeliveries(ctx, now, scanBatch)
+		if err != nil {
+			if ctx.Err() == nil {
+				o.log.Error("scan pending deliveries", "err", err)
+			}
+			return
+		}
+		fresh := ids[:0:0]
+		for _, id := range ids {
+			if _, waits := o.reload[id]; !o.known[id] && !waits {
+				fresh = append(fresh, id)
+			}
+		}
+		if len(fresh) == 0 {
+			return
+		}
+		o.load(ctx, fresh)
+		if len(ids) < scanBatch {
+			return
+		}
+	}
+}
+
+// nextScanAfter keeps the scans on a fixed grid, so that a clock that
+// jumps does not push the next one further out.
+func (o *Outbox) nextScanAfter(now time.Time) time.Time {
+	if o.nextScan.IsZero() {
+		return now.Add(o.cfg.PollInterval)
+	}
+	next := o.nextScan
+	for !next.After(now) {
+		next = next.Add(o.cfg.PollInterval)
+	}
+	return next
+}
+
+// load reads messages into memory; one that cannot be read back counts as
+// its own failure.
+func (o *Outbox) load(ctx context.Context, ids []int64) {
+	ds, unreadable, err := o.store.LoadDeliveries(ctx, ids)
+	if err != nil {
+		if ctx.Err() == nil {
+			o.log.Error("load deliveries", "err", err)
+		}
+		return
+	}
+	for _, d := range ds {
+		if d.Message.DeliveryStatus != chat.DeliveryPending {
+			continue
+		}
+		o.add(d, false)
+		if c := o.convs[d.Message.LineUserID]; c.queue[0].Message.ID == d.Message.ID && d.NextAttemptAt.After(o.clock.Now()) {
+			// A retry a previous run scheduled: wait for it.
+			o.ready = slices.DeleteFunc(o.ready, func(x *conv) bool { return x == c })
+			c.inReady = false
+			o.waitRetry(c, d.NextAttemptAt)
+		}
+	}
+	for id, err := range unreadable {
+		res := o.rowFailed(ctx, nil, Delivery{Message: chat.Message{ID: id}}, err.Error())
+		if res.Status == chat.DeliveryPending {
+			o.reload[id] = res.NextAttempt
+		}
+		o.observed = append(o.observed, res)
+	}
+}
+
+// stop settles the attempts in flight, with a short context of their own,
+// ctx being over.
+func (o *Outbox) stop(ctx context.Context) {
+	o.stopping = true
+	defer func() { o.stopping = false }()
+	if o.timer != nil {
+		o.timer.Stop()
+		o.timer = nil
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	for o.inflight > 0 {
+		o.observe(o.settle(sctx, <-o.results))
+	}
+}
+
 // backoff is the wait after failed attempt n (1-based).
 func (o *Outbox) backoff(n int) time.Duration {
 	return clock.Backoff(n, o.cfg.MinBackoff, o.cfg.MaxBackoff)
 }
 
-// wakeAt arms the single timer for at (the clock may have moved on
-// during the scan).
-func (o *Outbox) wakeAt(at time.Time) {
+// arm sets the single timer to the next thing to do: a retry, the end of
+// LINE's pause while messages wait, or the scan.
+func (o *Outbox) arm() {
+	at := o.nextScan
+	if len(o.retries) > 0 && o.retries[0].retryAt.Before(at) {
+		at = o.retries[0].retryAt
+	}
+	if len(o.ready) > 0 && o.pausedUntil.Before(at) {
+		at = o.pausedUntil
+	}
+	for _, t := range o.reload {
+		if t.Before(at) {
+			at = t
+		}
+	}
 	if o.timer != nil {
 		o.timer.Stop()
 	}
 	o.timer = o.clock.AfterFunc(max(at.Sub(o.clock.Now()), 0), o.Kick)
+}
+
+// retryHeap orders waiting conversations by their retry time.
+type retryHeap []*conv
+
+func (h retryHeap) Len() int           { return len(h) }
+func (h retryHeap) Less(i, j int) bool { return h[i].retryAt.Before(h[j].retryAt) }
+func (h retryHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *retryHeap) Push(x any) {
+	c := x.(*conv)
+	c.index = len(*h)
+	*h = append(*h, c)
+}
+func (h *retryHeap) Pop() any {
+	old := *h
+	c := old[len(old)-1]
+	old[len(old)-1] = nil
+	c.index = -1
+	*h = old[:len(old)-1]
+	return c
 }

@@ -45,7 +45,7 @@ func (r cannedRow) canned() chat.CannedResponse {
 // (bytewise on both databases).
 func (db *DB) ListCannedResponses(ctx context.Context, category string) ([]chat.CannedResponse, error) {
 	var rows []cannedRow
-	q := db.bun.NewSelect().Model(&rows).Where("is_active")
+	q := db.read.NewSelect().Model(&rows).Where("is_active")
 	if category != "" {
 		q = q.Where("category = ?", category)
 	}

@@ -78,7 +78,7 @@ func (db *DB) ListConversations(ctx context.Context, f chat.ConversationFilter) 
 		LIMIT ?`
 
 	var rows []conversationRow
-	if err := db.bun.NewRaw(query, args...).Scan(ctx, &rows); err != nil {
+	if err := db.read.NewRaw(query, args...).Scan(ctx, &rows); err != nil {
 		return chat.ConversationPage{}, fmt.Errorf("store: list conversations: %w", dbErr(err))
 	}
 

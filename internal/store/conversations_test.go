@@ -289,7 +289,7 @@ func TestListConversationsIsOneQuery(t *testing.T) {
 		op := storetest.Operator(t, db, "alice", chat.RoleAgent)
 		seedInbox(t, db, op)
 		counter := &queryCounter{}
-		db.Bun().AddQueryHook(counter)
+		db.AddQueryHook(counter)
 		page, err := db.ListConversations(t.Context(), chat.ConversationFilter{OperatorID: op.ID, Limit: 4})
 		if err != nil || len(page.Items) != 4 {
 			t.Fatalf("ListConversations = %d items, %v", len(page.Items), err)

@@ -83,7 +83,7 @@ func (r csatRow) response() chat.CSAT {
 // CSAT returns the rating of a session, or ErrNotFound.
 func (db *DB) CSAT(ctx context.Context, sessionID int64) (chat.CSAT, error) {
 	var row csatRow
-	if err := db.bun.NewSelect().Model(&row).Where("session_id = ?", sessionID).Scan(ctx); err != nil {
+	if err := db.read.NewSelect().Model(&row).Where("session_id = ?", sessionID).Scan(ctx); err != nil {
 		return chat.CSAT{}, fmt.Errorf("store: csat of session %d: %w", sessionID, dbErr(err))
 	}
 	return row.response(), nil

@@ -78,7 +78,7 @@ func (db *DB) UpsertCustomer(ctx context.Context, c chat.Customer) (chat.Custome
 // Customer returns the customer with that LINE user id.
 func (db *DB) Customer(ctx context.Context, lineUserID string) (chat.Customer, error) {
 	var row customerRow
-	if err := db.bun.NewSelect().Model(&row).Where("line_user_id = ?", lineUserID).Scan(ctx); err != nil {
+	if err := db.read.NewSelect().Model(&row).Where("line_user_id = ?", lineUserID).Scan(ctx); err != nil {
 		return chat.Customer{}, fmt.Errorf("store: customer %s: %w", lineUserID, dbErr(err))
 	}
 	return row.customer(), nil

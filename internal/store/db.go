@@ -5,6 +5,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -36,10 +37,20 @@ type Config struct {
 }
 
 // DB is the bun-backed chat.Store.
+//
+// On SQLite, which has one writer at a time, bun (every write) runs on a
+// pool of one connection, so writers queue in Go instead of sleeping on
+// SQLITE_BUSY, and read (the read-only methods) on a pool of its own that
+// WAL lets run beside the writer. On Postgres both are the same pool.
+// Operator messages, the hot path, go through writer (group commit) on
+// SQLite and one prepared statement on Postgres (append.go).
 type DB struct {
 	bun     *bun.DB
+	read    *bun.DB
 	dialect string
 	log     *slog.Logger
+	stmts   *statements
+	writer  *groupWriter // SQLite only
 }
 
 var _ chat.Store = (*DB)(nil)
@@ -78,6 +89,10 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := db.prepare(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return db, nil
 }
 
@@ -89,15 +104,23 @@ func openSQLite(dir string, log *slog.Logger) (*DB, error) {
 		return nil, fmt.Errorf("store: create data dir: %w", err)
 	}
 	path := filepath.Join(dir, "livechat.db")
-	sqldb, err := sql.Open("sqlite", "file:"+path+sqliteParams)
+	write, err := sql.Open("sqlite", "file:"+path+sqliteParams)
 	if err != nil {
 		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
 	}
-	// SQLite has one writer anyway; a few connections let reads overlap it.
-	sqldb.SetMaxOpenConns(4)
-	sqldb.SetMaxIdleConns(4)
+	// One writer connection: SQLite serialises writers anyway.
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxIdleTime(0)
+	read, err := sql.Open("sqlite", "file:"+path+sqliteParams+"&_pragma=query_only(1)")
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
+	}
+	read.SetMaxOpenConns(4)
+	read.SetMaxIdleConns(4)
 	log.Info("store: using sqlite", "path", path)
-	return &DB{bun: bun.NewDB(sqldb, sqlitedialect.New()), dialect: SQLite, log: log}, nil
+	return &DB{bun: bun.NewDB(write, sqlitedialect.New()), read: bun.NewDB(read, sqlitedialect.New()), dialect: SQLite, log: log}, nil
 }
 
 func openPostgres(url string, log *slog.Logger) (*DB, error) {
@@ -111,10 +134,14 @@ func openPostgres(url string, log *slog.Logger) (*DB, error) {
 		cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
 	}
 	sqldb := stdlib.OpenDB(*cfg)
-	sqldb.SetMaxOpenConns(16)
-	sqldb.SetMaxIdleConns(4)
+	// Every operator message is one statement (append.go): the pool keeps
+	// enough connections, idle ones included, for the senders of a busy
+	// instance without reconnecting.
+	sqldb.SetMaxOpenConns(32)
+	sqldb.SetMaxIdleConns(16)
 	log.Info("store: using postgres", "host", cfg.Host, "database", cfg.Database)
-	return &DB{bun: bun.NewDB(sqldb, pgdialect.New()), dialect: Postgres, log: log}, nil
+	b := bun.NewDB(sqldb, pgdialect.New())
+	return &DB{bun: b, read: b, dialect: Postgres, log: log}, nil
 }
 
 // redact hides a password in a URL-looking string for error messages.
@@ -127,8 +154,20 @@ func redact(s string) string {
 	return s[:scheme+3] + "…" + s[at:]
 }
 
-// Close closes the connection pool.
-func (db *DB) Close() error { return db.bun.Close() }
+// Close stops the group writer and closes the connection pools.
+func (db *DB) Close() error {
+	if db.writer != nil {
+		db.writer.stop()
+	}
+	if db.stmts != nil {
+		db.stmts.close()
+	}
+	err := db.bun.Close()
+	if db.read != db.bun {
+		err = errors.Join(err, db.read.Close())
+	}
+	return err
+}
 
 // Ping checks that the database answers.
 func (db *DB) Ping(ctx context.Context) error {
@@ -136,6 +175,14 @@ func (db *DB) Ping(ctx context.Context) error {
 		return fmt.Errorf("store: ping %s: %w", db.dialect, err)
 	}
 	return nil
+}
+
+// AddQueryHook adds h to every connection pool (tests count queries).
+func (db *DB) AddQueryHook(h bun.QueryHook) {
+	db.bun.AddQueryHook(h)
+	if db.read != db.bun {
+		db.read.AddQueryHook(h)
+	}
 }
 
 // Dialect is "sqlite" or "postgres".

@@ -26,10 +26,10 @@ func (db *DB) BusinessHours(ctx context.Context) (hours.Schedule, error) {
 		zone string
 		rows []hoursRow
 	)
-	if err := db.bun.NewRaw(`SELECT timezone FROM business_hours_zone WHERE id = 1`).Scan(ctx, &zone); err != nil {
+	if err := db.read.NewRaw(`SELECT timezone FROM business_hours_zone WHERE id = 1`).Scan(ctx, &zone); err != nil {
 		return hours.Schedule{}, fmt.Errorf("store: business hours zone: %w", dbErr(err))
 	}
-	if err := db.bun.NewSelect().Model(&rows).Order("weekday", "opens").Scan(ctx); err != nil {
+	if err := db.read.NewSelect().Model(&rows).Order("weekday", "opens").Scan(ctx); err != nil {
 		return hours.Schedule{}, fmt.Errorf("store: business hours: %w", dbErr(err))
 	}
 	loc, err := time.LoadLocation(zone)

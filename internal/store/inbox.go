@@ -171,7 +171,7 @@ const inboxHeads = `
 func (db *DB) DueInboxIDs(ctx context.Context, now time.Time, limit int) ([]int64, error) {
 	now = dbTime(now)
 	var ids []int64
-	err := db.bun.NewRaw(`
+	err := db.read.NewRaw(`
 		SELECT e.id FROM line_webhook_events AS e
 		WHERE `+inboxHeads+`
 			AND e.next_attempt_at <= ?
@@ -191,7 +191,7 @@ func (db *DB) NextInboxAttempt(ctx context.Context) (next time.Time, ok bool, er
 	var rows []struct {
 		At time.Time `bun:"due_at"`
 	}
-	err = db.bun.NewRaw(`
+	err = db.read.NewRaw(`
 		SELECT CASE WHEN e.locked_until IS NOT NULL AND e.locked_until > e.next_attempt_at
 			THEN e.locked_until ELSE e.next_attempt_at END AS due_at
 		FROM line_webhook_events e
@@ -339,7 +339,7 @@ type DeadLetter struct {
 // DeadInboxEvents lists quarantined inbox events, newest first.
 func (db *DB) DeadInboxEvents(ctx context.Context, limit int) ([]DeadLetter, error) {
 	var out []DeadLetter
-	err := db.bun.NewRaw(`
+	err := db.read.NewRaw(`
 		SELECT id, webhook_event_id, event_type, line_user_id, last_error AS reason, attempts, dead_at AS at
 		FROM line_webhook_events WHERE dead_at IS NOT NULL
 		ORDER BY dead_at DESC, id DESC LIMIT ?`, max(limit, 1)).Scan(ctx, &out)
@@ -352,7 +352,7 @@ func (db *DB) DeadInboxEvents(ctx context.Context, limit int) ([]DeadLetter, err
 // RejectedInboxEvents lists the webhook events refused at the door, newest first.
 func (db *DB) RejectedInboxEvents(ctx context.Context, limit int) ([]RejectedEvent, error) {
 	var rows []rejectRow
-	err := db.bun.NewSelect().Model(&rows).OrderExpr("r.received_at DESC, r.id DESC").Limit(int64(max(limit, 1))).Scan(ctx)
+	err := db.read.NewSelect().Model(&rows).OrderExpr("r.received_at DESC, r.id DESC").Limit(int64(max(limit, 1))).Scan(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: rejected inbox events: %w", dbErr(err))
 	}
@@ -373,7 +373,7 @@ func utcLetters(ls []DeadLetter) []DeadLetter {
 // InboxEvent returns the inbox entry with that webhook event id.
 func (db *DB) InboxEvent(ctx context.Context, webhookEventID string) (InboxEvent, error) {
 	var row inboxRow
-	if err := db.bun.NewSelect().Model(&row).Where("webhook_event_id = ?", webhookEventID).Scan(ctx); err != nil {
+	if err := db.read.NewSelect().Model(&row).Where("webhook_event_id = ?", webhookEventID).Scan(ctx); err != nil {
 		return InboxEvent{}, fmt.Errorf("store: inbox event %s: %w", webhookEventID, dbErr(err))
 	}
 	return row.event(), nil
@@ -385,7 +385,7 @@ func (db *DB) CountInboxEvents(ctx context.Context) (total, pending int, err err
 		Total   int `bun:"total"`
 		Pending int `bun:"pending"`
 	}
-	err = db.bun.NewRaw(`
+	err = db.read.NewRaw(`
 		SELECT count(*) AS total, count(*) - count(processed_at) AS pending
 		FROM line_webhook_events`).Scan(ctx, &res)
 	if err != nil {
@@ -404,7 +404,7 @@ func (db *DB) IncomingMessageByLineID(ctx context.Context, lineUserID, lineMessa
 		expr = "(m.payload ->> 'line_message_id')"
 	}
 	var row messageRow
-	err := db.bun.NewSelect().Model(&row).
+	err := db.read.NewSelect().Model(&row).
 		Where(expr+" = ?", lineMessageID).
 		Where("m.direction = ?", string(chat.Incoming)).
 		Where("m.payload IS NOT NULL").

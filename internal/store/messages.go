@@ -87,119 +87,10 @@ func clampLimit(n int) int {
 	return n
 }
 
-// AppendMessage stores m with the customer's next seq. Incrementing
-// customers.last_seq first takes the customer's row lock (Postgres) or the
-// write lock (SQLite), which serialises appends per customer: seqs are
-// gap-free, and the message with seq = last_seq is always the latest.
-//
-// The open session is then read; on Postgres FOR UPDATE, so a claim or
-// transfer (which lock only the session row) either waits for this append or
-// has committed and is seen, and a close (which locks the customer row first)
-// is serialised by the customer lock. A guard the session does not satisfy
-// rolls the whole transaction back, the seq increment included.
-func (db *DB) AppendMessage(ctx context.Context, m *chat.Message, guard *chat.AppendGuard, now time.Time) error {
-	now = dbTime(now)
-	payload := m.Payload
-	if len(payload) == 0 {
-		payload = nil // an empty payload is no payload, not invalid JSON
-	}
-	var (
-		seq       int64
-		sessionID *int64
-		id        int64
-	)
-	err := db.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		if err := tx.NewRaw(`
-			UPDATE customers SET last_seq = last_seq + 1, last_message_at = ?
-			WHERE line_user_id = ?
-			RETURNING last_seq`, now, m.LineUserID).Scan(ctx, &seq); err != nil {
-			return err
-		}
-		sessionID = nil
-		var open []openSessionRow
-		q := `SELECT id, status, operator_id FROM chat_sessions WHERE line_user_id = ? AND status IN ` + openStatuses
-		if db.dialect == Postgres {
-			q += " FOR UPDATE"
-		}
-		if err := tx.NewRaw(q, m.LineUserID).Scan(ctx, &open); err != nil {
-			return err
-		}
-		if guard != nil {
-			if err := checkGuard(*guard, open); err != nil {
-				return err
-			}
-		}
-		if len(open) > 0 {
-			sessionID = &open[0].ID
-		}
-		row := messageRow{
-			LineUserID:     m.LineUserID,
-			Seq:            seq,
-			SessionID:      sessionID,
-			Direction:      string(m.Direction),
-			MessageType:    m.MessageType,
-			Content:        m.Content,
-			Payload:        payload,
-			SenderRole:     string(m.SenderRole),
-			OperatorID:     m.OperatorID,
-			OperatorName:   m.OperatorName,
-			DeliveryStatus: string(m.DeliveryStatus),
-			DeliveryError:  m.DeliveryError,
-			TempID:         m.TempID,
-			CreatedAt:      now,
-		}
-		if m.RetryKey != "" {
-			row.RetryKey = &m.RetryKey
-		}
-		if _, err := tx.NewInsert().Model(&row).Returning("id").Exec(ctx); err != nil {
-			return err
-		}
-		id = row.ID
-		if sessionID == nil {
-			return nil
-		}
-		_, err := tx.NewRaw(`
-			UPDATE chat_sessions
-			SET last_activity_at = ?, message_count = message_count + 1,
-				first_response_at = CASE WHEN first_response_at IS NULL AND ? THEN ? ELSE first_response_at END
-			WHERE id = ?`, now, m.SenderRole == chat.SenderAdmin, now, *sessionID).Exec(ctx)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("store: append message for %s: %w", m.LineUserID, dbErr(err))
-	}
-	m.ID, m.Seq, m.SessionID, m.CreatedAt, m.Payload = id, seq, sessionID, now, payload
-	return nil
-}
-
-// openSessionRow is what AppendMessage reads of the open session.
-type openSessionRow struct {
-	ID         int64  `bun:"id"`
-	Status     string `bun:"status"`
-	OperatorID *int64 `bun:"operator_id"`
-}
-
-// checkGuard refuses (ErrConflict) unless open holds the ACTIVE session g asks for.
-func checkGuard(g chat.AppendGuard, open []openSessionRow) error {
-	if len(open) == 0 {
-		return fmt.Errorf("no open session: %w", chat.ErrConflict)
-	}
-	s := open[0]
-	switch {
-	case g.SessionID != 0 && s.ID != g.SessionID:
-		return fmt.Errorf("open session is %d, not %d: %w", s.ID, g.SessionID, chat.ErrConflict)
-	case s.Status != string(chat.StatusActive):
-		return fmt.Errorf("session %d is %s, not ACTIVE: %w", s.ID, s.Status, chat.ErrConflict)
-	case g.Owner != nil && (s.OperatorID == nil || *s.OperatorID != *g.Owner):
-		return fmt.Errorf("session %d is not operator %d's: %w", s.ID, *g.Owner, chat.ErrConflict)
-	}
-	return nil
-}
-
 // Message returns the message with id.
 func (db *DB) Message(ctx context.Context, id int64) (chat.Message, error) {
 	var row messageRow
-	if err := db.bun.NewSelect().Model(&row).Where("id = ?", id).Scan(ctx); err != nil {
+	if err := db.read.NewSelect().Model(&row).Where("id = ?", id).Scan(ctx); err != nil {
 		return chat.Message{}, fmt.Errorf("store: message %d: %w", id, dbErr(err))
 	}
 	return row.message(), nil
@@ -210,7 +101,7 @@ func (db *DB) Message(ctx context.Context, id int64) (chat.Message, error) {
 func (db *DB) RecentMessages(ctx context.Context, lineUserID string, beforeSeq int64, limit int) ([]chat.Message, bool, error) {
 	limit = clampLimit(limit)
 	var rows []messageRow
-	q := db.bun.NewSelect().Model(&rows).
+	q := db.read.NewSelect().Model(&rows).
 		Where("line_user_id = ?", lineUserID).
 		Order("seq DESC").
 		Limit(int64(limit + 1))
@@ -231,7 +122,7 @@ func (db *DB) RecentMessages(ctx context.Context, lineUserID string, beforeSeq i
 // MessagesAfter returns messages with seq > afterSeq, oldest first.
 func (db *DB) MessagesAfter(ctx context.Context, lineUserID string, afterSeq int64, limit int) ([]chat.Message, error) {
 	var rows []messageRow
-	err := db.bun.NewSelect().Model(&rows).
+	err := db.read.NewSelect().Model(&rows).
 		Where("line_user_id = ?", lineUserID).
 		Where("seq > ?", afterSeq).
 		Order("seq ASC").
@@ -255,7 +146,7 @@ func (db *DB) SearchMessages(ctx context.Context, q, lineUserID string, limit in
 	}
 	pattern := "%" + likeEscaper.Replace(q) + "%"
 	var rows []messageRow
-	sel := db.bun.NewSelect().Model(&rows).
+	sel := db.read.NewSelect().Model(&rows).
 		Where(`lower(content) LIKE lower(?) ESCAPE '\'`, pattern).
 		OrderExpr("created_at DESC, id DESC").
 		Limit(int64(clampLimit(limit)))

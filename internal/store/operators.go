@@ -65,7 +65,7 @@ func (db *DB) CreateOperator(ctx context.Context, o *chat.Operator) error {
 // Operator returns the operator with id.
 func (db *DB) Operator(ctx context.Context, id int64) (chat.Operator, error) {
 	var row operatorRow
-	if err := db.bun.NewSelect().Model(&row).Where("id = ?", id).Scan(ctx); err != nil {
+	if err := db.read.NewSelect().Model(&row).Where("id = ?", id).Scan(ctx); err != nil {
 		return chat.Operator{}, fmt.Errorf("store: operator %d: %w", id, dbErr(err))
 	}
 	return row.operator(), nil
@@ -74,7 +74,7 @@ func (db *DB) Operator(ctx context.Context, id int64) (chat.Operator, error) {
 // OperatorByUsername returns the operator with that exact username.
 func (db *DB) OperatorByUsername(ctx context.Context, username string) (chat.Operator, error) {
 	var row operatorRow
-	if err := db.bun.NewSelect().Model(&row).Where("username = ?", username).Scan(ctx); err != nil {
+	if err := db.read.NewSelect().Model(&row).Where("username = ?", username).Scan(ctx); err != nil {
 		// No username in the error: it reaches logs, and people type passwords there.
 		return chat.Operator{}, fmt.Errorf("store: operator by username: %w", dbErr(err))
 	}
@@ -84,7 +84,7 @@ func (db *DB) OperatorByUsername(ctx context.Context, username string) (chat.Ope
 // ListOperators returns every operator ordered by id.
 func (db *DB) ListOperators(ctx context.Context) ([]chat.Operator, error) {
 	var rows []operatorRow
-	if err := db.bun.NewSelect().Model(&rows).Order("id").Scan(ctx); err != nil {
+	if err := db.read.NewSelect().Model(&rows).Order("id").Scan(ctx); err != nil {
 		return nil, fmt.Errorf("store: list operators: %w", dbErr(err))
 	}
 	ops := make([]chat.Operator, len(rows))

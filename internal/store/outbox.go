@@ -3,8 +3,11 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/uptrace/bun"
 
 	"livechat/internal/chat"
 	"livechat/internal/outbox"
@@ -19,15 +22,19 @@ var _ outbox.Store = (*DB)(nil)
 type outboxRow struct {
 	messageRow `bun:",extend"`
 
-	RetryKey *string `bun:"retry_key"`
-	TempID   string  `bun:"temp_id"`
-	Attempts int     `bun:"attempts"`
+	RetryKey      *string    `bun:"retry_key"`
+	TempID        string     `bun:"temp_id"`
+	Attempts      int        `bun:"attempts"`
+	NextAttemptAt *time.Time `bun:"next_attempt_at"`
 }
 
 func (r outboxRow) delivery() outbox.Delivery {
 	d := outbox.Delivery{Message: r.message(), TempID: r.TempID, Attempts: r.Attempts}
 	if r.RetryKey != nil {
 		d.RetryKey = *r.RetryKey
+	}
+	if r.NextAttemptAt != nil {
+		d.NextAttemptAt = r.NextAttemptAt.UTC()
 	}
 	return d
 }
@@ -44,25 +51,64 @@ const outboxHead = outboxPending + ` AND NOT EXISTS (
 	WHERE p.line_user_id = m.line_user_id AND p.seq < m.seq
 		AND p.delivery_status = 'pending' AND p.direction = 'OUTGOING' AND p.sender_role = 'ADMIN')`
 
-// DueDeliveries returns the ids of the conversation heads whose next
-// attempt (at first: their creation) is due and that no attempt holds,
-// longest waiting first. Only ids: a message whose columns cannot be read
-// back must not fail the batch (ClaimDelivery reads each one).
-func (db *DB) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]int64, error) {
+// PendingDeliveries returns the ids of up to limit pending messages that
+// no attempt holds (never claimed, or their lock ended), due or waiting
+// for a retry, by id: what a restart or the scan for rows of a dead
+// instance takes over. Only ids: a message whose columns cannot be read
+// back must not fail the batch (LoadDeliveries reads them).
+func (db *DB) PendingDeliveries(ctx context.Context, now time.Time, limit int) ([]int64, error) {
 	now = dbTime(now)
 	var ids []int64
-	err := db.bun.NewRaw(`
+	err := db.read.NewRaw(`
 		SELECT m.id
 		FROM messages AS m
-		WHERE `+outboxHead+`
-			AND coalesce(m.next_attempt_at, m.created_at) <= ?
+		WHERE `+outboxPending+`
 			AND (m.locked_until IS NULL OR m.locked_until <= ?)
-		ORDER BY coalesce(m.next_attempt_at, m.created_at), m.id
-		LIMIT ?`, now, now, max(limit, 1)).Scan(ctx, &ids)
+		ORDER BY m.id
+		LIMIT ?`, now, max(limit, 1)).Scan(ctx, &ids)
 	if err != nil {
-		return nil, fmt.Errorf("store: due deliveries: %w", dbErr(err))
+		return nil, fmt.Errorf("store: pending deliveries: %w", dbErr(err))
 	}
 	return ids, nil
+}
+
+// LoadDeliveries reads the messages with the given ids in one query. A
+// message that cannot be read back is left out and listed in unreadable,
+// with an error wrapping chat.ErrInvalid: one bad row fails alone.
+func (db *DB) LoadDeliveries(ctx context.Context, ids []int64) (ds []outbox.Delivery, unreadable map[int64]error, err error) {
+	if len(ids) == 0 {
+		return nil, nil, nil
+	}
+	var rows []outboxRow
+	err = db.read.NewSelect().Model(&rows).Where("m.id IN (?)", bun.In(ids)).Order("m.id").Scan(ctx)
+	if err == nil {
+		ds = make([]outbox.Delivery, len(rows))
+		for i, r := range rows {
+			ds[i] = r.delivery()
+		}
+		return ds, nil, nil
+	}
+	if len(ids) == 1 {
+		if rerr := db.unreadable(ctx, "messages", ids[0], err); errors.Is(rerr, chat.ErrInvalid) {
+			return nil, map[int64]error{ids[0]: fmt.Errorf("store: read message %d: %w", ids[0], rerr)}, nil
+		}
+		return nil, nil, fmt.Errorf("store: load deliveries: %w", dbErr(err))
+	}
+	// Something in the batch did not decode: one by one, to tell which.
+	for _, id := range ids {
+		one, bad, err := db.LoadDeliveries(ctx, []int64{id})
+		if err != nil {
+			return nil, nil, err
+		}
+		ds = append(ds, one...)
+		for id, e := range bad {
+			if unreadable == nil {
+				unreadable = map[int64]error{}
+			}
+			unreadable[id] = e
+		}
+	}
+	return ds, unreadable, nil
 }
 
 // NextDeliveryAt is the earliest moment a conversation head becomes due:
@@ -72,7 +118,7 @@ func (db *DB) NextDeliveryAt(ctx context.Context) (time.Time, bool, error) {
 	var rows []struct {
 		At time.Time `bun:"due_at"`
 	}
-	err := db.bun.NewRaw(`
+	err := db.read.NewRaw(`
 		SELECT CASE WHEN m.locked_until IS NOT NULL AND m.locked_until > coalesce(m.next_attempt_at, m.created_at)
 			THEN m.locked_until ELSE coalesce(m.next_attempt_at, m.created_at) END AS due_at
 		FROM messages AS m
@@ -88,27 +134,53 @@ func (db *DB) NextDeliveryAt(ctx context.Context) (time.Time, bool, error) {
 	return rows[0].At.UTC(), true, nil
 }
 
-// ClaimDelivery takes a due message for one attempt in a single conditional
-// update, so of several instances only one wins. A message that cannot be
-// read back is reported with an error wrapping chat.ErrInvalid (its own
-// fault, see FailDelivery).
-func (db *DB) ClaimDelivery(ctx context.Context, messageID int64, now, lockUntil time.Time, retryKey string) (outbox.Delivery, error) {
+// claimDeliverySQL takes a due pending message for one attempt, if no
+// attempt holds it and it is its conversation's first pending message:
+// of several instances only one wins, and a conversation goes out in
+// order whoever delivers it. It counts the attempt and fixes the retry key
+// unless it has one. Prepared (statements.go).
+const claimDeliverySQL = `
+	UPDATE messages SET attempts = attempts + 1, locked_until = ?, retry_key = coalesce(retry_key, ?)
+	WHERE id = ? AND ` + outboxPending + `
+		AND coalesce(next_attempt_at, created_at) <= ?
+		AND (locked_until IS NULL OR locked_until <= ?)
+		AND NOT EXISTS (
+			SELECT 1 FROM messages AS p
+			WHERE p.line_user_id = messages.line_user_id AND p.seq < messages.seq
+				AND p.delivery_status = 'pending' AND p.direction = 'OUTGOING' AND p.sender_role = 'ADMIN')
+	RETURNING attempts, retry_key`
+
+// ClaimDelivery takes message id for one attempt (claimDeliverySQL) and
+// returns the attempt's number and the retry key. Not claimable:
+// ErrConflict when another attempt holds it, it is settled or not due, or
+// outbox.ErrNotHead when an earlier message of its conversation is still
+// pending.
+func (db *DB) ClaimDelivery(ctx context.Context, messageID int64, now, lockUntil time.Time, retryKey string) (int, string, error) {
 	now = dbTime(now)
-	var rows []outboxRow
-	err := db.bun.NewRaw(`
-		UPDATE messages SET attempts = attempts + 1, locked_until = ?, retry_key = coalesce(retry_key, ?)
-		WHERE id = ? AND `+outboxPending+`
-			AND coalesce(next_attempt_at, created_at) <= ?
-			AND (locked_until IS NULL OR locked_until <= ?)
-		RETURNING `+db.columns(outboxRow{}, "", ""),
-		dbTime(lockUntil), retryKey, messageID, now, now).Scan(ctx, &rows)
-	if err != nil {
-		return outbox.Delivery{}, fmt.Errorf("store: claim delivery of message %d: %w", messageID, db.unreadable(ctx, "messages", messageID, err))
+	var (
+		attempts int
+		key      string
+	)
+	err := db.stmts.claimDelivery.QueryRowContext(ctx, db.timeArg(lockUntil), retryKey, messageID, db.timeArg(now), db.timeArg(now)).Scan(&attempts, &key)
+	if err == nil {
+		return attempts, key, nil
 	}
-	if len(rows) == 0 {
-		return outbox.Delivery{}, fmt.Errorf("store: claim delivery of message %d: no longer due: %w", messageID, chat.ErrConflict)
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, "", fmt.Errorf("store: claim delivery of message %d: %w", messageID, dbErr(err))
 	}
-	return rows[0].delivery(), nil
+	var head []bool
+	if err := db.read.NewRaw(`
+		SELECT NOT EXISTS (
+			SELECT 1 FROM messages AS p
+			WHERE p.line_user_id = m.line_user_id AND p.seq < m.seq
+				AND p.delivery_status = 'pending' AND p.direction = 'OUTGOING' AND p.sender_role = 'ADMIN')
+		FROM messages AS m WHERE m.id = ? AND `+outboxPending, messageID).Scan(ctx, &head); err != nil {
+		return 0, "", fmt.Errorf("store: claim delivery of message %d: %w", messageID, dbErr(err))
+	}
+	if len(head) == 1 && !head[0] {
+		return 0, "", fmt.Errorf("store: claim delivery of message %d: %w", messageID, outbox.ErrNotHead)
+	}
+	return 0, "", fmt.Errorf("store: claim delivery of message %d: taken, settled or not due: %w", messageID, chat.ErrConflict)
 }
 
 // RetryDelivery ends attempt number attempt without an answer: the message
@@ -122,16 +194,31 @@ func (db *DB) RetryDelivery(ctx context.Context, messageID int64, attempt int, a
 	return db.settled(res, err, messageID, "retry")
 }
 
-// FinishDelivery records the final outcome of attempt number attempt.
-func (db *DB) FinishDelivery(ctx context.Context, messageID int64, attempt int, status chat.DeliveryStatus, reason string) error {
+// finishDeliverySQL settles an attempt and names the conversation's next
+// pending message, which may be another instance's to hand over.
+const finishDeliverySQL = `
+	UPDATE messages SET delivery_status = ?, delivery_error = ?, next_attempt_at = NULL, locked_until = NULL
+	WHERE id = ? AND attempts = ? AND ` + outboxPending + `
+	RETURNING coalesce((
+		SELECT min(p.id) FROM messages AS p
+		WHERE p.line_user_id = messages.line_user_id AND p.seq > messages.seq
+			AND p.delivery_status = 'pending' AND p.direction = 'OUTGOING' AND p.sender_role = 'ADMIN'), 0)`
+
+// FinishDelivery records the final outcome of attempt number attempt, and
+// returns the id of the conversation's next pending message (0: none).
+// A later attempt took over, or the message is settled: ErrConflict.
+func (db *DB) FinishDelivery(ctx context.Context, messageID int64, attempt int, status chat.DeliveryStatus, reason string) (next int64, err error) {
 	if status != chat.DeliverySent && status != chat.DeliveryFailed {
-		return fmt.Errorf("store: finish delivery of message %d as %q: %w", messageID, status, chat.ErrInvalid)
+		return 0, fmt.Errorf("store: finish delivery of message %d as %q: %w", messageID, status, chat.ErrInvalid)
 	}
-	res, err := db.bun.NewRaw(`
-		UPDATE messages SET delivery_status = ?, delivery_error = ?, next_attempt_at = NULL, locked_until = NULL
-		WHERE id = ? AND attempts = ? AND `+outboxPending,
-		string(status), cleanText(reason, maxReasonLen), messageID, attempt).Exec(ctx)
-	return db.settled(res, err, messageID, "finish")
+	err = db.stmts.finishDelivery.QueryRowContext(ctx, string(status), cleanText(reason, maxReasonLen), messageID, attempt).Scan(&next)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("store: finish delivery of message %d: attempt superseded: %w", messageID, chat.ErrConflict)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: finish delivery of message %d: %w", messageID, dbErr(err))
+	}
+	return next, nil
 }
 
 // settled maps "no row" to ErrConflict: another attempt has taken over the
@@ -193,7 +280,7 @@ func (db *DB) FailDelivery(ctx context.Context, messageID int64, attempt int, re
 // DeadDeliveries lists quarantined outbox messages, newest first.
 func (db *DB) DeadDeliveries(ctx context.Context, limit int) ([]DeadLetter, error) {
 	var out []DeadLetter
-	err := db.bun.NewRaw(`
+	err := db.read.NewRaw(`
 		SELECT id, line_user_id, operator_id, temp_id, delivery_error AS reason, attempts, dead_at AS at
 		FROM messages WHERE dead_at IS NOT NULL
 		ORDER BY dead_at DESC, id DESC LIMIT ?`, max(limit, 1)).Scan(ctx, &out)

@@ -5,11 +5,12 @@ import (
 	"time"
 
 	"livechat/internal/chat"
+	"livechat/internal/outbox"
 	"livechat/internal/store"
 	"livechat/internal/store/storetest"
 )
 
-func TestOutboxHeadsClaimsAndOutcomes(t *testing.T) {
+func TestOutboxClaimsAndOutcomes(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := t.Context()
@@ -27,16 +28,18 @@ func TestOutboxHeadsClaimsAndOutcomes(t *testing.T) {
 		b1 := mustAppend(t, db, outgoing(b.LineUserID, "b1", &op), at(4*time.Second))
 		mustAppend(t, db, outgoing(b.LineUserID, "a bot reply is not the outbox's", nil), at(5*time.Second))
 
-		// One head per conversation, longest waiting first; nothing before it is due.
-		if due, err := db.DueDeliveries(ctx, at(0), 10); err != nil || len(due) != 0 {
-			t.Fatalf("due before any was sent = %v, %v", due, err)
+		// Pending and unheld, in id order, due or not.
+		ids, err := db.PendingDeliveries(ctx, at(0), 10)
+		if err != nil || !equalIDs(ids, a1.ID, a2.ID, b1.ID) {
+			t.Fatalf("pending = %v, %v; want [%d %d %d]", ids, err, a1.ID, a2.ID, b1.ID)
 		}
-		due, err := db.DueDeliveries(ctx, at(time.Minute), 10)
-		if err != nil {
-			t.Fatal(err)
+		ds, bad, err := db.LoadDeliveries(ctx, ids)
+		if err != nil || len(bad) != 0 || len(ds) != 3 {
+			t.Fatalf("load = %+v, %v, %v", ds, bad, err)
 		}
-		if len(due) != 2 || due[0] != a1.ID || due[1] != b1.ID {
-			t.Fatalf("due = %v, want [%d %d]", due, a1.ID, b1.ID)
+		if d := ds[0]; d.Message.ID != a1.ID || d.RetryKey != "key-a1" || d.TempID != "t-a1" || d.Message.Content != "a1" ||
+			d.Attempts != 0 || !d.NextAttemptAt.IsZero() || ds[2].RetryKey != "" {
+			t.Fatalf("loaded = %+v", ds)
 		}
 		next, ok, err := db.NextDeliveryAt(ctx)
 		if err != nil || !ok {
@@ -44,21 +47,25 @@ func TestOutboxHeadsClaimsAndOutcomes(t *testing.T) {
 		}
 		eqTime(t, "NextDeliveryAt", next, at(time.Second))
 
-		// Of two claimers one wins; the claim counts and keeps the key.
 		now := at(time.Minute)
-		c1, err := db.ClaimDelivery(ctx, a1.ID, now, now.Add(time.Minute), "ignored")
-		if err != nil || c1.Attempts != 1 || c1.RetryKey != "key-a1" || c1.TempID != "t-a1" || c1.Message.Content != "a1" {
-			t.Fatalf("claim = %+v, %v", c1, err)
+		// Not before it is due; not behind an earlier pending message.
+		_, _, err = db.ClaimDelivery(ctx, a1.ID, at(0), at(time.Minute), "ignored")
+		wantErr(t, "claim before it was sent", err, chat.ErrConflict)
+		_, _, err = db.ClaimDelivery(ctx, a2.ID, now, now.Add(time.Minute), "ignored")
+		wantErr(t, "claim behind a1", err, outbox.ErrNotHead)
+		// Of two claimers one wins; the claim counts and keeps the key.
+		attempt, key, err := db.ClaimDelivery(ctx, a1.ID, now, now.Add(time.Minute), "ignored")
+		if err != nil || attempt != 1 || key != "key-a1" {
+			t.Fatalf("claim = %d %q, %v", attempt, key, err)
 		}
-		_, err = db.ClaimDelivery(ctx, a1.ID, now, now.Add(time.Minute), "ignored")
+		_, _, err = db.ClaimDelivery(ctx, a1.ID, now, now.Add(time.Minute), "ignored")
 		wantErr(t, "second claim", err, chat.ErrConflict)
 		// A claim fixes the key of a message that had none.
-		cb, err := db.ClaimDelivery(ctx, b1.ID, now, now.Add(time.Minute), "key-b1")
-		if err != nil || cb.RetryKey != "key-b1" {
-			t.Fatalf("claim b1 = %+v, %v", cb, err)
+		if _, key, err := db.ClaimDelivery(ctx, b1.ID, now, now.Add(time.Minute), "key-b1"); err != nil || key != "key-b1" {
+			t.Fatalf("claim b1 = %q, %v", key, err)
 		}
-		if due, _ := db.DueDeliveries(ctx, now, 10); len(due) != 0 {
-			t.Fatalf("locked heads are due: %v", due)
+		if ids, _ := db.PendingDeliveries(ctx, now, 10); !equalIDs(ids, a2.ID) {
+			t.Fatalf("pending while a1 and b1 are held = %v", ids)
 		}
 		next, _, _ = db.NextDeliveryAt(ctx)
 		eqTime(t, "NextDeliveryAt while locked", next, now.Add(time.Minute))
@@ -71,37 +78,54 @@ func TestOutboxHeadsClaimsAndOutcomes(t *testing.T) {
 		if got.DeliveryStatus != chat.DeliveryPending || got.DeliveryError != "LINE error 500; will retry" {
 			t.Fatalf("after retry: %+v", got)
 		}
+		ds, _, _ = db.LoadDeliveries(ctx, []int64{a1.ID})
+		eqTime(t, "next attempt", ds[0].NextAttemptAt, now.Add(2*time.Second))
 		next, _, _ = db.NextDeliveryAt(ctx)
 		eqTime(t, "NextDeliveryAt after retry", next, now.Add(2*time.Second))
 		// A stale attempt cannot settle the message.
-		wantErr(t, "stale finish", db.FinishDelivery(ctx, a1.ID, 0, chat.DeliverySent, ""), chat.ErrConflict)
+		_, err = db.FinishDelivery(ctx, a1.ID, 0, chat.DeliverySent, "")
+		wantErr(t, "stale finish", err, chat.ErrConflict)
+		_, _, err = db.ClaimDelivery(ctx, a1.ID, now.Add(time.Second), now.Add(time.Minute), "ignored")
+		wantErr(t, "claim before the retry is due", err, chat.ErrConflict)
 
 		later := now.Add(2 * time.Second)
-		c2, err := db.ClaimDelivery(ctx, a1.ID, later, later.Add(time.Minute), "ignored")
-		if err != nil || c2.Attempts != 2 || c2.RetryKey != "key-a1" {
-			t.Fatalf("second claim = %+v, %v", c2, err)
+		attempt, key, err = db.ClaimDelivery(ctx, a1.ID, later, later.Add(time.Minute), "ignored")
+		if err != nil || attempt != 2 || key != "key-a1" {
+			t.Fatalf("second claim = %d %q, %v", attempt, key, err)
 		}
-		if err := db.FinishDelivery(ctx, a1.ID, 2, chat.DeliverySent, ""); err != nil {
-			t.Fatal(err)
+		// Settling names the conversation's next pending message.
+		if next, err := db.FinishDelivery(ctx, a1.ID, 2, chat.DeliverySent, ""); err != nil || next != a2.ID {
+			t.Fatalf("finish a1 = %d, %v; want next %d", next, err, a2.ID)
 		}
 		got, _ = db.Message(ctx, a1.ID)
 		if got.DeliveryStatus != chat.DeliverySent || got.DeliveryError != "" {
 			t.Fatalf("after finish: %+v", got)
 		}
-		// a2 is the head of a now.
-		due, _ = db.DueDeliveries(ctx, later, 10)
-		if len(due) != 1 || due[0] != a2.ID {
-			t.Fatalf("due after a1 = %v, want [%d]", due, a2.ID)
+		if _, _, err := db.ClaimDelivery(ctx, a2.ID, later, later.Add(time.Minute), "k"); err != nil {
+			t.Fatalf("a2 after a1: %v", err)
 		}
-		if err := db.FinishDelivery(ctx, b1.ID, 1, chat.DeliveryFailed, "LINE rejected the message"); err != nil {
-			t.Fatal(err)
+		if next, err := db.FinishDelivery(ctx, b1.ID, 1, chat.DeliveryFailed, "LINE rejected the message"); err != nil || next != 0 {
+			t.Fatalf("finish b1 = %d, %v; want no next", next, err)
 		}
-		wantErr(t, "finish as pending", db.FinishDelivery(ctx, a2.ID, 0, chat.DeliveryPending, ""), chat.ErrInvalid)
+		_, err = db.FinishDelivery(ctx, a2.ID, 1, chat.DeliveryPending, "")
+		wantErr(t, "finish as pending", err, chat.ErrInvalid)
 		got, _ = db.Message(ctx, b1.ID)
 		if got.DeliveryStatus != chat.DeliveryFailed || got.DeliveryError != "LINE rejected the message" {
 			t.Fatalf("failed message: %+v", got)
 		}
 	})
+}
+
+func equalIDs(got []int64, want ...int64) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // A message the store can write but not read back (its time) does not fail
@@ -130,30 +154,30 @@ func TestOutboxUnreadableRowIsFailedAndQuarantined(t *testing.T) {
 			t.Fatal(err)
 		}
 		now := at(time.Minute)
-		due, err := db.DueDeliveries(ctx, now, 10)
-		if err != nil || len(due) != 2 {
-			t.Fatalf("due = %v, %v; want the poison and b1", due, err)
+		ids, err := db.PendingDeliveries(ctx, now, 10)
+		if err != nil || !equalIDs(ids, p.ID, a2.ID, b1.ID) {
+			t.Fatalf("pending = %v, %v", ids, err)
 		}
-		_, err = db.ClaimDelivery(ctx, p.ID, now, now.Add(time.Minute), "k")
-		wantErr(t, "claim the unreadable row", err, chat.ErrInvalid)
-		if c, err := db.ClaimDelivery(ctx, b1.ID, now, now.Add(time.Minute), "k2"); err != nil || c.Message.Content != "b1" {
-			t.Fatalf("claim b1 = %+v, %v", c, err)
+		ds, bad, err := db.LoadDeliveries(ctx, ids)
+		if err != nil || len(ds) != 2 || ds[0].Message.ID != a2.ID || ds[1].Message.ID != b1.ID || len(bad) != 1 {
+			t.Fatalf("load = %+v, %v, %v; want a2 and b1, the poison apart", ds, bad, err)
 		}
+		wantErr(t, "the unreadable row", bad[p.ID], chat.ErrInvalid)
 		d, err := db.FailDelivery(ctx, p.ID, 0, "unreadable", now.Add(time.Second), 2, now)
 		if err != nil || d.Dead || d.MessageID != p.ID || d.TempID != "t-p" || d.LineUserID != a.LineUserID || d.OperatorID == nil || *d.OperatorID != op.ID {
 			t.Fatalf("first failure = %+v, %v", d, err)
 		}
-		if due, _ := db.DueDeliveries(ctx, now, 10); len(due) != 0 {
-			t.Fatalf("due while backing off = %v (a2 must wait behind the poison)", due)
-		}
+		_, _, err = db.ClaimDelivery(ctx, a2.ID, now, now.Add(time.Minute), "k")
+		wantErr(t, "a2 behind the poison", err, outbox.ErrNotHead)
 		later := now.Add(time.Second)
-		_, err = db.ClaimDelivery(ctx, p.ID, later, later.Add(time.Minute), "k")
-		wantErr(t, "claim again", err, chat.ErrInvalid)
 		if d, err = db.FailDelivery(ctx, p.ID, 0, "unreadable", later.Add(2*time.Second), 2, later); err != nil || !d.Dead {
 			t.Fatalf("second failure = %+v, %v", d, err)
 		}
-		if due, _ := db.DueDeliveries(ctx, later, 10); len(due) != 1 || due[0] != a2.ID {
-			t.Fatalf("due after quarantine = %v, want [%d]", due, a2.ID)
+		if ids, _ := db.PendingDeliveries(ctx, later, 10); !equalIDs(ids, a2.ID, b1.ID) {
+			t.Fatalf("pending after quarantine = %v, want [%d %d]", ids, a2.ID, b1.ID)
+		}
+		if _, _, err := db.ClaimDelivery(ctx, a2.ID, later, later.Add(time.Minute), "k"); err != nil {
+			t.Fatalf("a2 after the quarantine: %v", err)
 		}
 		dead, err := db.DeadDeliveries(ctx, 10)
 		if err != nil || len(dead) != 1 || dead[0].ID != p.ID || dead[0].Reason != "unreadable" || dead[0].TempID != "t-p" {

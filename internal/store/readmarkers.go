@@ -30,7 +30,7 @@ func (db *DB) MarkRead(ctx context.Context, operatorID int64, lineUserID string,
 // marker every incoming message is unread.
 func (db *DB) Unread(ctx context.Context, operatorID int64, lineUserID string) (int, error) {
 	var n int
-	err := db.bun.NewRaw(`
+	err := db.read.NewRaw(`
 		SELECT count(*) FROM messages m
 		WHERE m.line_user_id = ? AND m.direction = 'INCOMING'
 		  AND m.seq > coalesce((SELECT r.last_read_seq FROM read_markers r

@@ -63,7 +63,7 @@ func (db *DB) CreateRefreshToken(ctx context.Context, t *chat.RefreshToken) erro
 // RefreshTokenByHash returns the token with that hash, revoked or not.
 func (db *DB) RefreshTokenByHash(ctx context.Context, hash string) (chat.RefreshToken, error) {
 	var row refreshTokenRow
-	if err := db.bun.NewSelect().Model(&row).Where("token_hash = ?", hash).Scan(ctx); err != nil {
+	if err := db.read.NewSelect().Model(&row).Where("token_hash = ?", hash).Scan(ctx); err != nil {
 		return chat.RefreshToken{}, fmt.Errorf("store: refresh token: %w", dbErr(err))
 	}
 	return row.token(), nil

@@ -63,7 +63,7 @@ const openStatuses = "('WAITING', 'ACTIVE')"
 
 // Session returns the session with id.
 func (db *DB) Session(ctx context.Context, id int64) (chat.Session, error) {
-	s, err := sessionByID(ctx, db.bun, id)
+	s, err := sessionByID(ctx, db.read, id)
 	if err != nil {
 		return chat.Session{}, fmt.Errorf("store: session %d: %w", id, err)
 	}
@@ -80,7 +80,7 @@ func sessionByID(ctx context.Context, q bun.IDB, id int64) (chat.Session, error)
 
 // OpenSession returns the customer's WAITING or ACTIVE session.
 func (db *DB) OpenSession(ctx context.Context, lineUserID string) (chat.Session, error) {
-	s, err := openSession(ctx, db.bun, lineUserID)
+	s, err := openSession(ctx, db.read, lineUserID)
 	if err != nil {
 		return chat.Session{}, fmt.Errorf("store: open session of %s: %w", lineUserID, err)
 	}
@@ -147,7 +147,7 @@ func (db *DB) EnsureWaitingSession(ctx context.Context, lineUserID string, now t
 			return s, false, nil
 		case isUnique(err) && attempt < 3:
 			// A concurrent creator committed first: read what it made.
-			s, err := openSession(ctx, db.bun, lineUserID)
+			s, err := openSession(ctx, db.read, lineUserID)
 			if err == nil {
 				return s, false, nil
 			}
@@ -187,7 +187,7 @@ func (db *DB) noRowCause(ctx context.Context, sessionID int64, err, ifExists err
 	if !errors.Is(err, sql.ErrNoRows) {
 		return dbErr(err)
 	}
-	exists, err := db.bun.NewSelect().Table("chat_sessions").Where("id = ?", sessionID).Exists(ctx)
+	exists, err := db.read.NewSelect().Table("chat_sessions").Where("id = ?", sessionID).Exists(ctx)
 	if err != nil {
 		return dbErr(err)
 	}
@@ -260,7 +260,7 @@ func (db *DB) QueuePosition(ctx context.Context, sessionID int64) (int, int, err
 		Position int    `bun:"position"`
 		Total    int    `bun:"total"`
 	}
-	err := db.bun.NewRaw(`
+	err := db.read.NewRaw(`
 		SELECT s.status,
 			(SELECT count(*) FROM chat_sessions w
 			 WHERE w.status = 'WAITING'
@@ -283,7 +283,7 @@ func (db *DB) ActiveChats(ctx context.Context) (map[int64]int, error) {
 		OperatorID int64 `bun:"operator_id"`
 		N          int   `bun:"n"`
 	}
-	err := db.bun.NewRaw(`
+	err := db.read.NewRaw(`
 		SELECT operator_id, count(*) AS n FROM chat_sessions
 		WHERE status = 'ACTIVE' AND operator_id IS NOT NULL
 		GROUP BY operator_id`).Scan(ctx, &rows)
@@ -304,7 +304,7 @@ func (db *DB) SessionStats(ctx context.Context, since time.Time) (chat.SessionSt
 		Active  int `bun:"active"`
 		Today   int `bun:"today"`
 	}
-	err := db.bun.NewRaw(`
+	err := db.read.NewRaw(`
 		SELECT
 			(SELECT count(*) FROM chat_sessions WHERE status = 'WAITING') AS waiting,
 			(SELECT count(*) FROM chat_sessions WHERE status = 'ACTIVE') AS active,

@@ -6,6 +6,9 @@ import (
 
 	"livechat/internal/chat"
 	"livechat/internal/contract/wstest"
+	"livechat/internal/line"
+	"livechat/internal/line/linefake"
+	"livechat/internal/outbox"
 	"livechat/internal/store/storetest"
 )
 
@@ -15,7 +18,27 @@ import (
 // and hand to the outbound channel. The clock stops when every member has
 // received every message.
 func BenchmarkSendPath(b *testing.B) {
+	b.Run("sync", func(b *testing.B) { benchSendPath(b, false) })
+	// With the LINE outbox pushing to the fake LINE, as the server runs.
+	b.Run("outbox", func(b *testing.B) { benchSendPath(b, true) })
+}
+
+func benchSendPath(b *testing.B, withLINE bool) {
 	e := newEnv(b, storetest.Open(b, "sqlite"))
+	if withLINE {
+		fake := linefake.New("tok")
+		base := fake.Start()
+		ob := outbox.New(e.db, line.NewClient(base, base, "tok", nil), e.hub, e.clock, nil, outbox.Config{})
+		e.svc.SetEnqueuer(ob)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- ob.Run(ctx) }()
+		b.Cleanup(func() {
+			cancel()
+			<-done
+			fake.Close()
+		})
+	}
 	op := storetest.Operator(b, e.db, "sender", chat.RoleAgent)
 	cust := e.waiting(b)
 	if _, err := e.svc.Claim(context.Background(), op, cust.LineUserID); err != nil {

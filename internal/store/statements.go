@@ -1,0 +1,110 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// statements are the hot path's SQL, prepared once: bun inlines arguments
+// into the text, so SQLite would parse and plan every statement anew and
+// Postgres could not reuse a plan. These take placeholders instead.
+// database/sql prepares each on a connection the first time it runs
+// there and keeps it.
+type statements struct {
+	// SQLite: an operator message is four small statements in the group
+	// writer's transaction.
+	openSession, bumpSeq, insertMessage, touchSession *sql.Stmt
+	// Postgres: the whole append is one statement.
+	appendMessage *sql.Stmt
+	// Both: the outbox's claim and outcome of one attempt.
+	claimDelivery, finishDelivery *sql.Stmt
+}
+
+// sqlText turns ?-placeholders into Postgres' $1, $2, … (the statements
+// here hold no ? inside literals).
+func (db *DB) sqlText(q string) string {
+	if db.dialect != Postgres {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// prepare prepares the statements and, on SQLite, starts the group writer.
+func (db *DB) prepare(ctx context.Context) error {
+	s := &statements{}
+	db.stmts = s
+	sqldb := db.bun.DB
+	prep := func(dst **sql.Stmt, q string) error {
+		st, err := sqldb.PrepareContext(ctx, db.sqlText(q))
+		if err != nil {
+			return fmt.Errorf("store: prepare %.60s…: %w", strings.TrimSpace(q), err)
+		}
+		*dst = st
+		return nil
+	}
+	var err error
+	if db.dialect == SQLite {
+		err = errors.Join(
+			prep(&s.openSession, sqliteOpenSession),
+			prep(&s.bumpSeq, sqliteBumpSeq),
+			prep(&s.insertMessage, sqliteInsertMessage),
+			prep(&s.touchSession, sqliteTouchSession),
+		)
+	} else {
+		err = prep(&s.appendMessage, pgAppendMessage)
+	}
+	if err == nil {
+		err = errors.Join(prep(&s.claimDelivery, claimDeliverySQL), prep(&s.finishDelivery, finishDeliverySQL))
+	}
+	if err != nil {
+		return err
+	}
+	if db.dialect == SQLite {
+		db.writer = newGroupWriter(db)
+	}
+	return nil
+}
+
+func (s *statements) close() {
+	for _, st := range []*sql.Stmt{s.openSession, s.bumpSeq, s.insertMessage, s.touchSession, s.appendMessage, s.claimDelivery, s.finishDelivery} {
+		if st != nil {
+			_ = st.Close()
+		}
+	}
+}
+
+// timeArg is t as a statement argument: on SQLite the text bun writes
+// (times are compared as text there, so every writer must agree), on
+// Postgres a timestamptz.
+func (db *DB) timeArg(t time.Time) any {
+	if db.dialect == SQLite {
+		return t.UTC().Format(sqliteTimeLayout)
+	}
+	return t.UTC()
+}
+
+// sqliteTimeLayout is bun's SQLite time format.
+const sqliteTimeLayout = "2006-01-02 15:04:05.999999-07:00"
+
+// nullTime is timeArg for a nullable time.
+func (db *DB) nullTime(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return db.timeArg(*t)
+}
