@@ -160,6 +160,10 @@ type ReadMarkers interface {
 	MarkRead(ctx context.Context, operatorID int64, lineUserID string, seq int64) error
 	// Unread counts INCOMING messages after the operator's marker.
 	Unread(ctx context.Context, operatorID int64, lineUserID string) (int, error)
+	// MarkReadBy and UnreadBy do the same for several operators at once,
+	// in one statement each.
+	MarkReadBy(ctx context.Context, operatorIDs []int64, lineUserID string, seq int64) error
+	UnreadBy(ctx context.Context, operatorIDs []int64, lineUserID string) (map[int64]int, error)
 }
 
 // RefreshToken is a stored, hashed refresh token.

@@ -85,3 +85,41 @@ func TestMarkReadConcurrentNeverMovesBack(t *testing.T) {
 		}
 	})
 }
+
+// The many-operator variants agree with the single ones, in one statement each.
+func TestReadMarkersOfSeveralOperators(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		alice := storetest.Operator(t, db, "alice", chat.RoleAgent)
+		bob := storetest.Operator(t, db, "bob", chat.RoleAgent)
+		carol := storetest.Operator(t, db, "carol", chat.RoleAgent)
+		c := storetest.Customer(t, db)
+		for i := range 4 {
+			mustAppend(t, db, incoming(c.LineUserID, "q"), at(time.Duration(i)*time.Second))
+		}
+		if err := db.MarkRead(ctx, carol.ID, c.LineUserID, 4); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.MarkReadBy(ctx, nil, c.LineUserID, 3); err != nil {
+			t.Fatal(err)
+		}
+		// alice reads to 3; carol's marker does not move back.
+		if err := db.MarkReadBy(ctx, []int64{alice.ID, carol.ID}, c.LineUserID, 3); err != nil {
+			t.Fatal(err)
+		}
+		wantErr(t, "negative seq", db.MarkReadBy(ctx, []int64{alice.ID}, c.LineUserID, -1), chat.ErrInvalid)
+		got, err := db.UnreadBy(ctx, []int64{alice.ID, bob.ID, carol.ID}, c.LineUserID)
+		if err != nil || len(got) != 3 || got[alice.ID] != 1 || got[bob.ID] != 4 || got[carol.ID] != 0 {
+			t.Fatalf("unread = %v, %v; want alice 1, bob 4, carol 0", got, err)
+		}
+		for _, op := range []chat.Operator{alice, bob, carol} {
+			if one, _ := db.Unread(ctx, op.ID, c.LineUserID); one != got[op.ID] {
+				t.Errorf("%s: Unread %d, UnreadBy %d", op.Username, one, got[op.ID])
+			}
+		}
+		if empty, err := db.UnreadBy(ctx, nil, c.LineUserID); err != nil || len(empty) != 0 {
+			t.Fatalf("no operators: %v, %v", empty, err)
+		}
+	})
+}

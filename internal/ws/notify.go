@@ -67,18 +67,27 @@ func (h *Hub) MessageStored(ctx context.Context, m chat.Message, tempID, exclude
 		h.log.Error("conversation update: load customer", "err", err)
 		return
 	}
+	// Two statements, however many operators are online: the watchers
+	// have read it, the others get their unread count.
 	watching := h.watchers(m.LineUserID)
+	var readers, others []int64
 	for opID := range h.Online() {
-		unread := 0
 		if watching[opID] {
-			if err := h.deps.Store.MarkRead(ctx, opID, m.LineUserID, m.Seq); err != nil {
-				h.log.Error("conversation update: mark read", "err", err)
-			}
-		} else if unread, err = h.deps.Store.Unread(ctx, opID, m.LineUserID); err != nil {
-			h.log.Error("conversation update: unread", "err", err)
-			continue
+			readers = append(readers, opID)
+		} else {
+			others = append(others, opID)
 		}
-		h.publish(ctx, bus.Audience{Kind: bus.Operator, OperatorID: opID}, lc.NewConversationUpdateEvent(listView(cust, m, unread), now))
+	}
+	if err := h.deps.Store.MarkReadBy(ctx, readers, m.LineUserID, m.Seq); err != nil {
+		h.log.Error("conversation update: mark read", "err", err)
+	}
+	unread, err := h.deps.Store.UnreadBy(ctx, others, m.LineUserID)
+	if err != nil {
+		h.log.Error("conversation update: unread", "err", err)
+		others = nil
+	}
+	for _, opID := range append(readers, others...) {
+		h.publish(ctx, bus.Audience{Kind: bus.Operator, OperatorID: opID}, lc.NewConversationUpdateEvent(listView(cust, m, unread[opID]), now))
 	}
 }
 
