@@ -154,6 +154,7 @@ func TestParseErrors(t *testing.T) {
 		"mon 08:00",
 		"mon 08:00-12:00; mon 11:00-13:00",
 		"mon 08:60-09:00",
+		"mon 08:00-+9:00", // a sign is not a digit
 		"tz=Mars/Olympus; mon 08:00-17:00",
 	} {
 		if _, err := hours.Parse(spec, nil); !errors.Is(err, hours.ErrInvalid) {
