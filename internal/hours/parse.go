@@ -35,8 +35,8 @@ func Parse(spec string, loc *time.Location) (Schedule, error) {
 			continue
 		}
 		if zone, ok := cutPrefixFold(item, "tz="); ok {
-			l, err := time.LoadLocation(strings.TrimSpace(zone))
-			if err != nil {
+			l, ok := loadZone(strings.TrimSpace(zone))
+			if !ok {
 				return Schedule{}, fmt.Errorf("%w: unknown timezone %q", ErrInvalid, zone)
 			}
 			s.Location = l
@@ -69,6 +69,16 @@ func Parse(spec string, loc *time.Location) (Schedule, error) {
 		return Schedule{}, err
 	}
 	return s, nil
+}
+
+// loadZone loads an IANA zone. time.LoadLocation also takes "" (as UTC)
+// and "Local" (the host's zone, which the store refuses): neither names one.
+func loadZone(name string) (*time.Location, bool) {
+	if name == "" || name == "Local" {
+		return nil, false
+	}
+	l, err := time.LoadLocation(name)
+	return l, err == nil
 }
 
 func cutPrefixFold(s, prefix string) (string, bool) {
