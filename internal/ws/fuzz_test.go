@@ -41,16 +41,17 @@ import (
 // server event that validates strictly against the spec, and no socket is
 // closed; at most one error frame, to the sender only, with a code of the
 // spec's enum that is not internal_error and the request's type when it
-// had a known one; a frame answered with an error changed no row, and one
-// that was not changed only the tables its type may write; a spent budget
-// answers every event but ping with rate_limit_exceeded; a ping is answered
-// with one pong.
+// had a known one; a frame that was not refused is a client event and gets
+// that event's answer and nothing else (answers); a frame answered with an
+// error changed no row, and one that was not changed only the tables its
+// type may write; a spent budget answers every event but ping with
+// rate_limit_exceeded; nothing is logged at error level.
 //
 // The hub and its SQLite store live for the whole run. Each input starts
 // from the same fixture: the sessions, the socket's room, typing, analytics
 // and status subscriptions and the KPI push are put back after every input
-// that moved them. Messages sent and read markers stay: they only lengthen
-// the history a join returns.
+// that moved them. Messages sent and read markers stay: a join then returns
+// a longer history or finds its marker set, which no property depends on.
 func FuzzFrame(f *testing.F) {
 	fx := newFrameFixture(f)
 	for _, s := range frameSeeds(f) {
