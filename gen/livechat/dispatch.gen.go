@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
+	"strings"
 	"time"
 )
 
@@ -149,30 +151,96 @@ type DecodeError struct {
 func (e *DecodeError) Error() string { return fmt.Sprintf("decode %q: %v", e.Type, e.Err) }
 func (e *DecodeError) Unwrap() error { return e.Err }
 
-// PeekType returns the envelope's "type" without decoding the rest.
+// PeekType returns the envelope's "type" without decoding the rest. The key
+// is exactly "type": decoded into a struct, "Type" would do as well.
 func PeekType(frame []byte) (string, error) {
-	var head struct {
-		Type *string `json:"type"`
-	}
+	var head map[string]json.RawMessage
 	if err := json.Unmarshal(frame, &head); err != nil {
 		return "", &DecodeError{Err: err}
 	}
-	if head.Type == nil {
+	raw, ok := head["type"]
+	if !ok {
 		return "", fmt.Errorf("%w: missing type", ErrUnknownType)
 	}
-	return *head.Type, nil
+	var t string
+	if err := json.Unmarshal(raw, &t); err != nil {
+		return "", &DecodeError{Err: err}
+	}
+	return t, nil
 }
 
+// decodeStrict decodes one JSON value into v, every key of which must be
+// exactly the name of a field. encoding/json matches names regardless of
+// case, so a "Type" or "Temp_Id" beside the keys the schema checked would
+// set a field unchecked: the keys are compared first, against v's type.
 func decodeStrict(frame []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(frame))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	dec.UseNumber()
+	var tree any
+	if err := dec.Decode(&tree); err != nil {
 		return err
 	}
 	if dec.More() {
 		return errors.New("trailing data after the frame")
 	}
+	if err := exactKeys(tree, reflect.TypeOf(v)); err != nil {
+		return err
+	}
+	return json.Unmarshal(frame, v)
+}
+
+var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+
+// exactKeys returns an error for the first key in tree that is not the json
+// name of a field of the struct t holds there, at any depth. Maps, and
+// types that decode themselves (time.Time, json.RawMessage), take any key.
+func exactKeys(tree any, t reflect.Type) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		return nil
+	}
+	switch node := tree.(type) {
+	case map[string]any:
+		if t.Kind() != reflect.Struct {
+			return nil
+		}
+		for key, child := range node {
+			f, ok := fieldNamed(t, key)
+			if !ok {
+				return fmt.Errorf("json: unknown field %q", key)
+			}
+			if err := exactKeys(child, f.Type); err != nil {
+				return err
+			}
+		}
+	case []any:
+		if t.Kind() != reflect.Slice && t.Kind() != reflect.Array {
+			return nil
+		}
+		for _, child := range node {
+			if err := exactKeys(child, t.Elem()); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
+}
+
+// fieldNamed is the exported field of struct t whose json name is name.
+func fieldNamed(t reflect.Type, name string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if tag == "" {
+			tag = f.Name
+		}
+		if f.IsExported() && tag != "-" && tag == name {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
 }
 
 // Dispatch decodes frame strictly into the envelope its type names and calls

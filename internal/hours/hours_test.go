@@ -154,7 +154,10 @@ func TestParseErrors(t *testing.T) {
 		"mon 08:00",
 		"mon 08:00-12:00; mon 11:00-13:00",
 		"mon 08:60-09:00",
+		"mon 08:00-+9:00", // a sign is not a digit
 		"tz=Mars/Olympus; mon 08:00-17:00",
+		"tz=; mon 08:00-17:00",      // LoadLocation reads "" as UTC
+		"tz=Local; mon 08:00-17:00", // the host's zone, not an IANA name
 	} {
 		if _, err := hours.Parse(spec, nil); !errors.Is(err, hours.ErrInvalid) {
 			t.Errorf("Parse(%q) error = %v, want ErrInvalid", spec, err)

@@ -2,7 +2,6 @@ package hours
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -36,8 +35,8 @@ func Parse(spec string, loc *time.Location) (Schedule, error) {
 			continue
 		}
 		if zone, ok := cutPrefixFold(item, "tz="); ok {
-			l, err := time.LoadLocation(strings.TrimSpace(zone))
-			if err != nil {
+			l, ok := loadZone(strings.TrimSpace(zone))
+			if !ok {
 				return Schedule{}, fmt.Errorf("%w: unknown timezone %q", ErrInvalid, zone)
 			}
 			s.Location = l
@@ -70,6 +69,16 @@ func Parse(spec string, loc *time.Location) (Schedule, error) {
 		return Schedule{}, err
 	}
 	return s, nil
+}
+
+// loadZone loads an IANA zone. time.LoadLocation also takes "" (as UTC)
+// and "Local" (the host's zone, which the store refuses): neither names one.
+func loadZone(name string) (*time.Location, bool) {
+	if name == "" || name == "Local" {
+		return nil, false
+	}
+	l, err := time.LoadLocation(name)
+	return l, err == nil
 }
 
 func cutPrefixFold(s, prefix string) (string, bool) {
@@ -135,12 +144,21 @@ func parseRange(s string) (Range, error) {
 func ParseClock(s string) (int, error) {
 	s = strings.TrimSpace(s)
 	hh, mm, ok := strings.Cut(s, ":")
-	h, err1 := strconv.Atoi(hh)
-	m, err2 := strconv.Atoi(mm)
-	if !ok || len(hh) != 2 || len(mm) != 2 || err1 != nil || err2 != nil || h < 0 || m < 0 || m > 59 || h*60+m > MinutesPerDay {
+	h, okH := twoDigits(hh)
+	m, okM := twoDigits(mm)
+	if !ok || !okH || !okM || m > 59 || h*60+m > MinutesPerDay {
 		return 0, fmt.Errorf("%w: time %q: want HH:MM between 00:00 and 24:00", ErrInvalid, s)
 	}
 	return h*60 + m, nil
+}
+
+// twoDigits reads exactly two ASCII digits; strconv.Atoi would also take a
+// sign ("+5").
+func twoDigits(s string) (int, bool) {
+	if len(s) != 2 || s[0] < '0' || s[0] > '9' || s[1] < '0' || s[1] > '9' {
+		return 0, false
+	}
+	return int(s[0]-'0')*10 + int(s[1]-'0'), true
 }
 
 // FormatClock writes minutes after midnight as "HH:MM".

@@ -2,6 +2,7 @@ package ws_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"livechat/internal/chat"
@@ -49,4 +50,30 @@ func TestSocketTransferReasonWithNUL(t *testing.T) {
 			t.Fatalf("stored session %+v, %v", s, err)
 		}
 	})
+}
+
+// Keys are case-sensitive, as JSON's are: a "Type" or "Temp_Id" beside the
+// keys the schema checked is an unknown field, never a second name for a
+// checked one (encoding/json alone matches field names regardless of case,
+// so this ping was dispatched as a send_message, unchecked and unlimited).
+func TestFieldNamesAreExact(t *testing.T) {
+	e := newEnv(t, sqlite(t))
+	c := e.login(t, storetest.Operator(t, e.db, "alice", chat.RoleAgent))
+	cust := e.claimed(t, c)
+	for _, frame := range []string{
+		`{"type":"ping","Type":"send_message","payload":{"text":"hi"}}`,
+		`{"type":"send_message","payload":{"text":"hi","Temp_Id":"` + strings.Repeat("t", 101) + `"}}`,
+		`{"type":"send_message","payload":{"text":"hi"},"Payload":{"text":"hi","temp_id":"x"}}`,
+	} {
+		c.SendRaw(frame)
+		if p := c.ExpectError("validation_error"); p["request_type"] == nil {
+			t.Fatalf("%s: error = %v, want its request_type", frame, p)
+		}
+	}
+	got, err := e.svc.Customer(context.Background(), cust.LineUserID)
+	if err != nil || got.LastSeq != cust.LastSeq {
+		t.Fatalf("a refused frame stored a message: last seq %d, had %d (%v)", got.LastSeq, cust.LastSeq, err)
+	}
+	c.Send("ping", nil)
+	c.Expect("pong")
 }
