@@ -4,7 +4,7 @@ SPEC      := asyncapi/livechat.yaml
 export ASYNCAPI_METRICS_CONFIG_PATH := $(CURDIR)/asyncapi/.asyncapi-analytics
 export SUPPRESS_NO_CONFIG_WARNING := 1
 
-.PHONY: run test build generate check-generated spec-lint vet bench demo
+.PHONY: run test build generate check-generated spec-lint vet bench demo fuzz
 
 ## run: serve on 127.0.0.1:8080 with SQLite in ./data and the in-process bus
 run:
@@ -15,6 +15,10 @@ run:
 # full output of every failure; its exit code is go test's.
 test:
 	$(GO) run gotest.tools/gotestsum --format pkgname --raw-command -- $(GO) test -json -race -count=1 ./...
+
+## fuzz: every fuzz target for its CI share (FUZZTIME=10m: each that long; FUZZ=FuzzFrame: only matching targets)
+fuzz:
+	@bash .ci/fuzz
 
 ## build: the livechat binary in ./bin
 build:
