@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"livechat/internal/chat"
 	"livechat/internal/errcode"
@@ -218,8 +219,15 @@ func FuzzLogin(f *testing.F) {
 		// has passed), so that no input meets another's 429.
 		e.clock.Advance(16 * time.Minute)
 		before := e.count(t, "refresh_tokens")
+		var req struct{ Username, Password string }
 		r := e.call(t, "POST", "/api/v1/auth/login", "", string(body))
-		m := ep.answer(t, r, body, wellFormed(body, &struct{ Username, Password string }{}))
+		well := wellFormed(body, &req)
+		m := ep.answer(t, r, body, well)
+		// Exactly the active operators' names with their password get in.
+		valid := well && slices.Contains([]string{"root", "alice", "bob"}, req.Username) && req.Password == password
+		if valid != (r.Status == 200) {
+			t.Fatalf("login as %q with password %q: status %d; body %s", req.Username, req.Password, r.Status, r.Body)
+		}
 		after := e.count(t, "refresh_tokens")
 		if r.Status != 200 {
 			unchanged(t, r.Status, "refresh_tokens", before, after)
@@ -233,7 +241,7 @@ func FuzzLogin(f *testing.F) {
 			t.Fatalf("login answered an access token that does not verify: %v", err)
 		}
 		op, err := e.db.Operator(context.Background(), claims.OperatorID)
-		if err != nil || !op.Active || claims.OperatorID == e.gone.ID {
+		if err != nil || op.Username != req.Username {
 			t.Fatalf("logged in as %+v, %v", op, err)
 		}
 		if !reflect.DeepEqual(m["operator"], m["user"]) || m["operator"].(map[string]any)["username"] != op.Username {
@@ -268,7 +276,15 @@ func FuzzSendMessage(f *testing.F) {
 			TempID string `json:"temp_id"`
 		}
 		r := e.call(t, "POST", lc+"conversations/"+to+"/messages", e.tok[actor.ID], string(body))
-		m := ep.answer(t, r, body, wellFormed(body, &req))
+		well := wellFormed(body, &req)
+		m := ep.answer(t, r, body, well)
+		// The owner and an admin may send any text that cleans to 1 to 5000
+		// characters, with a temp_id of at most 100 storable characters.
+		_, textErr := chat.CleanText(req.Text)
+		valid := well && sel%6 < 3 && textErr == nil && chat.Storable(req.TempID) && utf8.RuneCountInString(req.TempID) <= 100
+		if valid != (r.Status == 201) {
+			t.Fatalf("send %q (temp_id %q) as %s: status %d; body %s", req.Text, req.TempID, actor.Username, r.Status, r.Body)
+		}
 		if r.Status != 201 {
 			unchanged(t, r.Status, "chat_sessions", sessions, e.rows(t, "chat_sessions", "id"))
 			unchanged(t, r.Status, "customers", customers, e.rows(t, "customers", "line_user_id"))
@@ -324,7 +340,15 @@ func FuzzTransfer(f *testing.F) {
 			Reason       *string `json:"reason"`
 		}
 		r := e.call(t, "POST", lc+"conversations/"+of.LineUserID+"/transfer", e.tok[actor.ID], string(body))
-		m := ep.answer(t, r, body, wellFormed(body, &req))
+		well := wellFormed(body, &req)
+		m := ep.answer(t, r, body, well)
+		// The owner (alice) and an admin may hand the active session to
+		// another active operator, with a reason of at most 255 characters.
+		valid := well && sel%5 < 3 && (req.ToOperatorID == e.root.ID || req.ToOperatorID == e.bob.ID) &&
+			(req.Reason == nil || utf8.RuneCountInString(chat.CleanLine(*req.Reason)) <= chat.MaxReasonLen)
+		if valid != (r.Status == 200) {
+			t.Fatalf("transfer to %d by %s: status %d; body %s", req.ToOperatorID, actor.Username, r.Status, r.Body)
+		}
 		if r.Status != 200 {
 			unchanged(t, r.Status, "chat_sessions", sessions, e.rows(t, "chat_sessions", "id"))
 			return

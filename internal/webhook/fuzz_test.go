@@ -445,7 +445,8 @@ func storedText(s string, n int) string {
 
 // accounted checks, after a 200, that every event of body was stored,
 // recorded as rejected, deduplicated or dropped as not a user's, that
-// nothing else was stored, and that the stored ones are processed cleanly.
+// nothing else was stored, and that the stored ones are processed cleanly,
+// into customers and messages that read back.
 func (r *bodyRig) accounted(t *testing.T, body []byte) {
 	t.Helper()
 	var b struct {
@@ -524,6 +525,19 @@ func (r *bodyRig) accounted(t *testing.T, body []byte) {
 	}
 	if n := r.line.badReplies.Swap(0); n != 0 {
 		t.Fatalf("%d replies that are not text to a token", n)
+	}
+	// What processing stored reads back: the customers and their messages.
+	var customers []string
+	if err := r.db.Bun().NewRaw("SELECT line_user_id FROM customers").Scan(ctx, &customers); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range customers {
+		if _, err := r.db.Customer(ctx, id); err != nil {
+			t.Fatalf("customer %s: %v", id, err)
+		}
+		if _, _, err := r.db.RecentMessages(ctx, id, 0, 100); err != nil {
+			t.Fatalf("messages of %s: %v", id, err)
+		}
 	}
 	for _, row := range rows {
 		ev, err := r.db.InboxEvent(ctx, row.WebhookEventID)
