@@ -108,3 +108,16 @@ func (c *Fake) compact() {
 	}
 	c.timers = kept
 }
+
+// Next is when the earliest pending timer fires; ok is false when none is
+// pending. Tests use it to see what a component is waiting for.
+func (c *Fake) Next() (at time.Time, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, t := range c.timers {
+		if !t.stopped && (!ok || t.at.Before(at)) {
+			at, ok = t.at, true
+		}
+	}
+	return at, ok
+}

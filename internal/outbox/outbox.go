@@ -13,10 +13,11 @@
 // in order and starts the pushes, at most Workers at a time, on goroutines
 // it waits for. The database is written once to take each attempt (a
 // conditional update, so of several instances one wins) and once to
-// record its outcome, and read only in batches: at start, and in a scan at
-// most every PollInterval for rows that no live attempt holds (another
-// instance died, or Enqueue could not keep up). A retry waits on a timer
-// set to its due time, never on a poll.
+// record its outcome, and read only in batches: at start; in a scan every
+// PollInterval for rows that no live attempt holds (another instance died);
+// and at once when messages were left in the table because the hand-off
+// or the MaxQueued messages held in memory were full. A retry waits on a
+// timer set to its due time, never on a poll.
 package outbox
 
 import (
@@ -34,6 +35,7 @@ import (
 	"livechat/internal/chat"
 	"livechat/internal/clock"
 	"livechat/internal/line"
+	"livechat/internal/ratelimit"
 )
 
 // Delivery is a pending operator message with its delivery bookkeeping.
@@ -53,9 +55,10 @@ var ErrNotHead = errors.New("outbox: an earlier message of the conversation is p
 // Store is what the outbox needs from persistence (internal/store). A
 // delivery is a pending OUTGOING message with sender role ADMIN.
 type Store interface {
-	// PendingDeliveries returns the ids of up to limit pending messages
-	// that no attempt holds (never claimed, or their lock ended), by id.
-	PendingDeliveries(ctx context.Context, now time.Time, limit int) ([]int64, error)
+	// PendingDeliveries returns the ids above after of up to limit pending
+	// messages that no attempt holds (never claimed, or their lock ended),
+	// by id.
+	PendingDeliveries(ctx context.Context, now time.Time, after int64, limit int) ([]int64, error)
 	// LoadDeliveries reads those messages in one query; one that cannot be
 	// read back is left out and listed in unreadable (ErrInvalid).
 	LoadDeliveries(ctx context.Context, ids []int64) (ds []Delivery, unreadable map[int64]error, err error)
@@ -134,6 +137,9 @@ type Config struct {
 	// failed because of the message itself (it cannot be read back, or
 	// pushing it panicked); LINE and database failures do not count.
 	MaxFailures int
+	// MaxQueued bounds the messages held in memory; past it, new ones stay
+	// in the table until the queues drain (a long LINE outage).
+	MaxQueued int
 	// Observe, if set, is called from the owner goroutine after each
 	// attempt's outcome is stored and the next wake-up is scheduled (tests,
 	// metrics). It must return quickly.
@@ -150,6 +156,7 @@ const (
 	DefaultGiveUpAfter    = 23 * time.Hour
 	DefaultPollInterval   = 30 * time.Second
 	DefaultMaxFailures    = 10
+	DefaultMaxQueued      = 20000
 )
 
 // Bounds of the in-memory hand-off and of one scan's read.
@@ -175,6 +182,9 @@ func (c Config) withDefaults() Config {
 	def(&c.PollInterval, DefaultPollInterval)
 	if c.MaxFailures <= 0 {
 		c.MaxFailures = DefaultMaxFailures
+	}
+	if c.MaxQueued <= 0 {
+		c.MaxQueued = DefaultMaxQueued
 	}
 	return c
 }
@@ -224,19 +234,22 @@ type Outbox struct {
 	pausedUntil time.Time           // after a 429: LINE's rate limit is per channel
 	rowFailures map[int64]int       // this run's failures of a message itself, for their backoff
 	reload      map[int64]time.Time // rows that could not be read back, and when to try again
+	overflow    bool                // messages were left in the table for want of room
 	observed    []Result            // settled outside an attempt, for Observe
+	claimLog    *ratelimit.Sampler  // claims failing on the database: one line per 10 s
 }
 
 // conv is one conversation's pending messages, in seq order.
 type conv struct {
-	key     string // line_user_id
-	queue   []*Delivery
-	busy    bool // the head is being pushed, or waits for its retry
-	blocked bool // the head waits for an earlier message that is not in memory
-	inReady bool
-	claimed bool      // the head's current attempt is already claimed (loaded by a scan)
-	retryAt time.Time // while waiting for a retry
-	index   int       // in retries
+	key       string // line_user_id
+	queue     []*Delivery
+	busy      bool // the head is being pushed, or waits for its retry
+	pushing   bool // the head is being pushed
+	blocked   bool // the head waits for an earlier message that is not in memory
+	inReady   bool
+	retryAt   time.Time // while waiting for a retry
+	index     int       // in retries; -1 when not there
+	dbFailure int       // claims that failed on the database in a row, for their backoff
 }
 
 // outcome is what an attempt goroutine reports.
@@ -267,6 +280,7 @@ func New(store Store, push Pusher, notify Notifier, clk clock.Clock, log *slog.L
 		known:       map[int64]bool{},
 		rowFailures: map[int64]int{},
 		reload:      map[int64]time.Time{},
+		claimLog:    ratelimit.NewSampler(10*time.Second, clk),
 	}
 }
 
@@ -329,7 +343,7 @@ func (o *Outbox) Run(ctx context.Context) error {
 			o.log.Info("outbox stopped")
 			return nil
 		case d := <-o.in:
-			o.add(d, false)
+			o.add(d)
 			o.drainIn()
 		case <-o.kick:
 			o.drainIn()
@@ -352,7 +366,7 @@ func (o *Outbox) drainIn() {
 	for {
 		select {
 		case d := <-o.in:
-			o.add(d, false)
+			o.add(d)
 		default:
 			return
 		}
@@ -372,7 +386,9 @@ func (o *Outbox) wake(ctx context.Context) {
 	for id, at := range o.reload {
 		if !at.After(now) {
 			delete(o.reload, id)
-			again = append(again, id)
+			if !o.known[id] {
+				again = append(again, id)
+			}
 		}
 	}
 	if len(again) > 0 {
@@ -400,9 +416,15 @@ func (o *Outbox) observe(res Result) {
 	}
 }
 
-// add puts d in its conversation's queue, in seq order, once.
-func (o *Outbox) add(d Delivery, claimed bool) {
+// add puts d in its conversation's queue, in seq order, once. Memory is
+// bounded: past MaxQueued messages, d stays in the table only, and a scan
+// takes it when the queues have drained.
+func (o *Outbox) add(d Delivery) {
 	if o.known[d.Message.ID] || d.Message.ID == 0 {
+		return
+	}
+	if len(o.known) >= o.cfg.MaxQueued {
+		o.overflow = true
 		return
 	}
 	o.known[d.Message.ID] = true
@@ -420,14 +442,17 @@ func (o *Outbox) add(d Delivery, claimed bool) {
 		}
 		return 0
 	})
-	if i == 0 && c.busy && len(c.queue) > 0 {
+	if i == 0 && c.pushing {
 		i = 1 // never in front of the message being pushed
 	}
 	c.queue = slices.Insert(c.queue, i, &d)
-	if i == 0 {
-		c.claimed = claimed
-	}
 	c.blocked = false
+	if i == 0 && c.index >= 0 {
+		// An earlier message than the one waiting for its retry: it goes
+		// first, now (handed over after a later one, e.g. from one batch).
+		heap.Remove(&o.retries, c.index)
+		c.busy, c.retryAt = false, time.Time{}
+	}
 	if !c.busy {
 		o.markReady(c)
 	}
@@ -448,9 +473,13 @@ func (o *Outbox) pop(c *conv) {
 		c.queue[0] = nil
 		c.queue = c.queue[1:]
 	}
-	c.claimed = false
 	if len(c.queue) == 0 && !c.busy && !c.inReady && c.index < 0 {
 		delete(o.convs, c.key)
+	}
+	if o.overflow && len(o.known) <= o.cfg.MaxQueued/2 {
+		o.overflow = false
+		o.scanSoon.Store(true) // take what did not fit
+		o.Kick()
 	}
 }
 
@@ -480,24 +509,25 @@ func (o *Outbox) dispatch(ctx context.Context) {
 func (o *Outbox) start(ctx context.Context, c *conv, now time.Time) {
 	d := c.queue[0]
 	o.lastAttempt.Store(now.UnixNano())
-	if !c.claimed {
-		attempt, key, err := o.store.ClaimDelivery(ctx, d.Message.ID, now, now.Add(o.cfg.Lock), uuid.NewString())
-		switch {
-		case errors.Is(err, ErrNotHead):
-			c.blocked = true // an earlier message is not ours; the scan or its sender hands it over
-			return
-		case errors.Is(err, chat.ErrConflict):
-			o.pop(c) // another instance has it, or it is settled
-			o.markReady(c)
-			return
-		case err != nil:
-			o.log.Error("claim delivery", "message_id", d.Message.ID, "err", err)
-			o.waitRetry(c, now.Add(o.backoff(1)))
-			return
+	attempt, key, err := o.store.ClaimDelivery(ctx, d.Message.ID, now, now.Add(o.cfg.Lock), uuid.NewString())
+	switch {
+	case errors.Is(err, ErrNotHead):
+		c.blocked = true // an earlier message is not ours; the scan or its sender hands it over
+		return
+	case errors.Is(err, chat.ErrConflict):
+		o.pop(c) // another instance has it, or it is settled
+		o.markReady(c)
+		return
+	case err != nil:
+		c.dbFailure++
+		if ok, n := o.claimLog.Allow(); ok {
+			o.log.Error("claim delivery", "message_id", d.Message.ID, "err", err, "suppressed", n)
 		}
-		d.Attempts, d.RetryKey = attempt, key
+		o.waitRetry(c, now.Add(o.backoff(c.dbFailure)))
+		return
 	}
-	c.claimed = false
+	c.dbFailure = 0
+	d.Attempts, d.RetryKey = attempt, key
 	// Tried before and out of LINE's 24 h retry-key window (the server was
 	// down): a push now might be a second copy, so give up instead.
 	if d.Attempts > 1 && now.Sub(d.Message.CreatedAt) >= o.cfg.GiveUpAfter {
@@ -507,7 +537,7 @@ func (o *Outbox) start(ctx context.Context, c *conv, now time.Time) {
 			Attempt: d.Attempts, Status: chat.DeliveryFailed, Reason: reason})
 		return
 	}
-	c.busy = true
+	c.busy, c.pushing = true, true
 	o.inflight++
 	go o.attempt(ctx, c, *d)
 }
@@ -534,7 +564,7 @@ func (o *Outbox) attempt(ctx context.Context, c *conv, d Delivery) {
 func (o *Outbox) settle(ctx context.Context, r outcome) Result {
 	c, d := r.c, r.d
 	o.inflight--
-	c.busy = false
+	c.busy, c.pushing = false, false
 	if errors.Is(r.err, errPanic) {
 		return o.rowFailed(ctx, c, d, r.err.Error())
 	}
@@ -614,6 +644,18 @@ func (o *Outbox) rowFailed(ctx context.Context, c *conv, d Delivery, reason stri
 	next := now.Add(o.backoff(o.rowFailures[id]))
 	dead, err := o.store.FailDelivery(ctx, id, d.Attempts, reason, next, o.cfg.MaxFailures, now)
 	res := Result{MessageID: id, LineUserID: d.Message.LineUserID, Attempt: d.Attempts, Status: chat.DeliveryPending, Reason: reason, NextAttempt: next}
+	if errors.Is(err, chat.ErrConflict) {
+		// Settled or taken meanwhile (another instance quarantined it):
+		// nothing more for this one to do.
+		o.storeFailed("failure", d, err)
+		delete(o.rowFailures, id)
+		if c != nil {
+			o.pop(c)
+			o.markReady(c)
+		}
+		res.Status, res.NextAttempt = chat.DeliveryFailed, time.Time{}
+		return res
+	}
 	if err != nil {
 		o.storeFailed("failure", d, err)
 		if c != nil {
@@ -702,25 +744,32 @@ func (o *Outbox) scan(ctx context.Context, now time.Time) {
 			o.markReady(c)
 		}
 	}
+	var after int64
 	for range 100 { // bounded: at most this many batches per scan
-		ids, err := o.store.PendingDeliveries(ctx, now, scanBatch)
+		room := o.cfg.MaxQueued - len(o.known)
+		if room <= 0 {
+			o.overflow = true
+			return
+		}
+		ids, err := o.store.PendingDeliveries(ctx, now, after, min(scanBatch, room))
 		if err != nil {
 			if ctx.Err() == nil {
 				o.log.Error("scan pending deliveries", "err", err)
 			}
 			return
 		}
+		if len(ids) == 0 {
+			return
+		}
+		after = ids[len(ids)-1]
 		fresh := ids[:0:0]
 		for _, id := range ids {
 			if _, waits := o.reload[id]; !o.known[id] && !waits {
 				fresh = append(fresh, id)
 			}
 		}
-		if len(fresh) == 0 {
-			return
-		}
 		o.load(ctx, fresh)
-		if len(ids) < scanBatch {
+		if len(ids) < min(scanBatch, room) {
 			return
 		}
 	}
@@ -753,8 +802,9 @@ func (o *Outbox) load(ctx context.Context, ids []int64) {
 		if d.Message.DeliveryStatus != chat.DeliveryPending {
 			continue
 		}
-		o.add(d, false)
-		if c := o.convs[d.Message.LineUserID]; c.queue[0].Message.ID == d.Message.ID && d.NextAttemptAt.After(o.clock.Now()) {
+		o.add(d)
+		if c := o.convs[d.Message.LineUserID]; c != nil && len(c.queue) > 0 && c.queue[0].Message.ID == d.Message.ID &&
+			!c.busy && d.NextAttemptAt.After(o.clock.Now()) {
 			// A retry a previous run scheduled: wait for it.
 			o.ready = slices.DeleteFunc(o.ready, func(x *conv) bool { return x == c })
 			c.inReady = false
@@ -798,8 +848,8 @@ func (o *Outbox) arm() {
 	if len(o.retries) > 0 && o.retries[0].retryAt.Before(at) {
 		at = o.retries[0].retryAt
 	}
-	if len(o.ready) > 0 && o.pausedUntil.Before(at) {
-		at = o.pausedUntil
+	if len(o.ready) > 0 && o.pausedUntil.After(o.clock.Now()) && o.pausedUntil.Before(at) {
+		at = o.pausedUntil // messages wait for LINE's pause; busy workers wake Run themselves
 	}
 	for _, t := range o.reload {
 		if t.Before(at) {

@@ -2,11 +2,14 @@ package outbox_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -770,6 +773,362 @@ func TestStopReleasesAttemptsInFlight(t *testing.T) {
 		sameKey(t, e.line.Requests(linefake.Push))
 		if n := len(e.line.Deliveries()); n != 1 {
 			t.Fatalf("%d deliveries", n)
+		}
+	})
+}
+
+// blockingPusher holds every push until release is closed.
+type blockingPusher struct {
+	started chan string
+	release chan struct{}
+}
+
+func (p *blockingPusher) Push(ctx context.Context, _ string, msgs []line.Message, _ string) error {
+	p.started <- pushTextOf(msgs)
+	select {
+	case <-p.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func pushTextOf(msgs []line.Message) string {
+	s, _ := msgs[0]["text"].(string)
+	return s
+}
+
+// With every worker busy and more conversations ready, Run sleeps until
+// an attempt reports: no timer at once, which would spin.
+func TestNoBusyLoopWhileWorkersAreBusy(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.SQLite)
+	e := newEnv(t, db, token, outbox.Config{Workers: 1})
+	e.stop()
+	p := &blockingPusher{started: make(chan string, 4), release: make(chan struct{})}
+	e.push = p
+	e.start(t)
+	defer close(p.release)
+	a, b := e.customer(t), e.customer(t)
+	e.send(t, a, "a", "")
+	e.send(t, b, "b", "")
+	<-p.started // one push in flight, the other conversation ready
+	e.sync(t)
+	if next, ok := e.clock.Next(); !ok || !next.After(e.clock.Now()) {
+		t.Fatalf("next timer at %v (pending %v), now %v: Run would spin", next, ok, e.clock.Now())
+	}
+}
+
+// failClaims fails ClaimDelivery on the database n times.
+type failClaims struct {
+	*store.DB
+	n atomic.Int32
+}
+
+func (s *failClaims) ClaimDelivery(ctx context.Context, id int64, now, until time.Time, key string) (int, string, error) {
+	if s.n.Add(-1) >= 0 {
+		return 0, "", errors.New("injected: connection reset by peer")
+	}
+	return s.DB.ClaimDelivery(ctx, id, now, until, key)
+}
+
+// Two senders of one group commit return together, so the later message
+// may be handed over first. When its claim then fails on the database, the
+// earlier message, handed over next, still goes first, at once.
+func TestEarlierMessageHandedOverLateGoesFirst(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.SQLite)
+	clk := clock.NewFake(t0)
+	svc := chat.NewService(db, clk, outbound.NewRecorder(), slog.New(slog.DiscardHandler), time.UTC)
+	hold := &held{}
+	svc.SetEnqueuer(hold)
+	op := storetest.Operator(t, db, "alice", chat.RoleAgent)
+	e := &env{db: db, clock: clk}
+	fs := &failClaims{DB: db}
+	fs.n.Store(1)
+	results := make(chan outbox.Result, 10)
+	p := &recPusher{}
+	ob := outbox.New(fs, p, nil, clk, nil, outbox.Config{Observe: func(r outbox.Result) { results <- r }})
+	run(t, ob)
+	e.ob = ob
+	e.sync(t) // the start-up scan is done: the rows below come by hand-off only
+	c := activeCustomer(t, db, op)
+	first := sendAs(t, svc, op, c, "first")
+	second := sendAs(t, svc, op, c, "second")
+	_ = ob.Enqueue(t.Context(), second, "")
+	e.sync(t) // its claim fails: a retry in 1 s
+	_ = ob.Enqueue(t.Context(), first, "")
+	for _, want := range []int64{first.ID, second.ID} {
+		select {
+		case r := <-results:
+			if r.MessageID != want || r.Status != chat.DeliverySent {
+				t.Fatalf("attempt %+v, want message %d sent", r, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("message %d was not sent without a clock advance", want)
+		}
+	}
+	if got := p.texts(); !equal(got, []string{"first", "second"}) {
+		t.Fatalf("pushed %v", got)
+	}
+}
+
+// held keeps what chat.Service hands over, for the test to enqueue.
+type held struct {
+	mu sync.Mutex
+	ms []chat.Message
+}
+
+func (h *held) Enqueue(_ context.Context, m chat.Message, _ string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ms = append(h.ms, m)
+	return nil
+}
+
+func activeCustomer(t *testing.T, db *store.DB, op chat.Operator) chat.Customer {
+	t.Helper()
+	c := storetest.Customer(t, db)
+	s, _, err := db.EnsureWaitingSession(t.Context(), c.LineUserID, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ClaimSession(t.Context(), s.ID, op.ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func sendAs(t *testing.T, svc *chat.Service, op chat.Operator, c chat.Customer, text string) chat.Message {
+	t.Helper()
+	m, err := svc.SendMessage(t.Context(), chat.SendRequest{Actor: op, LineUserID: c.LineUserID, Text: text})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// run runs ob until the test ends.
+func run(t *testing.T, ob *outbox.Outbox) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ob.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+}
+
+type recPusher struct {
+	mu sync.Mutex
+	ts []string
+}
+
+func (p *recPusher) Push(_ context.Context, _ string, msgs []line.Message, _ string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ts = append(p.ts, pushTextOf(msgs))
+	return nil
+}
+
+func (p *recPusher) texts() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.ts...)
+}
+
+// A restart takes over every pending row, page by page, not just the
+// first page; and with room for only a few in memory, the rest follow as
+// the queues drain.
+func TestRecoveryTakesEveryPendingRow(t *testing.T) {
+	t.Parallel()
+	for name, cfg := range map[string]outbox.Config{"all in memory": {}, "room for 7": {MaxQueued: 7}} {
+		t.Run(name, func(t *testing.T) {
+			db := storetest.Open(t, store.SQLite)
+			clk := clock.NewFake(t0)
+			svc := chat.NewService(db, clk, outbound.NewRecorder(), slog.New(slog.DiscardHandler), time.UTC)
+			svc.SetEnqueuer(&held{}) // left pending, as by a run that stopped
+			op := storetest.Operator(t, db, "alice", chat.RoleAgent)
+			const convs, per = 130, 5 // more rows than one scan page
+			for range convs {
+				c := activeCustomer(t, db, op)
+				for j := range per {
+					sendAs(t, svc, op, c, fmt.Sprint(j))
+				}
+			}
+			results := make(chan outbox.Result, convs*per)
+			cfg.Observe = func(r outbox.Result) { results <- r }
+			p := &recPusher{}
+			run(t, outbox.New(db, p, nil, clk, nil, cfg))
+			for i := range convs * per {
+				select {
+				case r := <-results:
+					if r.Status != chat.DeliverySent {
+						t.Fatalf("attempt %+v", r)
+					}
+				case <-time.After(30 * time.Second):
+					t.Fatalf("%d of %d delivered without a clock advance", i, convs*per)
+				}
+			}
+			if n := len(p.texts()); n != convs*per {
+				t.Fatalf("%d pushes, want %d", n, convs*per)
+			}
+		})
+	}
+}
+
+// Two instances on one database: an unreadable row the one quarantines is
+// not read again and again by the other.
+func TestQuarantinedElsewhereIsForgotten(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.SQLite)
+	clk := clock.NewFake(t0)
+	svc := chat.NewService(db, clk, outbound.NewRecorder(), slog.New(slog.DiscardHandler), time.UTC)
+	svc.SetEnqueuer(&held{})
+	op := storetest.Operator(t, db, "alice", chat.RoleAgent)
+	m := sendAs(t, svc, op, activeCustomer(t, db, op), "poison")
+	corrupt(t, db, m.ID)
+	var obs []*outbox.Outbox
+	var counts []*atomic.Int32
+	for range 2 {
+		n := &atomic.Int32{}
+		ob := outbox.New(db, &recPusher{}, nil, clk, nil, outbox.Config{MaxFailures: 3, Observe: func(outbox.Result) { n.Add(1) }})
+		run(t, ob)
+		obs, counts = append(obs, ob), append(counts, n)
+	}
+	sync := func() {
+		for _, ob := range obs {
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			if err := ob.Sync(ctx); err != nil {
+				t.Fatal(err)
+			}
+			cancel()
+		}
+	}
+	sync()
+	for range 8 { // 40 minutes: long past the quarantine
+		clk.Advance(5 * time.Minute)
+		sync()
+	}
+	if dead, _ := db.DeadDeliveries(t.Context(), 10); len(dead) != 1 {
+		t.Fatalf("%d dead, want the poison", len(dead))
+	}
+	before := counts[0].Load() + counts[1].Load()
+	for range 8 {
+		clk.Advance(5 * time.Minute)
+		sync()
+	}
+	if after := counts[0].Load() + counts[1].Load(); after != before {
+		t.Fatalf("%d more attempts at a row quarantined 40 minutes ago", after-before)
+	}
+}
+
+// linePeer is LINE as two instances share it: a retry key is accepted
+// once (409 after), some pushes fail, and every acceptance is announced.
+type linePeer struct {
+	mu       sync.Mutex
+	keys     map[string]bool
+	accepted map[string][]string // per customer, in the order LINE took them
+	n        int
+	fail     func() bool
+	changed  chan struct{}
+}
+
+func (l *linePeer) Push(_ context.Context, to string, msgs []line.Message, key string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.fail() {
+		return &line.APIError{Status: 503}
+	}
+	if l.keys[key] {
+		return &line.APIError{Status: 409}
+	}
+	l.keys[key] = true
+	l.accepted[to] = append(l.accepted[to], pushTextOf(msgs))
+	l.n++
+	select {
+	case l.changed <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// randomly hands each message to one of two instances.
+type split struct{ a, b *outbox.Outbox }
+
+func (s split) Enqueue(ctx context.Context, m chat.Message, tempID string) error {
+	if m.Seq%2 == 0 {
+		return s.a.Enqueue(ctx, m, tempID)
+	}
+	return s.b.Enqueue(ctx, m, tempID)
+}
+
+// Two instances on one database, the messages of every conversation
+// handed to both, two tabs sending at once, LINE failing one push in five:
+// every message is accepted once, and each conversation in seq order.
+func TestTwoInstancesKeepEveryConversationInOrder(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		var calls atomic.Int32
+		peer := &linePeer{keys: map[string]bool{}, accepted: map[string][]string{}, changed: make(chan struct{}, 1),
+			fail: func() bool { return calls.Add(1)%5 == 0 }}
+		cfg := outbox.Config{Workers: 4, PollInterval: 50 * time.Millisecond, MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}
+		a := outbox.New(db, peer, nil, clock.Real{}, nil, cfg)
+		b := outbox.New(db, peer, nil, clock.Real{}, nil, cfg)
+		run(t, a)
+		run(t, b)
+		svc := chat.NewService(db, clock.Real{}, outbound.NewRecorder(), slog.New(slog.DiscardHandler), time.UTC)
+		svc.SetEnqueuer(split{a, b})
+		op := storetest.Operator(t, db, "alice", chat.RoleAgent)
+		const convs, tabs, per = 6, 2, 20
+		var users []string
+		var wg sync.WaitGroup
+		for range convs {
+			c := activeCustomer(t, db, op)
+			users = append(users, c.LineUserID)
+			for tab := range tabs {
+				wg.Go(func() {
+					for j := range per {
+						if _, err := svc.SendMessage(context.Background(), chat.SendRequest{Actor: op, LineUserID: c.LineUserID, Text: fmt.Sprintf("%d-%d", tab, j)}); err != nil {
+							t.Error(err)
+						}
+					}
+				})
+			}
+		}
+		wg.Wait()
+		deadline := time.After(60 * time.Second)
+		for {
+			peer.mu.Lock()
+			n := peer.n
+			peer.mu.Unlock()
+			if n == convs*tabs*per {
+				break
+			}
+			select {
+			case <-peer.changed:
+			case <-deadline:
+				t.Fatalf("LINE accepted %d of %d messages in 60 s", n, convs*tabs*per)
+			}
+		}
+		for _, u := range users {
+			ms, _, err := db.RecentMessages(t.Context(), u, 0, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			for _, m := range ms {
+				want = append(want, m.Content)
+			}
+			peer.mu.Lock()
+			got := peer.accepted[u]
+			peer.mu.Unlock()
+			if !equal(got, want) {
+				t.Fatalf("%s: LINE took %v, want seq order %v", u, got, want)
+			}
 		}
 	})
 }

@@ -143,17 +143,25 @@ func (db *DB) appendSQLite(ctx context.Context, tx *sql.Tx, m *chat.Message, gua
 	}()
 	if err != nil {
 		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO append"); rerr != nil {
-			return appended{}, errors.Join(dbErr(err), rerr)
+			return appended{}, &brokenBatch{errors.Join(dbErr(err), rerr)}
 		}
 	}
-	if _, rerr := tx.ExecContext(ctx, "RELEASE append"); rerr != nil && err == nil {
-		err = rerr
+	if _, rerr := tx.ExecContext(ctx, "RELEASE append"); rerr != nil {
+		return appended{}, &brokenBatch{errors.Join(dbErr(err), rerr)}
 	}
 	if err != nil {
 		return appended{}, dbErr(err)
 	}
 	return r, nil
 }
+
+// brokenBatch is a savepoint that could not be rolled back or released:
+// what the transaction holds is no longer known, so the whole batch is
+// rolled back and every append in it fails.
+type brokenBatch struct{ err error }
+
+func (b *brokenBatch) Error() string { return "savepoint: " + b.err.Error() }
+func (b *brokenBatch) Unwrap() error { return b.err }
 
 func querySession(ctx context.Context, st *sql.Stmt, lineUserID string) (*openRow, error) {
 	rows, err := st.QueryContext(ctx, lineUserID)

@@ -228,9 +228,9 @@ func (db *DB) ClaimInboxEvent(ctx context.Context, id int64, now, until time.Tim
 		return InboxEvent{}, false, nil
 	}
 	var row inboxRow
-	if err := db.bun.NewSelect().Model(&row).Where("id = ?", id).Scan(ctx); err != nil {
-		return InboxEvent{ID: id, Attempts: attempts[0]}, true,
-			fmt.Errorf("store: read inbox event %d: %w", id, db.unreadable(ctx, "line_webhook_events", id, err))
+	read := func() error { return db.read.NewSelect().Model(&row).Where("id = ?", id).Scan(ctx) }
+	if err := db.readRow(ctx, "line_webhook_events", id, read); err != nil {
+		return InboxEvent{ID: id, Attempts: attempts[0]}, true, fmt.Errorf("store: read inbox event %d: %w", id, err)
 	}
 	return row.event(), true, nil
 }

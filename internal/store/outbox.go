@@ -51,12 +51,13 @@ const outboxHead = outboxPending + ` AND NOT EXISTS (
 	WHERE p.line_user_id = m.line_user_id AND p.seq < m.seq
 		AND p.delivery_status = 'pending' AND p.direction = 'OUTGOING' AND p.sender_role = 'ADMIN')`
 
-// PendingDeliveries returns the ids of up to limit pending messages that
-// no attempt holds (never claimed, or their lock ended), due or waiting
-// for a retry, by id: what a restart or the scan for rows of a dead
-// instance takes over. Only ids: a message whose columns cannot be read
-// back must not fail the batch (LoadDeliveries reads them).
-func (db *DB) PendingDeliveries(ctx context.Context, now time.Time, limit int) ([]int64, error) {
+// PendingDeliveries returns the ids above after of up to limit pending
+// messages that no attempt holds (never claimed, or their lock ended), due
+// or waiting for a retry, by id: what a restart or the scan for rows of a
+// dead instance takes over, page by page. Only ids: a message whose
+// columns cannot be read back must not fail the batch (LoadDeliveries
+// reads them).
+func (db *DB) PendingDeliveries(ctx context.Context, now time.Time, after int64, limit int) ([]int64, error) {
 	now = dbTime(now)
 	var ids []int64
 	err := db.read.NewRaw(`
@@ -64,8 +65,9 @@ func (db *DB) PendingDeliveries(ctx context.Context, now time.Time, limit int) (
 		FROM messages AS m
 		WHERE `+outboxPending+`
 			AND (m.locked_until IS NULL OR m.locked_until <= ?)
+			AND m.id > ?
 		ORDER BY m.id
-		LIMIT ?`, now, max(limit, 1)).Scan(ctx, &ids)
+		LIMIT ?`, now, after, max(limit, 1)).Scan(ctx, &ids)
 	if err != nil {
 		return nil, fmt.Errorf("store: pending deliveries: %w", dbErr(err))
 	}
@@ -80,7 +82,18 @@ func (db *DB) LoadDeliveries(ctx context.Context, ids []int64) (ds []outbox.Deli
 		return nil, nil, nil
 	}
 	var rows []outboxRow
-	err = db.read.NewSelect().Model(&rows).Where("m.id IN (?)", bun.In(ids)).Order("m.id").Scan(ctx)
+	read := func() error {
+		rows = rows[:0]
+		return db.read.NewSelect().Model(&rows).Where("m.id IN (?)", bun.In(ids)).Order("m.id").Scan(ctx)
+	}
+	if len(ids) == 1 {
+		err = db.readRow(ctx, "messages", ids[0], read)
+		if errors.Is(err, chat.ErrInvalid) {
+			return nil, map[int64]error{ids[0]: fmt.Errorf("store: read message %d: %w", ids[0], err)}, nil
+		}
+	} else {
+		err = read()
+	}
 	if err == nil {
 		ds = make([]outbox.Delivery, len(rows))
 		for i, r := range rows {
@@ -88,10 +101,7 @@ func (db *DB) LoadDeliveries(ctx context.Context, ids []int64) (ds []outbox.Deli
 		}
 		return ds, nil, nil
 	}
-	if len(ids) == 1 {
-		if rerr := db.unreadable(ctx, "messages", ids[0], err); errors.Is(rerr, chat.ErrInvalid) {
-			return nil, map[int64]error{ids[0]: fmt.Errorf("store: read message %d: %w", ids[0], rerr)}, nil
-		}
+	if len(ids) == 1 || databaseFailed(err) {
 		return nil, nil, fmt.Errorf("store: load deliveries: %w", dbErr(err))
 	}
 	// Something in the batch did not decode: one by one, to tell which.

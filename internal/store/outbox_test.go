@@ -29,9 +29,12 @@ func TestOutboxClaimsAndOutcomes(t *testing.T) {
 		mustAppend(t, db, outgoing(b.LineUserID, "a bot reply is not the outbox's", nil), at(5*time.Second))
 
 		// Pending and unheld, in id order, due or not.
-		ids, err := db.PendingDeliveries(ctx, at(0), 10)
+		ids, err := db.PendingDeliveries(ctx, at(0), 0, 10)
 		if err != nil || !equalIDs(ids, a1.ID, a2.ID, b1.ID) {
 			t.Fatalf("pending = %v, %v; want [%d %d %d]", ids, err, a1.ID, a2.ID, b1.ID)
+		}
+		if page, err := db.PendingDeliveries(ctx, at(0), a1.ID, 1); err != nil || !equalIDs(page, a2.ID) {
+			t.Fatalf("the page after a1 = %v, %v; want [%d]", page, err, a2.ID)
 		}
 		ds, bad, err := db.LoadDeliveries(ctx, ids)
 		if err != nil || len(bad) != 0 || len(ds) != 3 {
@@ -64,7 +67,7 @@ func TestOutboxClaimsAndOutcomes(t *testing.T) {
 		if _, key, err := db.ClaimDelivery(ctx, b1.ID, now, now.Add(time.Minute), "key-b1"); err != nil || key != "key-b1" {
 			t.Fatalf("claim b1 = %q, %v", key, err)
 		}
-		if ids, _ := db.PendingDeliveries(ctx, now, 10); !equalIDs(ids, a2.ID) {
+		if ids, _ := db.PendingDeliveries(ctx, now, 0, 10); !equalIDs(ids, a2.ID) {
 			t.Fatalf("pending while a1 and b1 are held = %v", ids)
 		}
 		next, _, _ = db.NextDeliveryAt(ctx)
@@ -154,7 +157,7 @@ func TestOutboxUnreadableRowIsFailedAndQuarantined(t *testing.T) {
 			t.Fatal(err)
 		}
 		now := at(time.Minute)
-		ids, err := db.PendingDeliveries(ctx, now, 10)
+		ids, err := db.PendingDeliveries(ctx, now, 0, 10)
 		if err != nil || !equalIDs(ids, p.ID, a2.ID, b1.ID) {
 			t.Fatalf("pending = %v, %v", ids, err)
 		}
@@ -173,7 +176,7 @@ func TestOutboxUnreadableRowIsFailedAndQuarantined(t *testing.T) {
 		if d, err = db.FailDelivery(ctx, p.ID, 0, "unreadable", later.Add(2*time.Second), 2, later); err != nil || !d.Dead {
 			t.Fatalf("second failure = %+v, %v", d, err)
 		}
-		if ids, _ := db.PendingDeliveries(ctx, later, 10); !equalIDs(ids, a2.ID, b1.ID) {
+		if ids, _ := db.PendingDeliveries(ctx, later, 0, 10); !equalIDs(ids, a2.ID, b1.ID) {
 			t.Fatalf("pending after quarantine = %v, want [%d %d]", ids, a2.ID, b1.ID)
 		}
 		if _, _, err := db.ClaimDelivery(ctx, a2.ID, later, later.Add(time.Minute), "k"); err != nil {

@@ -3,24 +3,43 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"syscall"
 	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
 
 	"livechat/internal/chat"
 )
 
-// unreadable explains err, the failure to read row id of table into its
-// model. It reads the row again with every column as text, which any
-// stored value survives (a year-10000 time on SQLite, 'infinity' on
-// Postgres). If that works, the database answers and the row itself cannot
-// be decoded: the error wraps chat.ErrInvalid, so that the caller counts it
-// against the row and not the database. If not, err is the database's.
-func (db *DB) unreadable(ctx context.Context, table string, id int64, err error) error {
-	if errors.Is(err, sql.ErrNoRows) || ctx.Err() != nil {
+// readRow reads row id of table with read, which scans it into its model,
+// and tells a row that cannot be decoded from a database that failed: the
+// row's own fault (quarantine material) is reported wrapping
+// chat.ErrInvalid, anything else as the database's error. A row is at
+// fault only when the failure is not the driver's or the database's, the
+// same read fails again, and reading the row with every column as text,
+// which any stored value survives (a year-10000 time on SQLite, 'infinity'
+// on Postgres), works. A dropped connection or a timeout therefore never
+// counts against a row.
+func (db *DB) readRow(ctx context.Context, table string, id int64, read func() error) error {
+	err := read()
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) || ctx.Err() != nil || databaseFailed(err) {
 		return dbErr(err)
 	}
-	rows, qerr := db.bun.QueryContext(ctx, "SELECT * FROM "+table+" WHERE id = ?", id)
+	if err = read(); err == nil {
+		return nil
+	} else if ctx.Err() != nil || databaseFailed(err) {
+		return dbErr(err)
+	}
+	rows, qerr := db.read.QueryContext(ctx, "SELECT * FROM "+table+" WHERE id = ?", id)
 	if qerr != nil {
 		return dbErr(err)
 	}
@@ -37,6 +56,23 @@ func (db *DB) unreadable(ctx context.Context, table string, id int64, err error)
 		return dbErr(err)
 	}
 	return fmt.Errorf("%w: the row cannot be read back: %w", chat.ErrInvalid, err)
+}
+
+// databaseFailed reports an error of the driver, the database or the
+// network, as opposed to a value that did not decode (those come from
+// database/sql's and bun's conversions, as plain errors).
+func databaseFailed(err error) bool {
+	var (
+		pgErr   *pgconn.PgError
+		connErr *pgconn.ConnectError
+		liteErr *sqlite.Error
+		netErr  net.Error
+	)
+	return errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) || errors.Is(err, sql.ErrTxDone) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.As(err, &pgErr) || errors.As(err, &connErr) || errors.As(err, &liteErr) || errors.As(err, &netErr) ||
+		pgconn.SafeToRetry(err) || pgconn.Timeout(err)
 }
 
 // cleanText makes s storable in every column of both databases

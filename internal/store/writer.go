@@ -145,6 +145,14 @@ func (w *groupWriter) commit(batch []*appendReq) {
 	}
 	for _, r := range live {
 		r.res, r.err = w.db.appendSQLite(ctx, tx, r.m, r.guard, r.now)
+		var broken *brokenBatch
+		if errors.As(r.err, &broken) {
+			_ = tx.Rollback()
+			for _, r := range live {
+				r.res, r.err = appended{}, fmt.Errorf("batch rolled back: %w", broken)
+			}
+			return
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		for _, r := range live {
