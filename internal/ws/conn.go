@@ -17,13 +17,6 @@ import (
 	"livechat/internal/clock"
 )
 
-// outbound is one queued write: a text frame, or a close frame when code != 0.
-type outbound struct {
-	data []byte
-	code int
-	text string
-}
-
 // Conn is one operator socket (one browser tab). Its reader runs in the HTTP
 // handler's goroutine and handles frames in arrival order; its writer is the
 // only goroutine that writes to the socket.
@@ -31,9 +24,10 @@ type Conn struct {
 	id   string
 	hub  *Hub
 	ws   *websocket.Conn
+	bc   *batchConn // under ws: batches the writer's frames
 	log  *slog.Logger
-	send chan *outbound // pointers: a queue slot costs 8 bytes, not 48, on every idle socket
-	quit chan struct{}  // closed to stop the writer
+	q    *queue
+	quit chan struct{} // closed to stop the writer
 	once sync.Once
 
 	mu         sync.Mutex
@@ -51,7 +45,7 @@ func newConn(h *Hub, id string) *Conn {
 		id:   id,
 		hub:  h,
 		log:  h.log.With("conn_id", id),
-		send: make(chan *outbound, h.opt.SendQueue),
+		q:    newQueue(h.opt.SendQueue),
 		quit: make(chan struct{}),
 	}
 }
@@ -97,27 +91,25 @@ func (c *Conn) stopTimers() {
 
 // enqueue queues a write without blocking. A socket whose queue is full is
 // too slow: it is disconnected rather than allowed to hold up anyone else.
-func (c *Conn) enqueue(o outbound) bool {
+func (c *Conn) enqueue(o *outbound) bool {
 	select {
 	case <-c.quit:
 		return false
 	default:
 	}
-	select {
-	case c.send <- &o:
+	if c.q.push(o) {
 		return true
-	default:
-		if _, authed := c.operator(); authed {
-			c.logger().Warn("slow consumer disconnected", "queue", cap(c.send))
-		} else { // anyone can open one and not read: one line for them all
-			sampled(c.hub.floods.slow, c.logger(), slog.LevelInfo, "slow unauthenticated socket disconnected", "queue", cap(c.send))
-		}
-		c.shutdown()
-		if c.ws != nil {
-			_ = c.ws.Close() // unblocks a writer stuck on the full socket
-		}
-		return false
 	}
+	if _, authed := c.operator(); authed {
+		c.logger().Warn("slow consumer disconnected", "queue", c.q.max)
+	} else { // anyone can open one and not read: one line for them all
+		sampled(c.hub.floods.slow, c.logger(), slog.LevelInfo, "slow unauthenticated socket disconnected", "queue", c.q.max)
+	}
+	c.shutdown()
+	if c.ws != nil {
+		_ = c.ws.Close() // unblocks a writer stuck on the full socket
+	}
+	return false
 }
 
 // sendFrame marshals and queues a frame for this socket only.
@@ -127,12 +119,12 @@ func (c *Conn) sendFrame(frame any) {
 		c.logger().Error("encode frame", "err", err)
 		return
 	}
-	c.enqueue(outbound{data: data})
+	c.enqueue(&outbound{data: data})
 }
 
 // closeWith queues a close frame after whatever is already queued.
 func (c *Conn) closeWith(code int, text string) {
-	c.enqueue(outbound{code: code, text: text})
+	c.enqueue(&outbound{code: code, text: text})
 }
 
 // shutdown stops the writer, which closes the socket; the reader then fails
@@ -212,30 +204,64 @@ func (c *Conn) writeLoop() {
 	ping := time.NewTicker(c.hub.opt.PingPeriod)
 	defer ping.Stop()
 	defer c.ws.Close()
-	wait := c.hub.opt.WriteWait
 	for {
 		select {
 		case <-c.quit:
 			return
-		case o := <-c.send:
-			_ = c.ws.SetWriteDeadline(time.Now().Add(wait))
-			if o.code != 0 {
-				_ = c.ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(o.code, o.text))
-				c.shutdown()
-				return
-			}
-			if err := c.ws.WriteMessage(websocket.TextMessage, o.data); err != nil {
-				c.logger().Debug("socket write failed", "err", err)
+		case <-c.q.wake:
+			if !c.writeQueued() {
 				c.shutdown()
 				return
 			}
 		case <-ping.C:
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(wait)); err != nil {
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.hub.opt.WriteWait)); err != nil {
 				c.shutdown()
 				return
 			}
 		}
 	}
+}
+
+// writeQueued writes everything queued as one batch: one syscall, or one
+// per flushAt bytes, each with its own deadline. It reports false when the
+// socket is done: a write failed, or a close frame was written.
+func (c *Conn) writeQueued() bool {
+	batch := c.q.take()
+	defer c.q.written(batch)
+	_ = c.ws.SetWriteDeadline(time.Now().Add(c.hub.opt.WriteWait))
+	c.bc.hold()
+	for _, o := range batch {
+		var err error
+		switch {
+		case o.code != 0:
+			_ = c.ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(o.code, o.text))
+			_ = c.flush()
+			return false
+		case o.pm != nil:
+			err = c.ws.WritePreparedMessage(o.pm)
+		default:
+			err = c.ws.WriteMessage(websocket.TextMessage, o.data)
+		}
+		if err == nil && c.bc.buffered() >= flushAt {
+			if err = c.flush(); err == nil {
+				c.bc.hold()
+			}
+		}
+		if err != nil {
+			c.logger().Debug("socket write failed", "err", err)
+			return false
+		}
+	}
+	if err := c.flush(); err != nil {
+		c.logger().Debug("socket write failed", "err", err)
+		return false
+	}
+	return true
+}
+
+// flush writes the batch held so far.
+func (c *Conn) flush() error {
+	return c.bc.flush(time.Now().Add(c.hub.opt.WriteWait))
 }
 
 // now is the hub clock's time.

@@ -480,14 +480,9 @@ func (fx *frameFixture) drainAll(tb testing.TB) map[*Conn][]serverFrame {
 	tb.Helper()
 	queued := map[*Conn][]*outbound{}
 	for _, e := range append(fx.actors[:], fx.watcher) {
-		for c, more := e.c, true; more; {
-			select {
-			case o := <-c.send:
-				queued[c] = append(queued[c], o)
-			default:
-				more = false
-			}
-		}
+		batch := e.c.q.take() // what the socket's writer would take
+		queued[e.c] = append(queued[e.c], batch...)
+		e.c.q.written(batch)
 	}
 	out := map[*Conn][]serverFrame{}
 	for c, frames := range queued {

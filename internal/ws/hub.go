@@ -378,6 +378,7 @@ func (h *Hub) publish(ctx context.Context, aud bus.Audience, frame any) {
 func (h *Hub) deliver(m bus.Message) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
+	var shared *outbound // framed once, when the first socket takes it
 	send := func(c *Conn) {
 		if c.id == m.Audience.ExcludeConn {
 			return
@@ -386,7 +387,15 @@ func (h *Hub) deliver(m bus.Message) {
 		if !ok || (m.Audience.ExcludeOperator != 0 && op.ID == m.Audience.ExcludeOperator) {
 			return
 		}
-		c.enqueue(outbound{data: m.Frame})
+		if shared == nil {
+			pm, err := websocket.NewPreparedMessage(websocket.TextMessage, m.Frame)
+			if err != nil {
+				h.log.Error("prepare frame", "err", err)
+				return
+			}
+			shared = &outbound{data: m.Frame, pm: pm}
+		}
+		c.enqueue(shared)
 	}
 	switch m.Audience.Kind {
 	case bus.All:

@@ -39,11 +39,16 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refused(w, why, ip)
 		return
 	}
-	conn, err := h.upgrader.Upgrade(w, r, nil) // answers the client itself on failure
+	hw := &hijacker{ResponseWriter: w}
+	conn, err := h.upgrader.Upgrade(hw, r, nil) // answers the client itself on failure
 	if err != nil {
 		h.release(c)
 		return
 	}
+	c.bc = hw.conn
+	// Compression is off; level 0 is the one NewPreparedMessage frames a
+	// broadcast with, so gorilla does not frame it again for this socket.
+	_ = conn.SetCompressionLevel(0)
 	c.queryToken = token
 	// The request context ends with the handler; cleanup after the socket
 	// ends must still reach the store and the bus.
