@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -17,23 +18,26 @@ import (
 	"livechat/internal/clock"
 )
 
-// Conn is one operator socket (one browser tab). Its reader runs in the HTTP
-// handler's goroutine and handles frames in arrival order; its writer is the
-// only goroutine that writes to the socket.
+// Conn is one operator socket (one browser tab). Its reader and its writer
+// are goroutines of their own: the HTTP handler returns after the upgrade,
+// which frees net/http's buffers for the connection. The reader handles
+// frames in arrival order, one at a time; the writer is the only goroutine
+// that writes to the socket. An idle socket holds little else: no logger,
+// no queue buffer, no timer but its token's expiry and the writer's pings.
 type Conn struct {
 	id   string
 	hub  *Hub
 	ws   *websocket.Conn
 	bc   *batchConn // under ws: batches the writer's frames
-	log  *slog.Logger
 	q    *queue
 	quit chan struct{} // closed to stop the writer
 	once sync.Once
 
 	mu         sync.Mutex
 	op         *chat.Operator
-	queryToken string
-	timers     []clock.Timer
+	queryToken string      // until auth
+	authTimer  clock.Timer // until auth
+	expiry     clock.Timer // the token's
 	typing     typing
 
 	room   string // guarded by hub.mu
@@ -44,7 +48,6 @@ func newConn(h *Hub, id string) *Conn {
 	return &Conn{
 		id:   id,
 		hub:  h,
-		log:  h.log.With("conn_id", id),
 		q:    newQueue(h.opt.SendQueue),
 		quit: make(chan struct{}),
 	}
@@ -54,7 +57,6 @@ func (c *Conn) setOperator(op chat.Operator) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.op = &op
-	c.log = c.log.With("operator_id", op.ID)
 }
 
 func (c *Conn) operator() (chat.Operator, bool) {
@@ -66,27 +68,42 @@ func (c *Conn) operator() (chat.Operator, bool) {
 	return *c.op, true
 }
 
+// logger is made for each line: sockets rarely log, and a logger with
+// attributes kept per socket costs every idle socket its memory.
 func (c *Conn) logger() *slog.Logger {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.log
+	op := c.op
+	c.mu.Unlock()
+	if op == nil {
+		return c.hub.log.With("conn_id", c.id)
+	}
+	return c.hub.log.With("conn_id", c.id, "operator_id", op.ID)
 }
 
-// after schedules f on the hub's clock; the timer is stopped when the socket ends.
-func (c *Conn) after(d time.Duration, f func()) {
-	t := c.hub.deps.Clock.AfterFunc(d, f)
+// authenticated drops what only an unauthenticated socket needs, and arms
+// the token's expiry (zero: none, as with dev auth).
+func (c *Conn) authenticated(expires time.Time, expired func()) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.timers = append(c.timers, t)
+	if c.authTimer != nil {
+		c.authTimer.Stop()
+		c.authTimer = nil
+	}
+	c.queryToken = ""
+	if !expires.IsZero() {
+		c.expiry = c.hub.deps.Clock.AfterFunc(expires.Sub(c.hub.deps.Clock.Now()), expired)
+	}
 }
 
 func (c *Conn) stopTimers() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, t := range c.timers {
-		t.Stop()
+	for _, t := range []clock.Timer{c.authTimer, c.expiry, c.typing.timer} {
+		if t != nil {
+			t.Stop()
+		}
 	}
-	c.timers = nil
+	c.authTimer, c.expiry = nil, nil
 }
 
 // enqueue queues a write without blocking. A socket whose queue is full is
@@ -133,7 +150,8 @@ func (c *Conn) shutdown() {
 	c.once.Do(func() { close(c.quit) })
 }
 
-// serve runs the socket until it ends. It is called from ServeHTTP.
+// serve runs the socket until it ends, in a goroutine of its own that
+// ServeHTTP starts: the socket's reader.
 func (c *Conn) serve(ctx context.Context, ws *websocket.Conn) {
 	c.ws = ws
 	writerDone := make(chan struct{})
@@ -141,22 +159,20 @@ func (c *Conn) serve(ctx context.Context, ws *websocket.Conn) {
 		defer close(writerDone)
 		c.writeLoop()
 	}()
-	c.after(c.hub.opt.AuthTimeout, func() {
+	t := c.hub.deps.Clock.AfterFunc(c.hub.opt.AuthTimeout, func() {
 		if _, ok := c.operator(); !ok {
 			c.closeWith(websocket.ClosePolicyViolation, "authentication timeout")
 		}
 	})
+	c.mu.Lock()
+	c.authTimer = t
+	c.mu.Unlock()
 	if err := c.readLoop(ctx); errors.Is(err, websocket.ErrReadLimit) {
 		c.drain()
 	}
 	c.shutdown()
 	<-writerDone
 	c.stopTimers()
-	c.mu.Lock()
-	if c.typing.timer != nil {
-		c.typing.timer.Stop()
-	}
-	c.mu.Unlock()
 	c.hub.ended(ctx, c)
 }
 
@@ -195,9 +211,31 @@ func (c *Conn) readLoop(ctx context.Context) error {
 			ev.logRejected("", "binary_frame")
 			c.closeWith(websocket.CloseUnsupportedData, "binary frames are not supported")
 		default:
-			ev.handle(ctx, data)
+			closing = !c.offReadLoop(func() { ev.handle(ctx, data) })
 		}
 	}
+}
+
+// offReadLoop runs a frame's handler in a goroutine of its own and waits
+// for it, so frames are still handled one at a time and in order. The
+// stack a handler grows (the store, JSON, the validator) goes with that
+// goroutine, instead of staying with the reader for the socket's life
+// (centrifuge's ProcessCommandsOffReadLoop). A handler that panics closes
+// its socket with 1011 and reports false; the server goes on.
+func (c *Conn) offReadLoop(handle func()) (ok bool) {
+	done := make(chan bool, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				c.logger().Error("frame handler panicked", "panic", p, "stack", string(debug.Stack()))
+				c.closeWith(websocket.CloseInternalServerErr, "internal error")
+				done <- false
+			}
+		}()
+		handle()
+		done <- true
+	}()
+	return <-done
 }
 
 func (c *Conn) writeLoop() {

@@ -205,11 +205,7 @@ func (e *events) HandleAuth(ctx context.Context, p lc.AuthPayloadSchema) error {
 	role := lc.OperatorRoleSchema(op.Role)
 	name := op.DisplayName
 	c.sendFrame(lc.NewAuthSuccessEvent(lc.AuthSuccessPayloadSchema{AdminId: idString(op.ID), DisplayName: &name, Role: &role}, c.now()))
-	if !expires.IsZero() {
-		c.after(expires.Sub(c.now()), func() {
-			e.authFailed(chat.ErrTokenExpired)
-		})
-	}
+	c.authenticated(expires, func() { e.authFailed(chat.ErrTokenExpired) })
 	if first {
 		h.broadcastPresence(ctx)
 		h.kpisChanged(ctx)

@@ -87,6 +87,9 @@ type Hub struct {
 	loopDone chan struct{}
 }
 
+// writeBufs is the write buffer pool of every hub's sockets.
+var writeBufs sync.Pool
+
 // NewHub builds a hub and subscribes it to the bus.
 func NewHub(opt Options, deps Deps) *Hub {
 	def := func(d *time.Duration, v time.Duration) {
@@ -130,9 +133,13 @@ func NewHub(opt Options, deps Deps) *Hub {
 		loopDone:  make(chan struct{}),
 	}
 	h.upgrader = websocket.Upgrader{
-		// Buffer sizes 0: the socket reuses the HTTP server's 4 KiB read and
-		// write buffers, which the handler goroutine holds anyway, instead
-		// of allocating two more of its own.
+		// A socket keeps its read buffer for life: small, as client frames
+		// are (a larger frame is read past it, not through it). The write
+		// buffer is taken from the pool for a frame only (broadcasts need
+		// none: they are framed once).
+		ReadBufferSize:  512,
+		WriteBufferSize: 1024,
+		WriteBufferPool: &writeBufs,
 		// Origin is checked in ServeHTTP, before the upgrade, against the allowlist.
 		CheckOrigin: func(*http.Request) bool { return true },
 	}

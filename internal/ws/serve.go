@@ -50,9 +50,11 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// broadcast with, so gorilla does not frame it again for this socket.
 	_ = conn.SetCompressionLevel(0)
 	c.queryToken = token
-	// The request context ends with the handler; cleanup after the socket
-	// ends must still reach the store and the bus.
-	c.serve(context.WithoutCancel(r.Context()), conn)
+	// The handler returns now, so net/http lets go of the connection's
+	// buffers; the socket's reader runs in a goroutine of its own. The
+	// request context ends with the handler; cleanup after the socket ends
+	// must still reach the store and the bus.
+	go c.serve(context.WithoutCancel(r.Context()), conn)
 }
 
 // originAllowed admits a listed origin, and a page served by this server

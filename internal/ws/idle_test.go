@@ -1,0 +1,51 @@
+package ws_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"livechat/internal/chat"
+	"livechat/internal/contract/wstest"
+	"livechat/internal/store/storetest"
+)
+
+// TestUpgradeHandlerReturns: the HTTP handler returns once the socket is
+// upgraded (so net/http lets go of the connection's buffers), and the
+// socket keeps working.
+func TestUpgradeHandlerReturns(t *testing.T) {
+	e := newEnv(t, sqlite(t))
+	returned := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.hub.ServeHTTP(w, r)
+		returned <- struct{}{}
+	}))
+	t.Cleanup(srv.Close)
+	c := wstest.Dial(t, wstest.URL(srv.URL), nil)
+	select {
+	case <-returned:
+	case <-time.After(wstest.Timeout):
+		t.Fatal("ServeHTTP still running while the socket is open")
+	}
+	c.Send("auth", map[string]any{"token": e.token(t, storetest.Operator(t, e.db, "alice", chat.RoleAgent).ID)})
+	c.Expect("auth_success")
+	c.WaitFor("presence_update")
+	c.Send("ping", nil)
+	c.WaitFor("pong")
+}
+
+// TestAuthenticatedSocketKeepsOnlyItsExpiry: the authentication deadline's
+// timer goes with the auth; an idle socket keeps the token's expiry only.
+func TestAuthenticatedSocketKeepsOnlyItsExpiry(t *testing.T) {
+	e := newEnv(t, sqlite(t))
+	c := e.login(t, storetest.Operator(t, e.db, "alice", chat.RoleAgent))
+	c.Sync()
+	if n := e.clock.Pending(); n != 1 {
+		t.Fatalf("%d timers pending for one authenticated socket, want 1 (its token's expiry)", n)
+	}
+	e.clock.Advance(time.Hour) // the token's lifetime
+	if p := c.Expect("auth_error").Map(t); p["code"] != "auth_expired_token" {
+		t.Fatalf("auth_error = %v, want auth_expired_token", p)
+	}
+}
