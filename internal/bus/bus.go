@@ -15,6 +15,10 @@ const (
 	Room      = "room"      // sockets whose current room is Audience.Room
 	Operator  = "operator"  // every socket of Audience.OperatorID
 	Analytics = "analytics" // sockets subscribed to analytics
+	// Presence is every authenticated socket, each after the full presence
+	// list it gets when it authenticates: a socket that is still waiting
+	// for that list gets the frame after it.
+	Presence = "presence"
 )
 
 // Audience selects the sockets a frame goes to.

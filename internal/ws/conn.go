@@ -40,6 +40,10 @@ type Conn struct {
 	expiry     clock.Timer // the token's
 	typing     typing
 
+	pmu    sync.Mutex  // orders the presence frames (presence.go)
+	listed bool        // the full presence list is queued
+	held   []*outbound // presence changes that came before it
+
 	room   string // guarded by hub.mu
 	budget budget // guarded by hub.mu
 }
@@ -117,6 +121,12 @@ func (c *Conn) enqueue(o *outbound) bool {
 	if c.q.push(o) {
 		return true
 	}
+	c.tooSlow()
+	return false
+}
+
+// tooSlow disconnects a socket that cannot keep up.
+func (c *Conn) tooSlow() {
 	if _, authed := c.operator(); authed {
 		c.logger().Warn("slow consumer disconnected", "queue", c.q.max)
 	} else { // anyone can open one and not read: one line for them all
@@ -126,7 +136,6 @@ func (c *Conn) enqueue(o *outbound) bool {
 	if c.ws != nil {
 		_ = c.ws.Close() // unblocks a writer stuck on the full socket
 	}
-	return false
 }
 
 // sendFrame marshals and queues a frame for this socket only.

@@ -9,13 +9,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
 
-	lc "livechat/gen/livechat"
 	"livechat/internal/auth"
 	"livechat/internal/bus"
 	"livechat/internal/chat"
@@ -79,6 +77,7 @@ type Hub struct {
 	closing   bool
 	nextID    uint64
 	kpi       kpiPush
+	pres      presencePush
 	loading   Loading
 	floods    floodLogs
 
@@ -166,6 +165,7 @@ func (h *Hub) Close(ctx context.Context) error {
 		return fmt.Errorf("ws: operator re-check still running at shutdown: %w", ctx.Err())
 	}
 	h.kpi.stop()
+	h.pres.stop()
 	done := make(chan struct{})
 	go func() { h.wg.Wait(); close(done) }()
 	select {
@@ -386,6 +386,17 @@ func (h *Hub) deliver(m bus.Message) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	var shared *outbound // framed once, when the first socket takes it
+	frame := func() *outbound {
+		if shared == nil {
+			pm, err := websocket.NewPreparedMessage(websocket.TextMessage, m.Frame)
+			if err != nil {
+				h.log.Error("prepare frame", "err", err)
+				return nil
+			}
+			shared = &outbound{data: m.Frame, pm: pm}
+		}
+		return shared
+	}
 	send := func(c *Conn) {
 		if c.id == m.Audience.ExcludeConn {
 			return
@@ -394,15 +405,9 @@ func (h *Hub) deliver(m bus.Message) {
 		if !ok || (m.Audience.ExcludeOperator != 0 && op.ID == m.Audience.ExcludeOperator) {
 			return
 		}
-		if shared == nil {
-			pm, err := websocket.NewPreparedMessage(websocket.TextMessage, m.Frame)
-			if err != nil {
-				h.log.Error("prepare frame", "err", err)
-				return
-			}
-			shared = &outbound{data: m.Frame, pm: pm}
+		if o := frame(); o != nil {
+			c.enqueue(o)
 		}
-		c.enqueue(shared)
 	}
 	switch m.Audience.Kind {
 	case bus.All:
@@ -430,44 +435,13 @@ func (h *Hub) deliver(m bus.Message) {
 		for c := range h.analytics {
 			send(c)
 		}
-	}
-}
-
-// presence builds the full operator list with each one's status.
-func (h *Hub) presence(ctx context.Context) (lc.PresenceUpdatePayloadSchema, error) {
-	ops, err := h.deps.Store.ListOperators(ctx)
-	if err != nil {
-		return lc.PresenceUpdatePayloadSchema{}, fmt.Errorf("ws: presence: %w", err)
-	}
-	chats, err := h.deps.Store.ActiveChats(ctx)
-	if err != nil {
-		return lc.PresenceUpdatePayloadSchema{}, fmt.Errorf("ws: presence: %w", err)
-	}
-	online := h.Online()
-	out := lc.PresenceUpdatePayloadSchema{Operators: []lc.OperatorPresenceSchema{}}
-	for _, op := range ops {
-		if !op.Active {
-			continue
+	case bus.Presence:
+		for _, set := range h.ops {
+			for c := range set {
+				if o := frame(); o != nil {
+					c.sendPresence(o, m.Origin)
+				}
+			}
 		}
-		status, ok := online[op.ID]
-		if !ok {
-			status = "offline"
-		}
-		name := op.DisplayName
-		out.Operators = append(out.Operators, lc.OperatorPresenceSchema{
-			Id: idString(op.ID), DisplayName: &name, Status: status, ActiveChats: int64(chats[op.ID]),
-		})
 	}
-	slices.SortFunc(out.Operators, func(a, b lc.OperatorPresenceSchema) int { return compareIDs(a.Id, b.Id) })
-	return out, nil
-}
-
-// broadcastPresence sends the presence list to every operator.
-func (h *Hub) broadcastPresence(ctx context.Context) {
-	p, err := h.presence(ctx)
-	if err != nil {
-		h.log.Error("presence", "err", err)
-		return
-	}
-	h.publish(ctx, bus.Audience{Kind: bus.All}, lc.NewPresenceUpdateEvent(p, h.deps.Clock.Now()))
 }

@@ -145,7 +145,7 @@ func (h *Hub) ended(ctx context.Context, c *Conn) {
 		h.publish(ctx, bus.Audience{Kind: bus.Room, Room: room}, lc.NewOperatorLeftEvent(operatorRoom(op.ID, room), h.deps.Clock.Now()))
 	}
 	if lastConn {
-		h.broadcastPresence(ctx)
+		h.presenceChanged(ctx, op.ID)
 		h.kpisChanged(ctx)
 	}
 }
