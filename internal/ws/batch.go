@@ -2,6 +2,7 @@ package ws
 
 import (
 	"bufio"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -18,6 +19,12 @@ import (
 type batchConn struct {
 	net.Conn
 
+	// The reader waits for a frame with a 1-byte read (awaitByte) and hands
+	// the byte back to gorilla's next Read. Only the reader and the frame
+	// goroutine it waits for read, one after the other.
+	peek   [1]byte
+	peeked bool
+
 	mu       sync.Mutex
 	holding  bool
 	buf      *[]byte   // while holding, from batchBufs
@@ -32,6 +39,32 @@ const flushAt = 32 << 10
 
 // batchBufs holds the batch buffers: a socket has one only while it writes.
 var batchBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+func (c *batchConn) Read(p []byte) (int, error) {
+	if c.peeked && len(p) > 0 {
+		p[0], c.peeked = c.peek[0], false
+		return 1, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// awaitByte blocks until the peer sends something (or the read deadline
+// passes) and keeps the byte for the next Read. It is a shallow place for
+// an idle socket's reader to wait in: its stack stays small.
+func (c *batchConn) awaitByte() error {
+	if c.peeked {
+		return nil
+	}
+	n, err := c.Conn.Read(c.peek[:])
+	if n == 1 {
+		c.peeked = true
+		return nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return err
+}
 
 func (c *batchConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
@@ -122,10 +155,18 @@ func (c *batchConn) flush(deadline time.Time) error {
 	return err
 }
 
-// hijacker hands gorilla a batchConn instead of the raw connection.
+// readBufferSize is a socket's read buffer, which it keeps for life: small,
+// as client frames are (a larger frame is read past it, not through it).
+// gorilla takes a hijacked reader only when it is over 256 bytes.
+const readBufferSize = 512
+
+// hijacker hands gorilla a batchConn instead of the raw connection, and a
+// read buffer of ours, whose Buffered tells the reader when a frame is
+// already there without waiting on the socket.
 type hijacker struct {
 	http.ResponseWriter
 	conn *batchConn
+	br   *bufio.Reader
 }
 
 func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -134,5 +175,9 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	h.conn = &batchConn{Conn: nc}
-	return h.conn, brw, nil
+	if brw.Reader.Buffered() > 0 { // gorilla refuses a client that sent data before the handshake ended
+		return h.conn, brw, nil
+	}
+	h.br = bufio.NewReaderSize(h.conn, readBufferSize)
+	return h.conn, bufio.NewReadWriter(h.br, brw.Writer), nil
 }

@@ -177,3 +177,27 @@ func TestDeliverAllocatesPerBroadcastNotPerSocket(t *testing.T) {
 		t.Fatalf("a broadcast allocates %v times to 64 sockets, %v to one", many, one)
 	}
 }
+
+// The reader's 1-byte wait hands the byte back to the next Read.
+func TestBatchConnAwaitByteKeepsTheByte(t *testing.T) {
+	server, client := net.Pipe()
+	t.Cleanup(func() { server.Close(); client.Close() })
+	c := &batchConn{Conn: server}
+	go func() {
+		_, _ = client.Write([]byte("abc"))
+		client.Close()
+	}()
+	if err := c.awaitByte(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.awaitByte(); err != nil { // already has one: no read
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(c)
+	if err != nil || string(got) != "abc" {
+		t.Fatalf("read %q, %v; want abc", got, err)
+	}
+	if err := c.awaitByte(); !errors.Is(err, io.EOF) {
+		t.Fatalf("awaitByte at EOF: %v", err)
+	}
+}

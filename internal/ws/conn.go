@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,10 +29,13 @@ type Conn struct {
 	id   string
 	hub  *Hub
 	ws   *websocket.Conn
-	bc   *batchConn // under ws: batches the writer's frames
+	bc   *batchConn    // under ws: batches the writer's frames
+	br   *bufio.Reader // ws reads through it
 	q    *queue
 	quit chan struct{} // closed to stop the writer
 	once sync.Once
+
+	writerDone chan struct{} // closed when the writer has ended
 
 	mu         sync.Mutex
 	op         *chat.Operator
@@ -159,13 +163,16 @@ func (c *Conn) shutdown() {
 	c.once.Do(func() { close(c.quit) })
 }
 
-// serve runs the socket until it ends, in a goroutine of its own that
-// ServeHTTP starts: the socket's reader.
+// serve starts the socket's goroutines, its writer and its reader, and
+// returns: ServeHTTP returns right after it.
 func (c *Conn) serve(ctx context.Context, ws *websocket.Conn) {
 	c.ws = ws
-	writerDone := make(chan struct{})
+	ws.SetReadLimit(c.hub.opt.ReadLimit)
+	c.renewReadDeadline()
+	ws.SetPongHandler(func(string) error { c.renewReadDeadline(); return nil })
+	c.writerDone = make(chan struct{})
 	go func() {
-		defer close(writerDone)
+		defer close(c.writerDone)
 		c.writeLoop()
 	}()
 	t := c.hub.deps.Clock.AfterFunc(c.hub.opt.AuthTimeout, func() {
@@ -176,13 +183,77 @@ func (c *Conn) serve(ctx context.Context, ws *websocket.Conn) {
 	c.mu.Lock()
 	c.authTimer = t
 	c.mu.Unlock()
-	if err := c.readLoop(ctx); errors.Is(err, websocket.ErrReadLimit) {
+	go c.read(ctx)
+}
+
+// read is the socket's reader: it reads and handles frames until the
+// socket fails or closes, then cleans up. It waits for a frame in
+// awaitFrame, shallow, and reads and handles each off the read loop, so
+// the goroutine an idle socket keeps has the smallest of stacks.
+func (c *Conn) read(ctx context.Context) {
+	ev := &events{c: c}
+	var (
+		closing bool
+		err     error
+	)
+	frame := func() { err = c.readFrame(ctx, ev, &closing) }
+	for {
+		if c.br == nil || c.br.Buffered() == 0 {
+			if err = c.awaitFrame(); err != nil {
+				break
+			}
+		}
+		if !c.offReadLoop(frame) {
+			closing = true
+		}
+		if err != nil {
+			break
+		}
+	}
+	if errors.Is(err, websocket.ErrReadLimit) {
 		c.drain()
 	}
 	c.shutdown()
-	<-writerDone
+	<-c.writerDone
 	c.stopTimers()
 	c.hub.ended(ctx, c)
+}
+
+// readFrame reads one frame and handles it, unless the socket is closing.
+func (c *Conn) readFrame(ctx context.Context, ev *events, closing *bool) error {
+	kind, data, err := c.ws.ReadMessage()
+	if err != nil {
+		if websocket.IsUnexpectedCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
+			c.logger().Debug("socket read ended", "err", err)
+		}
+		return err
+	}
+	c.renewReadDeadline()
+	switch {
+	case *closing:
+		// The close frame is queued; read on (so the kernel does not
+		// reset the connection under it) but handle nothing more.
+	case kind == websocket.BinaryMessage:
+		// The protocol is JSON text frames only (RFC 6455: 1003).
+		*closing = true
+		ev.logRejected("", "binary_frame")
+		c.closeWith(websocket.CloseUnsupportedData, "binary frames are not supported")
+	default:
+		ev.handle(ctx, data)
+	}
+	return nil
+}
+
+func (c *Conn) renewReadDeadline() {
+	_ = c.ws.SetReadDeadline(time.Now().Add(c.hub.opt.PongWait))
+}
+
+// awaitFrame waits until the peer sends something.
+func (c *Conn) awaitFrame() error {
+	if c.bc == nil {
+		return nil // no batchConn to wait in: ReadMessage waits
+	}
+	return c.bc.awaitByte()
 }
 
 // drain reads what the peer still sends, briefly, after gorilla answered an
@@ -192,37 +263,6 @@ func (c *Conn) drain() {
 	nc := c.ws.UnderlyingConn()
 	_ = nc.SetReadDeadline(time.Now().Add(time.Second))
 	_, _ = io.Copy(io.Discard, io.LimitReader(nc, 4<<20))
-}
-
-func (c *Conn) readLoop(ctx context.Context) error {
-	c.ws.SetReadLimit(c.hub.opt.ReadLimit)
-	deadline := func() { _ = c.ws.SetReadDeadline(time.Now().Add(c.hub.opt.PongWait)) }
-	deadline()
-	c.ws.SetPongHandler(func(string) error { deadline(); return nil })
-	ev := &events{c: c}
-	closing := false
-	for {
-		kind, data, err := c.ws.ReadMessage()
-		if err != nil {
-			if websocket.IsUnexpectedCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
-				c.logger().Debug("socket read ended", "err", err)
-			}
-			return err
-		}
-		deadline()
-		switch {
-		case closing:
-			// The close frame is queued; read on (so the kernel does not
-			// reset the connection under it) but handle nothing more.
-		case kind == websocket.BinaryMessage:
-			// The protocol is JSON text frames only (RFC 6455: 1003).
-			closing = true
-			ev.logRejected("", "binary_frame")
-			c.closeWith(websocket.CloseUnsupportedData, "binary frames are not supported")
-		default:
-			closing = !c.offReadLoop(func() { ev.handle(ctx, data) })
-		}
-	}
 }
 
 // offReadLoop runs a frame's handler in a goroutine of its own and waits

@@ -132,11 +132,10 @@ func NewHub(opt Options, deps Deps) *Hub {
 		loopDone:  make(chan struct{}),
 	}
 	h.upgrader = websocket.Upgrader{
-		// A socket keeps its read buffer for life: small, as client frames
-		// are (a larger frame is read past it, not through it). The write
-		// buffer is taken from the pool for a frame only (broadcasts need
-		// none: they are framed once).
-		ReadBufferSize:  512,
+		// Read buffer 0: gorilla reads through the hijacked reader, which
+		// ServeHTTP makes small (see readBufferSize). The write buffer is
+		// taken from the pool for a frame only (broadcasts need none: they
+		// are framed once).
 		WriteBufferSize: 1024,
 		WriteBufferPool: &writeBufs,
 		// Origin is checked in ServeHTTP, before the upgrade, against the allowlist.

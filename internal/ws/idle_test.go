@@ -49,3 +49,23 @@ func TestAuthenticatedSocketKeepsOnlyItsExpiry(t *testing.T) {
 		t.Fatalf("auth_error = %v, want auth_expired_token", p)
 	}
 }
+
+// TestFramesInOneSegmentAreAllHandled: when several frames arrive at once,
+// those already in the read buffer are handled without waiting on the
+// socket for more.
+func TestFramesInOneSegmentAreAllHandled(t *testing.T) {
+	e := newEnv(t, sqlite(t))
+	c := e.login(t, storetest.Operator(t, e.db, "alice", chat.RoleAgent))
+	var raw []byte
+	for range 3 { // client frames: masked, here with the zero key
+		p := []byte(`{"type":"ping"}`)
+		raw = append(raw, 0x81, 0x80|byte(len(p)), 0, 0, 0, 0)
+		raw = append(raw, p...)
+	}
+	if _, err := c.Conn.UnderlyingConn().Write(raw); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		c.Expect("pong")
+	}
+}

@@ -45,16 +45,16 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.release(c)
 		return
 	}
-	c.bc = hw.conn
+	c.bc, c.br = hw.conn, hw.br
 	// Compression is off; level 0 is the one NewPreparedMessage frames a
 	// broadcast with, so gorilla does not frame it again for this socket.
 	_ = conn.SetCompressionLevel(0)
 	c.queryToken = token
 	// The handler returns now, so net/http lets go of the connection's
-	// buffers; the socket's reader runs in a goroutine of its own. The
-	// request context ends with the handler; cleanup after the socket ends
-	// must still reach the store and the bus.
-	go c.serve(context.WithoutCancel(r.Context()), conn)
+	// buffers; the socket's reader and writer are goroutines of their own.
+	// The request context ends with the handler; cleanup after the socket
+	// ends must still reach the store and the bus.
+	c.serve(context.WithoutCancel(r.Context()), conn)
 }
 
 // originAllowed admits a listed origin, and a page served by this server
