@@ -19,12 +19,14 @@ import (
 	"livechat/internal/clock"
 )
 
-// Conn is one operator socket (one browser tab). Its reader and its writer
-// are goroutines of their own: the HTTP handler returns after the upgrade,
-// which frees net/http's buffers for the connection. The reader handles
-// frames in arrival order, one at a time; the writer is the only goroutine
-// that writes to the socket. An idle socket holds little else: no logger,
-// no queue buffer, no timer but its token's expiry and the writer's pings.
+// Conn is one operator socket (one browser tab). Its reader is a goroutine
+// of its own (the HTTP handler returns after the upgrade, which frees
+// net/http's buffers for the connection): it handles frames in arrival
+// order, one at a time. Its writer runs while frames wait (see queue) and
+// is the only goroutine that writes frames; pings and close replies are
+// control frames gorilla lets others write. An idle socket holds little
+// else: its reader on the smallest stack, no writer, no logger, no queue
+// buffer, and two timers, its token's expiry and its next ping.
 type Conn struct {
 	id   string
 	hub  *Hub
@@ -32,16 +34,18 @@ type Conn struct {
 	bc   *batchConn    // under ws: batches the writer's frames
 	br   *bufio.Reader // ws reads through it
 	q    *queue
-	quit chan struct{} // closed to stop the writer
+	quit chan struct{} // closed when the socket ends
 	once sync.Once
-
-	writerDone chan struct{} // closed when the writer has ended
+	// writer is c.write, made once: `go c.writer()` starts a writer
+	// without allocating, `go c.write()` would allocate each time.
+	writer func()
 
 	mu         sync.Mutex
 	op         *chat.Operator
 	queryToken string      // until auth
 	authTimer  clock.Timer // until auth
 	expiry     clock.Timer // the token's
+	pinger     *time.Timer // the next ping (real time, as the peer's)
 	typing     typing
 
 	pmu    sync.Mutex  // orders the presence frames (presence.go)
@@ -53,12 +57,14 @@ type Conn struct {
 }
 
 func newConn(h *Hub, id string) *Conn {
-	return &Conn{
+	c := &Conn{
 		id:   id,
 		hub:  h,
 		q:    newQueue(h.opt.SendQueue),
 		quit: make(chan struct{}),
 	}
+	c.writer = c.write
+	return c
 }
 
 func (c *Conn) setOperator(op chat.Operator) {
@@ -111,7 +117,10 @@ func (c *Conn) stopTimers() {
 			t.Stop()
 		}
 	}
-	c.authTimer, c.expiry = nil, nil
+	if c.pinger != nil {
+		c.pinger.Stop()
+	}
+	c.authTimer, c.expiry, c.pinger = nil, nil, nil
 }
 
 // enqueue queues a write without blocking. A socket whose queue is full is
@@ -122,11 +131,15 @@ func (c *Conn) enqueue(o *outbound) bool {
 		return false
 	default:
 	}
-	if c.q.push(o) {
-		return true
+	ok, start := c.q.push(o)
+	if !ok {
+		c.tooSlow()
+		return false
 	}
-	c.tooSlow()
-	return false
+	if start {
+		go c.writer()
+	}
+	return true
 }
 
 // tooSlow disconnects a socket that cannot keep up.
@@ -157,32 +170,35 @@ func (c *Conn) closeWith(code int, text string) {
 	c.enqueue(&outbound{code: code, text: text})
 }
 
-// shutdown stops the writer, which closes the socket; the reader then fails
-// and the handler cleans up.
+// shutdown ends the socket: nothing more is queued and no writer starts.
+// Whoever closes the connection then makes the reader fail, and the
+// reader cleans up.
 func (c *Conn) shutdown() {
-	c.once.Do(func() { close(c.quit) })
+	c.once.Do(func() {
+		close(c.quit)
+		c.q.end()
+	})
 }
 
-// serve starts the socket's goroutines, its writer and its reader, and
-// returns: ServeHTTP returns right after it.
+// serve starts the socket's reader, its timers, and its writer if frames
+// already wait, and returns: ServeHTTP returns right after it.
 func (c *Conn) serve(ctx context.Context, ws *websocket.Conn) {
 	c.ws = ws
 	ws.SetReadLimit(c.hub.opt.ReadLimit)
 	c.renewReadDeadline()
 	ws.SetPongHandler(func(string) error { c.renewReadDeadline(); return nil })
-	c.writerDone = make(chan struct{})
-	go func() {
-		defer close(c.writerDone)
-		c.writeLoop()
-	}()
-	t := c.hub.deps.Clock.AfterFunc(c.hub.opt.AuthTimeout, func() {
+	auth := c.hub.deps.Clock.AfterFunc(c.hub.opt.AuthTimeout, func() {
 		if _, ok := c.operator(); !ok {
 			c.closeWith(websocket.ClosePolicyViolation, "authentication timeout")
 		}
 	})
 	c.mu.Lock()
-	c.authTimer = t
+	c.authTimer = auth
+	c.pinger = time.AfterFunc(c.hub.opt.PingPeriod, c.ping)
 	c.mu.Unlock()
+	if c.q.serve() {
+		go c.writer()
+	}
 	go c.read(ctx)
 }
 
@@ -214,7 +230,8 @@ func (c *Conn) read(ctx context.Context) {
 		c.drain()
 	}
 	c.shutdown()
-	<-c.writerDone
+	c.q.wait() // it flushes what it holds: a close reply may be in it
+	_ = c.ws.Close()
 	c.stopTimers()
 	c.hub.ended(ctx, c)
 }
@@ -287,34 +304,55 @@ func (c *Conn) offReadLoop(handle func()) (ok bool) {
 	return <-done
 }
 
-func (c *Conn) writeLoop() {
-	ping := time.NewTicker(c.hub.opt.PingPeriod)
-	defer ping.Stop()
-	defer c.ws.Close()
+// write is the socket's writer while frames wait. It ends when it finds
+// the queue empty, or when the socket is done: then it closes the
+// connection, which ends the reader.
+func (c *Conn) write() {
+	defer c.q.writers.Done()
 	for {
 		select {
 		case <-c.quit:
 			return
-		case <-c.q.wake:
-			if !c.writeQueued() {
-				c.shutdown()
-				return
-			}
-		case <-ping.C:
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.hub.opt.WriteWait)); err != nil {
-				c.shutdown()
-				return
-			}
+		default:
+		}
+		batch := c.q.next()
+		if batch == nil {
+			return
+		}
+		ok := c.writeBatch(batch)
+		c.q.written(batch)
+		if !ok {
+			c.shutdown()
+			_ = c.ws.Close()
+			return
 		}
 	}
 }
 
-// writeQueued writes everything queued as one batch: one syscall, or one
-// per flushAt bytes, each with its own deadline. It reports false when the
-// socket is done: a write failed, or a close frame was written.
-func (c *Conn) writeQueued() bool {
-	batch := c.q.take()
-	defer c.q.written(batch)
+// ping sends a ping, from its timer, and sets the next one. gorilla lets
+// control frames be written alongside the writer.
+func (c *Conn) ping() {
+	select {
+	case <-c.quit:
+		return
+	default:
+	}
+	if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.hub.opt.WriteWait)); err != nil {
+		c.shutdown()
+		_ = c.ws.Close()
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pinger != nil {
+		c.pinger.Reset(c.hub.opt.PingPeriod)
+	}
+}
+
+// writeBatch writes a batch: one syscall, or one per flushAt bytes, each
+// with its own deadline. It reports false when the socket is done: a
+// write failed, or a close frame was written.
+func (c *Conn) writeBatch(batch []*outbound) bool {
 	_ = c.ws.SetWriteDeadline(time.Now().Add(c.hub.opt.WriteWait))
 	c.bc.hold()
 	for _, o := range batch {

@@ -3,12 +3,16 @@ package ws_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"runtime/pprof"
+	"strings"
 	"testing"
 	"time"
 
 	"livechat/internal/chat"
 	"livechat/internal/contract/wstest"
 	"livechat/internal/store/storetest"
+	"livechat/internal/ws"
 )
 
 // TestUpgradeHandlerReturns: the HTTP handler returns once the socket is
@@ -68,4 +72,39 @@ func TestFramesInOneSegmentAreAllHandled(t *testing.T) {
 	for range 3 {
 		c.Expect("pong")
 	}
+}
+
+// TestIdleSocketHasNoWriter: a socket's writer runs while frames wait, so
+// idle sockets keep none; pings still go out, from a timer.
+func TestIdleSocketHasNoWriter(t *testing.T) {
+	e := newEnv(t, sqlite(t), func(o *ws.Options) { o.PingPeriod = 20 * time.Millisecond })
+	var cs []*wstest.Client
+	for _, name := range []string{"alice", "bob", "carol"} {
+		c := e.login(t, storetest.Operator(t, e.db, name, chat.RoleAgent))
+		c.Sync()
+		cs = append(cs, c)
+	}
+	deadline := time.Now().Add(wstest.Timeout)
+	for writers(t) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d writers still running for 3 idle sockets", writers(t))
+		}
+		runtime.Gosched()
+	}
+	for _, c := range cs {
+		c.WaitPing()
+		c.WaitPing()
+		c.Send("ping", nil)
+		c.Expect("pong")
+	}
+}
+
+// writers counts the goroutines in a socket writer.
+func writers(t *testing.T) int {
+	t.Helper()
+	var b strings.Builder
+	if err := pprof.Lookup("goroutine").WriteTo(&b, 2); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(b.String(), "livechat/internal/ws.(*Conn).write")
 }
