@@ -2,6 +2,7 @@ package ws_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http/httptest"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"livechat/internal/chat"
 	"livechat/internal/contract/wstest"
 	"livechat/internal/store/storetest"
+	"livechat/internal/ws"
 )
 
 // TestWriterFlushesOncePerDrain: frames that queue up while the writer is
@@ -137,4 +139,45 @@ func (c *gatedConn) Write(p []byte) (int, error) {
 		}
 	}
 	return c.Conn.Write(p)
+}
+
+// TestConcurrentBroadcastsReachEverySocketInOrder: broadcasts published
+// from several goroutines at once reach every socket of the room, each
+// once, every publisher's in its order, while writers start and end.
+func TestConcurrentBroadcastsReachEverySocketInOrder(t *testing.T) {
+	e := newEnv(t, sqlite(t), func(o *ws.Options) { o.SendQueue = 1024 })
+	cust := e.waiting(t)
+	var watchers []*wstest.Client
+	for i := range 5 {
+		c := e.login(t, storetest.Operator(t, e.db, fmt.Sprintf("w%d", i), chat.RoleAgent))
+		c.Send("join_room", map[string]any{"line_user_id": cust.LineUserID})
+		c.WaitFor("conversation_update")
+		watchers = append(watchers, c)
+	}
+	settle(watchers...)
+	const publishers, each = 4, 100
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for p := range publishers {
+		wg.Go(func() {
+			for i := range each {
+				id := int64(p*each + i + 1) // publisher p's ids ascend
+				e.hub.MessageStored(ctx, chat.Message{ID: id, LineUserID: cust.LineUserID, Seq: id, Direction: chat.Outgoing, MessageType: "text",
+					Content: "hello", SenderRole: chat.SenderAdmin, DeliveryStatus: chat.DeliveryPending, CreatedAt: e.clock.Now()}, "", "")
+			}
+		})
+	}
+	wg.Wait()
+	for w, c := range watchers {
+		last := make([]int64, publishers)
+		for range publishers * each {
+			id := int64(c.Expect("new_message").Map(t)["id"].(float64))
+			p := (id - 1) / each
+			if id <= last[p] {
+				t.Fatalf("watcher %d: id %d after %d from publisher %d", w, id, last[p], p)
+			}
+			last[p] = id
+		}
+		only(t, fmt.Sprintf("watcher %d after all", w), c.Sync(), map[string]int{})
+	}
 }
