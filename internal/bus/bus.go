@@ -16,8 +16,9 @@ const (
 	Operator  = "operator"  // every socket of Audience.OperatorID
 	Analytics = "analytics" // sockets subscribed to analytics
 	// Presence is every authenticated socket, each after the full presence
-	// list it gets when it authenticates: a socket that is still waiting
-	// for that list gets the frame after it.
+	// list it gets when it authenticates. A socket still waiting for that
+	// list gets another instance's frame after it, and none of its own
+	// instance's: those read the state before the list did.
 	Presence = "presence"
 )
 
