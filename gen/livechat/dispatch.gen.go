@@ -67,7 +67,7 @@ const (
 	TypeOperatorLeft = "operator_left"
 	// TypePong: Answer to ping. (server → client)
 	TypePong = "pong"
-	// TypePresenceUpdate: The full list of operators with their presence. (server → client)
+	// TypePresenceUpdate: Operator presence, the full list or what changed. (server → client)
 	TypePresenceUpdate = "presence_update"
 	// TypeSessionClaimed: A waiting session was claimed. (server → client)
 	TypeSessionClaimed = "session_claimed"
@@ -450,7 +450,7 @@ func NewPongEvent(p PongPayloadSchema, ts time.Time) PongMessagePayload {
 	return PongMessagePayload{Type: TypePong, Payload: p, Timestamp: ts.UTC()}
 }
 
-// NewPresenceUpdateEvent builds a "presence_update" frame: The full list of operators with their presence.
+// NewPresenceUpdateEvent builds a "presence_update" frame: Operator presence, the full list or what changed.
 func NewPresenceUpdateEvent(p PresenceUpdatePayloadSchema, ts time.Time) PresenceUpdateMessagePayload {
 	return PresenceUpdateMessagePayload{Type: TypePresenceUpdate, Payload: p, Timestamp: ts.UTC()}
 }

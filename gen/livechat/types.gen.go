@@ -12,7 +12,7 @@ import (
 )
 
 // AsyncAPIVersion is the version of the used AsyncAPI document
-const AsyncAPIVersion = "1.0.0"
+const AsyncAPIVersion = "1.1.0"
 
 // controller is the controller that will be used to communicate with the broker
 // It will be used internally by AppController and UserController
@@ -310,7 +310,7 @@ type AuthMessagePayload struct {
 // AuthMessage is the message expected for 'AuthMessage' channel.
 // NOTE: Must be the first frame, within 10 seconds of the upgrade. The token is
 // `payload.token`, or else the `?token=` query parameter of the upgrade.
-// Success: `auth_success` then `presence_update`. Failure: `auth_error`,
+// Success: `auth_success` then `presence_update` with `full: true`. Failure: `auth_error`,
 // then the socket closes with 1008. Over a connection cap (the
 // operator's sockets, or the instance's authenticated sockets): an
 // `error` (`rate_limit_exceeded`), then close 1008. Sending `auth` again on an
@@ -1416,7 +1416,7 @@ func (msg PongMessage) toBrokerMessage() (extensions.BrokerMessage, error) {
 // PresenceUpdateMessagePayload is a schema from the AsyncAPI specification required in messages
 // Description: Envelope of the presence_update event.
 type PresenceUpdateMessagePayload struct {
-	// Description: Every operator account that is active, with its presence.
+	// Description: Operators with their presence, all of them or those that changed.
 	Payload PresenceUpdatePayloadSchema `json:"payload"`
 
 	// Description: When the server built the frame (UTC).
@@ -1427,7 +1427,16 @@ type PresenceUpdateMessagePayload struct {
 }
 
 // PresenceUpdateMessage is the message expected for 'PresenceUpdateMessage' channel.
-// NOTE: Sent to every operator when one connects, fully disconnects or changes status.
+// NOTE: `full: true`: `operators` is every active operator; replace the list.
+// A socket gets this first, right after its `auth_success`, and no other
+// `presence_update` comes before it.
+//
+// `full: false`: `operators` lists only the operators whose `status` or
+// `active_chats` changed since the last push; merge them by `id`. These go
+// to every operator when one connects (first socket), fully disconnects,
+// sets a status, or gains or loses an ACTIVE session, coalesced to at most
+// one push per second per server instance. An operator disabled since the
+// last push is listed once more, as `offline`.
 type PresenceUpdateMessage struct {
 	// Payload will be inserted in the message payload
 	Payload PresenceUpdateMessagePayload
@@ -1793,7 +1802,7 @@ type SetStatusMessagePayload struct {
 }
 
 // SetStatusMessage is the message expected for 'SetStatusMessage' channel.
-// NOTE: Every operator gets a fresh `presence_update`.
+// NOTE: Every operator gets a `presence_update` listing the change (at most one per second per instance).
 type SetStatusMessage struct {
 	// Payload will be inserted in the message payload
 	Payload SetStatusMessagePayload
@@ -2607,9 +2616,13 @@ type PongPayloadSchema struct {
 }
 
 // PresenceUpdatePayloadSchema is a schema from the AsyncAPI specification required in messages
-// Description: Every operator account that is active, with its presence.
+// Description: Operators with their presence, all of them or those that changed.
 type PresenceUpdatePayloadSchema struct {
-	// Description: One entry per active operator.
+	// Description: true: `operators` is every active operator (replace the list); false:
+	// only the operators that changed since the last push (merge by `id`).
+	Full bool `json:"full"`
+
+	// Description: One entry per operator, every active one when `full`.
 	Operators []OperatorPresenceSchema `json:"operators" validate:"required"`
 }
 

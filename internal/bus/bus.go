@@ -15,6 +15,11 @@ const (
 	Room      = "room"      // sockets whose current room is Audience.Room
 	Operator  = "operator"  // every socket of Audience.OperatorID
 	Analytics = "analytics" // sockets subscribed to analytics
+	// Presence is every authenticated socket, each after the full presence
+	// list it gets when it authenticates. A socket still waiting for that
+	// list gets another instance's frame after it, and none of its own
+	// instance's: those read the state before the list did.
+	Presence = "presence"
 )
 
 // Audience selects the sockets a frame goes to.

@@ -126,7 +126,7 @@ func TestStrictModeRejectsExtraAndMisspelledFields(t *testing.T) {
 	frames := map[string]string{
 		"extra envelope field": `{"type":"pong","payload":{"server_time":"2026-11-25T10:00:00Z"},"timestamp":"2026-11-25T10:00:00Z","x":1}`,
 		"misspelled field":     `{"type":"auth_success","payload":{"adminId":"1","admin_id":"1"},"timestamp":"2026-11-25T10:00:00Z"}`,
-		"extra nested field":   `{"type":"presence_update","payload":{"operators":[{"id":"1","status":"online","active_chats":0,"name":"x"}]},"timestamp":"2026-11-25T10:00:00Z"}`,
+		"extra nested field":   `{"type":"presence_update","payload":{"full":true,"operators":[{"id":"1","status":"online","active_chats":0,"name":"x"}]},"timestamp":"2026-11-25T10:00:00Z"}`,
 	}
 	for name, f := range frames {
 		t.Run(name, func(t *testing.T) {

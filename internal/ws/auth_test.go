@@ -142,18 +142,8 @@ func TestReauthIsRefusedAndIdentityKept(t *testing.T) {
 	c.Send("auth", map[string]any{"token": e.token(t, bob.ID)})
 	c.ExpectError("already_authenticated")
 	c.Send("set_status", map[string]any{"status": "busy"})
-	var pres struct {
-		Operators []struct{ ID, Status string } `json:"operators"`
-	}
-	c.WaitFor("presence_update").Decode(t, &pres)
-	for _, o := range pres.Operators {
-		want := "offline"
-		if o.ID == idStr(alice.ID) {
-			want = "busy"
-		}
-		if o.Status != want {
-			t.Fatalf("operator %s status %s, want %s (identity changed?)", o.ID, o.Status, want)
-		}
+	if got := e.awaitPresence(t, c).String(); got != want(false, entry(alice, "busy", 0)) {
+		t.Fatalf("after set_status: %s, want alice busy and no one else (identity changed?)", got)
 	}
 }
 

@@ -1,11 +1,13 @@
 package ws
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -17,50 +19,58 @@ import (
 	"livechat/internal/clock"
 )
 
-// outbound is one queued write: a text frame, or a close frame when code != 0.
-type outbound struct {
-	data []byte
-	code int
-	text string
-}
-
-// Conn is one operator socket (one browser tab). Its reader runs in the HTTP
-// handler's goroutine and handles frames in arrival order; its writer is the
-// only goroutine that writes to the socket.
+// Conn is one operator socket (one browser tab). Its reader is a goroutine
+// of its own (the HTTP handler returns after the upgrade, which frees
+// net/http's buffers for the connection): it handles frames in arrival
+// order, one at a time. Its writer runs while frames wait (see queue) and
+// is the only goroutine that writes frames; pings and close replies are
+// control frames gorilla lets others write. An idle socket holds little
+// else: its reader on the smallest stack, no writer, no logger, no queue
+// buffer, and two timers, its token's expiry and its next ping.
 type Conn struct {
 	id   string
 	hub  *Hub
 	ws   *websocket.Conn
-	log  *slog.Logger
-	send chan *outbound // pointers: a queue slot costs 8 bytes, not 48, on every idle socket
-	quit chan struct{}  // closed to stop the writer
+	bc   *batchConn    // under ws: batches the writer's frames
+	br   *bufio.Reader // ws reads through it
+	q    *queue
+	quit chan struct{} // closed when the socket ends
 	once sync.Once
+	// writer is c.write, made once: `go c.writer()` starts a writer
+	// without allocating, `go c.write()` would allocate each time.
+	writer func()
 
 	mu         sync.Mutex
 	op         *chat.Operator
-	queryToken string
-	timers     []clock.Timer
+	queryToken string      // until auth
+	authTimer  clock.Timer // until auth
+	expiry     clock.Timer // the token's
+	pinger     *time.Timer // the next ping (real time, as the peer's)
 	typing     typing
+
+	pmu    sync.Mutex  // orders the presence frames (presence.go)
+	listed bool        // the full presence list is queued
+	held   []*outbound // presence changes that came before it
 
 	room   string // guarded by hub.mu
 	budget budget // guarded by hub.mu
 }
 
 func newConn(h *Hub, id string) *Conn {
-	return &Conn{
+	c := &Conn{
 		id:   id,
 		hub:  h,
-		log:  h.log.With("conn_id", id),
-		send: make(chan *outbound, h.opt.SendQueue),
+		q:    newQueue(h.opt.SendQueue),
 		quit: make(chan struct{}),
 	}
+	c.writer = c.write
+	return c
 }
 
 func (c *Conn) setOperator(op chat.Operator) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.op = &op
-	c.log = c.log.With("operator_id", op.ID)
 }
 
 func (c *Conn) operator() (chat.Operator, bool) {
@@ -72,51 +82,76 @@ func (c *Conn) operator() (chat.Operator, bool) {
 	return *c.op, true
 }
 
+// logger is made for each line: sockets rarely log, and a logger with
+// attributes kept per socket costs every idle socket its memory.
 func (c *Conn) logger() *slog.Logger {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.log
+	op := c.op
+	c.mu.Unlock()
+	if op == nil {
+		return c.hub.log.With("conn_id", c.id)
+	}
+	return c.hub.log.With("conn_id", c.id, "operator_id", op.ID)
 }
 
-// after schedules f on the hub's clock; the timer is stopped when the socket ends.
-func (c *Conn) after(d time.Duration, f func()) {
-	t := c.hub.deps.Clock.AfterFunc(d, f)
+// authenticated drops what only an unauthenticated socket needs, and arms
+// the token's expiry (zero: none, as with dev auth).
+func (c *Conn) authenticated(expires time.Time, expired func()) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.timers = append(c.timers, t)
+	if c.authTimer != nil {
+		c.authTimer.Stop()
+		c.authTimer = nil
+	}
+	c.queryToken = ""
+	if !expires.IsZero() {
+		c.expiry = c.hub.deps.Clock.AfterFunc(expires.Sub(c.hub.deps.Clock.Now()), expired)
+	}
 }
 
 func (c *Conn) stopTimers() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, t := range c.timers {
-		t.Stop()
+	for _, t := range []clock.Timer{c.authTimer, c.expiry, c.typing.timer} {
+		if t != nil {
+			t.Stop()
+		}
 	}
-	c.timers = nil
+	if c.pinger != nil {
+		c.pinger.Stop()
+	}
+	c.authTimer, c.expiry, c.pinger = nil, nil, nil
 }
 
 // enqueue queues a write without blocking. A socket whose queue is full is
 // too slow: it is disconnected rather than allowed to hold up anyone else.
-func (c *Conn) enqueue(o outbound) bool {
+func (c *Conn) enqueue(o *outbound) bool {
 	select {
 	case <-c.quit:
 		return false
 	default:
 	}
-	select {
-	case c.send <- &o:
-		return true
-	default:
-		if _, authed := c.operator(); authed {
-			c.logger().Warn("slow consumer disconnected", "queue", cap(c.send))
-		} else { // anyone can open one and not read: one line for them all
-			sampled(c.hub.floods.slow, c.logger(), slog.LevelInfo, "slow unauthenticated socket disconnected", "queue", cap(c.send))
-		}
-		c.shutdown()
-		if c.ws != nil {
-			_ = c.ws.Close() // unblocks a writer stuck on the full socket
-		}
+	ok, start := c.q.push(o)
+	if !ok {
+		c.tooSlow()
 		return false
+	}
+	if start {
+		go c.writer()
+	}
+	return true
+}
+
+// tooSlow disconnects a socket that cannot keep up.
+func (c *Conn) tooSlow() {
+	if _, authed := c.operator(); authed {
+		c.logger().Warn("slow consumer disconnected", "queue", c.q.max)
+	} else { // anyone can open one and not read: one line for them all
+		sampled(c.hub.floods.slow, c.logger(), slog.LevelInfo, "slow unauthenticated socket disconnected", "queue", c.q.max)
+	}
+	c.shutdown()
+	if c.ws != nil {
+		_ = c.ws.Close() // unblocks a writer stuck on the full socket
 	}
 }
 
@@ -127,45 +162,115 @@ func (c *Conn) sendFrame(frame any) {
 		c.logger().Error("encode frame", "err", err)
 		return
 	}
-	c.enqueue(outbound{data: data})
+	c.enqueue(&outbound{data: data})
 }
 
 // closeWith queues a close frame after whatever is already queued.
 func (c *Conn) closeWith(code int, text string) {
-	c.enqueue(outbound{code: code, text: text})
+	c.enqueue(&outbound{code: code, text: text})
 }
 
-// shutdown stops the writer, which closes the socket; the reader then fails
-// and the handler cleans up.
+// shutdown ends the socket: nothing more is queued and no writer starts.
+// Whoever closes the connection then makes the reader fail, and the
+// reader cleans up.
 func (c *Conn) shutdown() {
-	c.once.Do(func() { close(c.quit) })
+	c.once.Do(func() {
+		close(c.quit)
+		c.q.end()
+	})
 }
 
-// serve runs the socket until it ends. It is called from ServeHTTP.
+// serve starts the socket's reader, its timers, and its writer if frames
+// already wait, and returns: ServeHTTP returns right after it.
 func (c *Conn) serve(ctx context.Context, ws *websocket.Conn) {
 	c.ws = ws
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		c.writeLoop()
-	}()
-	c.after(c.hub.opt.AuthTimeout, func() {
+	ws.SetReadLimit(c.hub.opt.ReadLimit)
+	c.renewReadDeadline()
+	ws.SetPongHandler(func(string) error { c.renewReadDeadline(); return nil })
+	auth := c.hub.deps.Clock.AfterFunc(c.hub.opt.AuthTimeout, func() {
 		if _, ok := c.operator(); !ok {
 			c.closeWith(websocket.ClosePolicyViolation, "authentication timeout")
 		}
 	})
-	if err := c.readLoop(ctx); errors.Is(err, websocket.ErrReadLimit) {
+	c.mu.Lock()
+	c.authTimer = auth
+	c.pinger = time.AfterFunc(c.hub.opt.PingPeriod, c.ping)
+	c.mu.Unlock()
+	if c.q.serve() {
+		go c.writer()
+	}
+	go c.read(ctx)
+}
+
+// read is the socket's reader: it reads and handles frames until the
+// socket fails or closes, then cleans up. It waits for a frame in
+// awaitFrame, shallow, and reads and handles each off the read loop, so
+// the goroutine an idle socket keeps has the smallest of stacks.
+func (c *Conn) read(ctx context.Context) {
+	ev := &events{c: c}
+	var (
+		closing bool
+		err     error
+	)
+	frame := func() { err = c.readFrame(ctx, ev, &closing) }
+	for {
+		if c.br == nil || c.br.Buffered() == 0 {
+			if err = c.awaitFrame(); err != nil {
+				break
+			}
+		}
+		if !c.offReadLoop(frame) {
+			closing = true
+		}
+		if err != nil {
+			break
+		}
+	}
+	if errors.Is(err, websocket.ErrReadLimit) {
 		c.drain()
 	}
 	c.shutdown()
-	<-writerDone
+	c.q.wait() // it flushes what it holds: a close reply may be in it
+	_ = c.ws.Close()
 	c.stopTimers()
-	c.mu.Lock()
-	if c.typing.timer != nil {
-		c.typing.timer.Stop()
-	}
-	c.mu.Unlock()
 	c.hub.ended(ctx, c)
+}
+
+// readFrame reads one frame and handles it, unless the socket is closing.
+func (c *Conn) readFrame(ctx context.Context, ev *events, closing *bool) error {
+	kind, data, err := c.ws.ReadMessage()
+	if err != nil {
+		if websocket.IsUnexpectedCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
+			c.logger().Debug("socket read ended", "err", err)
+		}
+		return err
+	}
+	c.renewReadDeadline()
+	switch {
+	case *closing:
+		// The close frame is queued; read on (so the kernel does not
+		// reset the connection under it) but handle nothing more.
+	case kind == websocket.BinaryMessage:
+		// The protocol is JSON text frames only (RFC 6455: 1003).
+		*closing = true
+		ev.logRejected("", "binary_frame")
+		c.closeWith(websocket.CloseUnsupportedData, "binary frames are not supported")
+	default:
+		ev.handle(ctx, data)
+	}
+	return nil
+}
+
+func (c *Conn) renewReadDeadline() {
+	_ = c.ws.SetReadDeadline(time.Now().Add(c.hub.opt.PongWait))
+}
+
+// awaitFrame waits until the peer sends something.
+func (c *Conn) awaitFrame() error {
+	if c.bc == nil {
+		return nil // no batchConn to wait in: ReadMessage waits
+	}
+	return c.bc.awaitByte()
 }
 
 // drain reads what the peer still sends, briefly, after gorilla answered an
@@ -177,65 +282,111 @@ func (c *Conn) drain() {
 	_, _ = io.Copy(io.Discard, io.LimitReader(nc, 4<<20))
 }
 
-func (c *Conn) readLoop(ctx context.Context) error {
-	c.ws.SetReadLimit(c.hub.opt.ReadLimit)
-	deadline := func() { _ = c.ws.SetReadDeadline(time.Now().Add(c.hub.opt.PongWait)) }
-	deadline()
-	c.ws.SetPongHandler(func(string) error { deadline(); return nil })
-	ev := &events{c: c}
-	closing := false
-	for {
-		kind, data, err := c.ws.ReadMessage()
-		if err != nil {
-			if websocket.IsUnexpectedCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
-				c.logger().Debug("socket read ended", "err", err)
+// offReadLoop runs a frame's handler in a goroutine of its own and waits
+// for it, so frames are still handled one at a time and in order. The
+// stack a handler grows (the store, JSON, the validator) goes with that
+// goroutine, instead of staying with the reader for the socket's life
+// (centrifuge's ProcessCommandsOffReadLoop). A handler that panics closes
+// its socket with 1011 and reports false; the server goes on.
+func (c *Conn) offReadLoop(handle func()) (ok bool) {
+	done := make(chan bool, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				c.logger().Error("frame handler panicked", "panic", p, "stack", string(debug.Stack()))
+				c.closeWith(websocket.CloseInternalServerErr, "internal error")
+				done <- false
 			}
-			return err
-		}
-		deadline()
-		switch {
-		case closing:
-			// The close frame is queued; read on (so the kernel does not
-			// reset the connection under it) but handle nothing more.
-		case kind == websocket.BinaryMessage:
-			// The protocol is JSON text frames only (RFC 6455: 1003).
-			closing = true
-			ev.logRejected("", "binary_frame")
-			c.closeWith(websocket.CloseUnsupportedData, "binary frames are not supported")
-		default:
-			ev.handle(ctx, data)
-		}
-	}
+		}()
+		handle()
+		done <- true
+	}()
+	return <-done
 }
 
-func (c *Conn) writeLoop() {
-	ping := time.NewTicker(c.hub.opt.PingPeriod)
-	defer ping.Stop()
-	defer c.ws.Close()
-	wait := c.hub.opt.WriteWait
+// write is the socket's writer while frames wait. It ends when it finds
+// the queue empty, or when the socket is done: then it closes the
+// connection, which ends the reader.
+func (c *Conn) write() {
+	defer c.q.writers.Done()
 	for {
 		select {
 		case <-c.quit:
 			return
-		case o := <-c.send:
-			_ = c.ws.SetWriteDeadline(time.Now().Add(wait))
-			if o.code != 0 {
-				_ = c.ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(o.code, o.text))
-				c.shutdown()
-				return
-			}
-			if err := c.ws.WriteMessage(websocket.TextMessage, o.data); err != nil {
-				c.logger().Debug("socket write failed", "err", err)
-				c.shutdown()
-				return
-			}
-		case <-ping.C:
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(wait)); err != nil {
-				c.shutdown()
-				return
-			}
+		default:
+		}
+		batch := c.q.next()
+		if batch == nil {
+			return
+		}
+		ok := c.writeBatch(batch)
+		c.q.written(batch)
+		if !ok {
+			c.shutdown()
+			_ = c.ws.Close()
+			return
 		}
 	}
+}
+
+// ping sends a ping, from its timer, and sets the next one. gorilla lets
+// control frames be written alongside the writer.
+func (c *Conn) ping() {
+	select {
+	case <-c.quit:
+		return
+	default:
+	}
+	if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.hub.opt.WriteWait)); err != nil {
+		c.shutdown()
+		_ = c.ws.Close()
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pinger != nil {
+		c.pinger.Reset(c.hub.opt.PingPeriod)
+	}
+}
+
+// writeBatch writes a batch: one syscall, or one per flushAt bytes, each
+// with its own deadline. It reports false when the socket is done: a
+// write failed, or a close frame was written.
+func (c *Conn) writeBatch(batch []*outbound) bool {
+	_ = c.ws.SetWriteDeadline(time.Now().Add(c.hub.opt.WriteWait))
+	c.bc.hold()
+	for _, o := range batch {
+		var err error
+		switch {
+		case o.code != 0:
+			_ = c.ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(o.code, o.text))
+			_ = c.flush()
+			return false
+		case o.pm != nil:
+			err = c.ws.WritePreparedMessage(o.pm)
+		default:
+			err = c.ws.WriteMessage(websocket.TextMessage, o.data)
+		}
+		if err == nil && c.bc.buffered() >= flushAt {
+			if err = c.flush(); err == nil {
+				c.bc.hold()
+			}
+		}
+		if err != nil {
+			c.logger().Debug("socket write failed", "err", err)
+			return false
+		}
+	}
+	if err := c.flush(); err != nil {
+		c.logger().Debug("socket write failed", "err", err)
+		return false
+	}
+	return true
+}
+
+// flush writes the batch held so far.
+func (c *Conn) flush() error {
+	return c.bc.flush(time.Now().Add(c.hub.opt.WriteWait))
 }
 
 // now is the hub clock's time.

@@ -205,22 +205,12 @@ func (e *events) HandleAuth(ctx context.Context, p lc.AuthPayloadSchema) error {
 	role := lc.OperatorRoleSchema(op.Role)
 	name := op.DisplayName
 	c.sendFrame(lc.NewAuthSuccessEvent(lc.AuthSuccessPayloadSchema{AdminId: idString(op.ID), DisplayName: &name, Role: &role}, c.now()))
-	if !expires.IsZero() {
-		c.after(expires.Sub(c.now()), func() {
-			e.authFailed(chat.ErrTokenExpired)
-		})
-	}
-	if first {
-		h.broadcastPresence(ctx)
+	c.authenticated(expires, func() { e.authFailed(chat.ErrTokenExpired) })
+	if first { // the others learn that it is online; its own list says so
+		h.presenceChanged(ctx, op.ID)
 		h.kpisChanged(ctx)
-		return nil
 	}
-	pres, err := h.presence(ctx)
-	if err != nil {
-		return err
-	}
-	c.sendFrame(lc.NewPresenceUpdateEvent(pres, c.now()))
-	return nil
+	return h.listPresence(ctx, c)
 }
 
 // authFailed sends auth_error and closes the socket with 1008.
@@ -403,6 +393,6 @@ func (e *events) HandleUnsubscribeAnalytics(context.Context, lc.EmptyPayloadSche
 func (e *events) HandleSetStatus(ctx context.Context, p lc.SetStatusPayloadSchema) error {
 	op, _ := e.c.operator()
 	e.c.hub.setStatus(op.ID, p.Status)
-	e.c.hub.broadcastPresence(ctx)
+	e.c.hub.presenceChanged(ctx, op.ID)
 	return nil
 }

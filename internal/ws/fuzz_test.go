@@ -49,9 +49,10 @@ import (
 //
 // The hub and its SQLite store live for the whole run. Each input starts
 // from the same fixture: the sessions, the socket's room, typing, analytics
-// and status subscriptions and the KPI push are put back after every input
-// that moved them. Messages sent and read markers stay: a join then returns
-// a longer history or finds its marker set, which no property depends on.
+// and status subscriptions and the KPI and presence pushes are put back
+// after every input that moved them. Messages sent and read markers stay: a
+// join then returns a longer history or finds its marker set, which no
+// property depends on.
 func FuzzFrame(f *testing.F) {
 	fx := newFrameFixture(f)
 	for _, s := range frameSeeds(f) {
@@ -385,8 +386,8 @@ func (fx *frameFixture) enter(c *Conn, room string) {
 }
 
 // restore puts back what an input may have moved: the sessions, and the
-// actors' room, typing, analytics subscription and status, and the KPI push
-// (coalesced on the fake clock, which never moves). Frames that causes are
+// actors' room, typing, analytics subscription and status, and the KPI and
+// presence pushes (coalesced on the fake clock, which never moves). Frames that causes are
 // checked like any other, and dropped.
 func (fx *frameFixture) restore(t testing.TB) {
 	ctx := context.Background()
@@ -415,6 +416,14 @@ func (fx *frameFixture) restore(t testing.TB) {
 	}
 	k.last = time.Time{}
 	k.mu.Unlock()
+	p := &fx.hub.pres
+	p.mu.Lock()
+	if p.pending != nil {
+		p.pending.Stop()
+		p.pending = nil
+	}
+	p.dirty, p.last = nil, time.Time{}
+	p.mu.Unlock()
 	fx.clk.Advance(0) // forgets the stopped timers
 	fx.drainAll(t)
 }
@@ -480,14 +489,9 @@ func (fx *frameFixture) drainAll(tb testing.TB) map[*Conn][]serverFrame {
 	tb.Helper()
 	queued := map[*Conn][]*outbound{}
 	for _, e := range append(fx.actors[:], fx.watcher) {
-		for c, more := e.c, true; more; {
-			select {
-			case o := <-c.send:
-				queued[c] = append(queued[c], o)
-			default:
-				more = false
-			}
-		}
+		batch := e.c.q.take() // what the socket's writer would take
+		queued[e.c] = append(queued[e.c], batch...)
+		e.c.q.written(batch)
 	}
 	out := map[*Conn][]serverFrame{}
 	for c, frames := range queued {

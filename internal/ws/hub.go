@@ -9,13 +9,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
 
-	lc "livechat/gen/livechat"
 	"livechat/internal/auth"
 	"livechat/internal/bus"
 	"livechat/internal/chat"
@@ -79,6 +77,7 @@ type Hub struct {
 	closing   bool
 	nextID    uint64
 	kpi       kpiPush
+	pres      presencePush
 	loading   Loading
 	floods    floodLogs
 
@@ -86,6 +85,9 @@ type Hub struct {
 	stop     chan struct{}
 	loopDone chan struct{}
 }
+
+// writeBufs is the write buffer pool of every hub's sockets.
+var writeBufs sync.Pool
 
 // NewHub builds a hub and subscribes it to the bus.
 func NewHub(opt Options, deps Deps) *Hub {
@@ -130,9 +132,12 @@ func NewHub(opt Options, deps Deps) *Hub {
 		loopDone:  make(chan struct{}),
 	}
 	h.upgrader = websocket.Upgrader{
-		// Buffer sizes 0: the socket reuses the HTTP server's 4 KiB read and
-		// write buffers, which the handler goroutine holds anyway, instead
-		// of allocating two more of its own.
+		// Read buffer 0: gorilla reads through the hijacked reader, which
+		// ServeHTTP makes small (see readBufferSize). The write buffer is
+		// taken from the pool for a frame only (broadcasts need none: they
+		// are framed once).
+		WriteBufferSize: 1024,
+		WriteBufferPool: &writeBufs,
 		// Origin is checked in ServeHTTP, before the upgrade, against the allowlist.
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
@@ -159,6 +164,7 @@ func (h *Hub) Close(ctx context.Context) error {
 		return fmt.Errorf("ws: operator re-check still running at shutdown: %w", ctx.Err())
 	}
 	h.kpi.stop()
+	h.pres.stop()
 	done := make(chan struct{})
 	go func() { h.wg.Wait(); close(done) }()
 	select {
@@ -378,6 +384,18 @@ func (h *Hub) publish(ctx context.Context, aud bus.Audience, frame any) {
 func (h *Hub) deliver(m bus.Message) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
+	var shared *outbound // framed once, when the first socket takes it
+	frame := func() *outbound {
+		if shared == nil {
+			pm, err := websocket.NewPreparedMessage(websocket.TextMessage, m.Frame)
+			if err != nil {
+				h.log.Error("prepare frame", "err", err)
+				return nil
+			}
+			shared = &outbound{data: m.Frame, pm: pm}
+		}
+		return shared
+	}
 	send := func(c *Conn) {
 		if c.id == m.Audience.ExcludeConn {
 			return
@@ -386,7 +404,9 @@ func (h *Hub) deliver(m bus.Message) {
 		if !ok || (m.Audience.ExcludeOperator != 0 && op.ID == m.Audience.ExcludeOperator) {
 			return
 		}
-		c.enqueue(outbound{data: m.Frame})
+		if o := frame(); o != nil {
+			c.enqueue(o)
+		}
 	}
 	switch m.Audience.Kind {
 	case bus.All:
@@ -414,44 +434,13 @@ func (h *Hub) deliver(m bus.Message) {
 		for c := range h.analytics {
 			send(c)
 		}
-	}
-}
-
-// presence builds the full operator list with each one's status.
-func (h *Hub) presence(ctx context.Context) (lc.PresenceUpdatePayloadSchema, error) {
-	ops, err := h.deps.Store.ListOperators(ctx)
-	if err != nil {
-		return lc.PresenceUpdatePayloadSchema{}, fmt.Errorf("ws: presence: %w", err)
-	}
-	chats, err := h.deps.Store.ActiveChats(ctx)
-	if err != nil {
-		return lc.PresenceUpdatePayloadSchema{}, fmt.Errorf("ws: presence: %w", err)
-	}
-	online := h.Online()
-	out := lc.PresenceUpdatePayloadSchema{Operators: []lc.OperatorPresenceSchema{}}
-	for _, op := range ops {
-		if !op.Active {
-			continue
+	case bus.Presence:
+		for _, set := range h.ops {
+			for c := range set {
+				if o := frame(); o != nil {
+					c.sendPresence(o, m.Origin)
+				}
+			}
 		}
-		status, ok := online[op.ID]
-		if !ok {
-			status = "offline"
-		}
-		name := op.DisplayName
-		out.Operators = append(out.Operators, lc.OperatorPresenceSchema{
-			Id: idString(op.ID), DisplayName: &name, Status: status, ActiveChats: int64(chats[op.ID]),
-		})
 	}
-	slices.SortFunc(out.Operators, func(a, b lc.OperatorPresenceSchema) int { return compareIDs(a.Id, b.Id) })
-	return out, nil
-}
-
-// broadcastPresence sends the presence list to every operator.
-func (h *Hub) broadcastPresence(ctx context.Context) {
-	p, err := h.presence(ctx)
-	if err != nil {
-		h.log.Error("presence", "err", err)
-		return
-	}
-	h.publish(ctx, bus.Audience{Kind: bus.All}, lc.NewPresenceUpdateEvent(p, h.deps.Clock.Now()))
 }

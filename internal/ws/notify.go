@@ -24,7 +24,7 @@ func (h *Hub) SessionClaimed(ctx context.Context, s chat.Session) {
 	h.publish(ctx, bus.Audience{Kind: bus.All}, lc.NewSessionClaimedEvent(lc.SessionClaimedPayloadSchema{
 		LineUserId: lc.LineUserIdSchema(s.LineUserID), SessionId: s.ID, Status: lc.SessionStatusSchema(s.Status), OperatorId: deref(s.OperatorID),
 	}, h.deps.Clock.Now()))
-	h.presenceChanged(ctx)
+	h.sessionsChanged(ctx, deref(s.OperatorID))
 }
 
 func (h *Hub) SessionClosed(ctx context.Context, s chat.Session) {
@@ -35,19 +35,20 @@ func (h *Hub) SessionClosed(ctx context.Context, s chat.Session) {
 	}
 	p.OperatorId = s.ClosedByID
 	h.publish(ctx, bus.Audience{Kind: bus.All}, lc.NewSessionClosedEvent(p, h.deps.Clock.Now()))
-	h.presenceChanged(ctx)
+	h.sessionsChanged(ctx, deref(s.OperatorID))
 }
 
 func (h *Hub) SessionTransferred(ctx context.Context, s chat.Session, from int64) {
 	h.publish(ctx, bus.Audience{Kind: bus.All}, lc.NewSessionTransferredEvent(lc.SessionTransferredPayloadSchema{
 		LineUserId: lc.LineUserIdSchema(s.LineUserID), SessionId: s.ID, FromOperatorId: from, ToOperatorId: deref(s.OperatorID), Reason: s.TransferReason,
 	}, h.deps.Clock.Now()))
-	h.presenceChanged(ctx)
+	h.sessionsChanged(ctx, from, deref(s.OperatorID))
 }
 
-// presenceChanged follows a change of session ownership: active_chats moved.
-func (h *Hub) presenceChanged(ctx context.Context) {
-	h.broadcastPresence(ctx)
+// sessionsChanged follows a change of session ownership: the active_chats
+// of those operators moved, and the KPIs.
+func (h *Hub) sessionsChanged(ctx context.Context, operators ...int64) {
+	h.presenceChanged(ctx, operators...)
 	h.kpisChanged(ctx)
 }
 

@@ -39,12 +39,19 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refused(w, why, ip)
 		return
 	}
-	conn, err := h.upgrader.Upgrade(w, r, nil) // answers the client itself on failure
+	hw := &hijacker{ResponseWriter: w}
+	conn, err := h.upgrader.Upgrade(hw, r, nil) // answers the client itself on failure
 	if err != nil {
 		h.release(c)
 		return
 	}
+	c.bc, c.br = hw.conn, hw.br
+	// Compression is off; level 0 is the one NewPreparedMessage frames a
+	// broadcast with, so gorilla does not frame it again for this socket.
+	_ = conn.SetCompressionLevel(0)
 	c.queryToken = token
+	// The handler returns now, so net/http lets go of the connection's
+	// buffers; the socket's reader and writer are goroutines of their own.
 	// The request context ends with the handler; cleanup after the socket
 	// ends must still reach the store and the bus.
 	c.serve(context.WithoutCancel(r.Context()), conn)
@@ -138,7 +145,7 @@ func (h *Hub) ended(ctx context.Context, c *Conn) {
 		h.publish(ctx, bus.Audience{Kind: bus.Room, Room: room}, lc.NewOperatorLeftEvent(operatorRoom(op.ID, room), h.deps.Clock.Now()))
 	}
 	if lastConn {
-		h.broadcastPresence(ctx)
+		h.presenceChanged(ctx, op.ID)
 		h.kpisChanged(ctx)
 	}
 }

@@ -71,6 +71,7 @@ type Client struct {
 	paused chan struct{} // closed by Pause: the reader stops reading
 	pause  sync.Once
 	stop   chan struct{} // closed at cleanup: releases a paused reader
+	pings  chan struct{} // a token per server ping, up to its capacity
 }
 
 // URL turns an httptest server URL into the socket URL.
@@ -104,7 +105,18 @@ func TryDial(t testing.TB, url string, header http.Header) (*Client, *http.Respo
 	if err != nil {
 		return nil, resp, err
 	}
-	c := &Client{t: t, Conn: conn, frames: make(chan Frame, 4096), done: make(chan struct{}), paused: make(chan struct{}), stop: make(chan struct{})}
+	c := &Client{t: t, Conn: conn, frames: make(chan Frame, 4096), done: make(chan struct{}), paused: make(chan struct{}), stop: make(chan struct{}), pings: make(chan struct{}, 16)}
+	conn.SetPingHandler(func(data string) error { // gorilla's default answer, counted
+		select {
+		case c.pings <- struct{}{}:
+		default:
+		}
+		err := conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		if errors.Is(err, websocket.ErrCloseSent) {
+			return nil
+		}
+		return err
+	})
 	go c.read(v)
 	t.Cleanup(func() {
 		close(c.stop)
@@ -265,6 +277,17 @@ func (c *Client) Sync() []Frame {
 			return before
 		}
 		before = append(before, f)
+	}
+}
+
+// WaitPing waits for a ping from the server (a control frame; the client
+// has answered it).
+func (c *Client) WaitPing() {
+	c.t.Helper()
+	select {
+	case <-c.pings:
+	case <-time.After(Timeout):
+		c.t.Fatalf("no ping within %v", Timeout)
 	}
 }
 

@@ -1,0 +1,221 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	lc "livechat/gen/livechat"
+	"livechat/internal/bus"
+	"livechat/internal/clock"
+)
+
+// Presence goes out in two forms. A socket that authenticates gets the
+// full list (full: true), right after its auth_success and before any
+// other presence_update. Every socket gets what changed (full: false): the
+// operators whose status or active_chats moved, coalesced to one push per
+// presenceInterval per instance. N operators connecting at once cost each
+// their own list and about one small frame per operator per second, not N
+// full lists to everyone.
+
+// presenceInterval is the most often a presence change is pushed.
+const presenceInterval = time.Second
+
+// presencePush coalesces presence changes: the operators changed since
+// the last push, and the push that is due, if any.
+type presencePush struct {
+	mu      sync.Mutex
+	dirty   map[int64]struct{}
+	last    time.Time
+	pending clock.Timer
+	closed  bool
+
+	// run holds one push at a time, from reading the state to publishing
+	// it, so pushes go out in the order they read: a later one is newer.
+	// A socket's full list is read and queued under its read lock, so a
+	// push of this instance published before the list is queued is older
+	// than the list, and one published after it reaches the socket.
+	run sync.RWMutex
+}
+
+// presenceChanged notes that the operators' presence or active_chats
+// changed (after the change is visible). They go out now, or at the end
+// of the interval when a push went out less than presenceInterval ago.
+func (h *Hub) presenceChanged(ctx context.Context, operators ...int64) {
+	p := &h.pres
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	for _, id := range operators {
+		if id == 0 {
+			continue
+		}
+		if p.dirty == nil {
+			p.dirty = map[int64]struct{}{}
+		}
+		p.dirty[id] = struct{}{}
+	}
+	if p.pending != nil || len(p.dirty) == 0 {
+		p.mu.Unlock()
+		return
+	}
+	now := h.deps.Clock.Now()
+	if wait := p.last.Add(presenceInterval).Sub(now); wait > 0 {
+		ctx := context.WithoutCancel(ctx) // the push outlives the request that caused it
+		p.pending = h.deps.Clock.AfterFunc(wait, func() {
+			p.mu.Lock()
+			p.pending = nil
+			ids := p.takeLocked(h.deps.Clock.Now())
+			p.mu.Unlock()
+			h.pushPresence(ctx, ids)
+		})
+		p.mu.Unlock()
+		return
+	}
+	ids := p.takeLocked(now)
+	p.mu.Unlock()
+	h.pushPresence(ctx, ids)
+}
+
+// takeLocked starts a push at now: it takes the changed operators.
+func (p *presencePush) takeLocked(now time.Time) map[int64]struct{} {
+	if p.closed {
+		return nil
+	}
+	ids := p.dirty
+	p.dirty = nil
+	p.last = now
+	return ids
+}
+
+// pushPresence publishes the operators' presence to every socket of every
+// instance. When the store fails they go out with the next change.
+func (h *Hub) pushPresence(ctx context.Context, ids map[int64]struct{}) {
+	if len(ids) == 0 {
+		return
+	}
+	p := &h.pres
+	p.run.Lock()
+	defer p.run.Unlock()
+	ops, err := h.presence(ctx, ids)
+	if err != nil {
+		h.log.Error("presence", "err", err)
+		p.mu.Lock()
+		for id := range ids {
+			if p.dirty == nil {
+				p.dirty = map[int64]struct{}{}
+			}
+			p.dirty[id] = struct{}{}
+		}
+		p.mu.Unlock()
+		return
+	}
+	h.publish(ctx, bus.Audience{Kind: bus.Presence}, lc.NewPresenceUpdateEvent(lc.PresenceUpdatePayloadSchema{Operators: ops}, h.deps.Clock.Now()))
+}
+
+// stop cancels a pending push (shutdown).
+func (p *presencePush) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	if p.pending != nil {
+		p.pending.Stop()
+		p.pending = nil
+	}
+}
+
+// presence builds the entries of the operators in only, or of every active
+// operator when only is nil. An operator in only whose account is no
+// longer active is offline.
+func (h *Hub) presence(ctx context.Context, only map[int64]struct{}) ([]lc.OperatorPresenceSchema, error) {
+	ops, err := h.deps.Store.ListOperators(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("ws: presence: %w", err)
+	}
+	chats, err := h.deps.Store.ActiveChats(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("ws: presence: %w", err)
+	}
+	online := h.Online()
+	out := []lc.OperatorPresenceSchema{}
+	for _, op := range ops {
+		if only == nil && !op.Active {
+			continue
+		}
+		if _, changed := only[op.ID]; only != nil && !changed {
+			continue
+		}
+		status, ok := online[op.ID]
+		if !ok || !op.Active {
+			status = "offline"
+		}
+		name := op.DisplayName
+		out = append(out, lc.OperatorPresenceSchema{
+			Id: idString(op.ID), DisplayName: &name, Status: status, ActiveChats: int64(chats[op.ID]),
+		})
+	}
+	slices.SortFunc(out, func(a, b lc.OperatorPresenceSchema) int { return compareIDs(a.Id, b.Id) })
+	return out, nil
+}
+
+// listPresence queues the full list for a socket that just authenticated,
+// then the changes other instances pushed while it was being built. The
+// list is read after the socket joined the hub, so no change falls between.
+func (h *Hub) listPresence(ctx context.Context, c *Conn) error {
+	h.pres.run.RLock()
+	defer h.pres.run.RUnlock()
+	ops, err := h.presence(ctx, nil)
+	if err != nil {
+		c.presenceListed(nil) // the changes flow all the same
+		return err
+	}
+	frame := lc.NewPresenceUpdateEvent(lc.PresenceUpdatePayloadSchema{Full: true, Operators: ops}, c.now())
+	data, err := json.Marshal(frame)
+	if err != nil {
+		c.presenceListed(nil)
+		return fmt.Errorf("ws: presence: %w", err)
+	}
+	c.presenceListed(&outbound{data: data})
+	return nil
+}
+
+// sendPresence queues a presence change pushed by instance origin. Before
+// the socket's full list is queued, a change of this instance is older
+// than the list (see presencePush.run) and is dropped; another instance's
+// is held until the list is queued. A socket that would hold more than
+// its queue is too slow.
+func (c *Conn) sendPresence(o *outbound, origin string) {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	switch {
+	case c.listed:
+		c.enqueue(o)
+		return
+	case origin == c.hub.opt.InstanceID:
+		return
+	case len(c.held) >= c.q.max:
+		c.tooSlow()
+		return
+	}
+	c.held = append(c.held, o)
+}
+
+// presenceListed queues the socket's full list (nil: it could not be
+// built), then the changes held for it.
+func (c *Conn) presenceListed(list *outbound) {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	c.listed = true
+	if list != nil {
+		c.enqueue(list)
+	}
+	for _, o := range c.held {
+		c.enqueue(o)
+	}
+	c.held = nil
+}

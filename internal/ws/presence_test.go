@@ -1,0 +1,189 @@
+package ws_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"livechat/internal/chat"
+	"livechat/internal/contract/wstest"
+	"livechat/internal/store/storetest"
+	"livechat/internal/ws"
+)
+
+// presenceInterval is the hub's: at most one presence push per second.
+const presenceInterval = time.Second
+
+type presence struct {
+	Full      bool            `json:"full"`
+	Operators []presenceEntry `json:"operators"`
+}
+
+type presenceEntry struct {
+	ID          string `json:"id"`
+	Status      string `json:"status"`
+	ActiveChats int    `json:"active_chats"`
+}
+
+func decodePresence(t *testing.T, f wstest.Frame) presence {
+	t.Helper()
+	if f.Type != "presence_update" {
+		t.Fatalf("got %s %s, want presence_update", f.Type, f.Payload)
+	}
+	var p presence
+	f.Decode(t, &p)
+	return p
+}
+
+// String is the entries as "id:status:chats", in order.
+func (p presence) String() string {
+	var s []string
+	for _, o := range p.Operators {
+		s = append(s, fmt.Sprintf("%s:%s:%d", o.ID, o.Status, o.ActiveChats))
+	}
+	return fmt.Sprintf("full=%v [%s]", p.Full, strings.Join(s, " "))
+}
+
+func entry(op chat.Operator, status string, chats int) string {
+	return fmt.Sprintf("%d:%s:%d", op.ID, status, chats)
+}
+
+func want(full bool, entries ...string) string {
+	return fmt.Sprintf("full=%v [%s]", full, strings.Join(entries, " "))
+}
+
+// loginListed authenticates op and returns the socket with the
+// presence_update that comes right after its auth_success.
+func (e *env) loginListed(t *testing.T, op chat.Operator) (*wstest.Client, presence) {
+	t.Helper()
+	c := wstest.Dial(t, e.url(), nil)
+	c.Send("auth", map[string]any{"token": e.token(t, op.ID)})
+	c.Expect("auth_success")
+	return c, decodePresence(t, c.Next())
+}
+
+// awaitPresence lets the interval pass until c gets a presence_update (the
+// change that causes it may still be on its way, as after a close), and
+// checks that nothing else came with it.
+func (e *env) awaitPresence(t *testing.T, c *wstest.Client) presence {
+	t.Helper()
+	deadline := time.Now().Add(wstest.Timeout)
+	for time.Now().Before(deadline) {
+		e.clock.Advance(presenceInterval)
+		if fs := c.Sync(); len(fs) > 0 {
+			if len(fs) > 1 {
+				t.Fatalf("got %v, want one presence_update", count(fs))
+			}
+			return decodePresence(t, fs[0])
+		}
+	}
+	t.Fatalf("no presence_update within %v", wstest.Timeout)
+	return presence{}
+}
+
+// TestPresenceFullListThenChanges: a socket's first presence_update is
+// the full list; then every operator gets only what changed, at most once
+// per second.
+func TestPresenceFullListThenChanges(t *testing.T) {
+	e := newEnv(t, sqlite(t))
+	alice := storetest.Operator(t, e.db, "alice", chat.RoleAgent)
+	bob := storetest.Operator(t, e.db, "bob", chat.RoleAgent)
+	a, list := e.loginListed(t, alice)
+	if got := list.String(); got != want(true, entry(alice, "online", 0), entry(bob, "offline", 0)) {
+		t.Fatalf("alice's list: %s", got)
+	}
+	b1, list := e.loginListed(t, bob)
+	if got := list.String(); got != want(true, entry(alice, "online", 0), entry(bob, "online", 0)) {
+		t.Fatalf("bob's list: %s", got)
+	}
+	b1.Sync()
+	only(t, "alice within the second after her own push", a.Sync(), map[string]int{})
+	if got := e.awaitPresence(t, a).String(); got != want(false, entry(bob, "online", 0)) {
+		t.Fatalf("bob connected: %s", got)
+	}
+	b2 := e.login(t, bob)
+	b2.Sync()
+	e.clock.Advance(presenceInterval)
+	only(t, "alice after bob's second tab", a.Sync(), map[string]int{})
+	b1.Send("set_status", map[string]any{"status": "away"})
+	b1.Sync()
+	if got := e.awaitPresence(t, a).String(); got != want(false, entry(bob, "away", 0)) {
+		t.Fatalf("bob away: %s", got)
+	}
+	b1.Close()
+	b2.Sync()
+	e.clock.Advance(presenceInterval)
+	only(t, "alice after bob closed one of two tabs", a.Sync(), map[string]int{})
+	b2.Close()
+	if got := e.awaitPresence(t, a).String(); got != want(false, entry(bob, "offline", 0)) {
+		t.Fatalf("bob gone: %s", got)
+	}
+	// active_chats counts owned ACTIVE sessions.
+	cust := e.waiting(t)
+	a.Send("join_room", map[string]any{"line_user_id": cust.LineUserID})
+	a.WaitFor("conversation_update")
+	a.Send("claim_session", nil)
+	a.WaitFor("session_claimed")
+	if got := e.awaitPresence(t, a).String(); got != want(false, entry(alice, "online", 1)) {
+		t.Fatalf("alice claimed: %s", got)
+	}
+	a.Send("close_session", nil)
+	a.WaitFor("session_closed")
+	if got := e.awaitPresence(t, a).String(); got != want(false, entry(alice, "online", 0)) {
+		t.Fatalf("alice closed: %s", got)
+	}
+}
+
+// TestPresenceStormIsCoalesced: operators connecting at once cost each
+// their own list, and the others one push for all of them.
+func TestPresenceStormIsCoalesced(t *testing.T) {
+	e := newEnv(t, sqlite(t), func(o *ws.Options) { o.MaxConnections = 100 })
+	watcher, _ := e.loginListed(t, storetest.Operator(t, e.db, "watcher", chat.RoleAgent))
+	const n = 20
+	ops := make([]chat.Operator, n)
+	for i := range ops {
+		ops[i] = storetest.Operator(t, e.db, fmt.Sprintf("op%02d", i), chat.RoleAgent)
+	}
+	var entries []string
+	for _, op := range ops {
+		c, list := e.loginListed(t, op)
+		if !list.Full || len(list.Operators) != n+1 || !slices.Contains(list.Operators, presenceEntry{idStr(op.ID), "online", 0}) {
+			t.Fatalf("%s's list: %s", op.Username, list)
+		}
+		c.Sync()
+		entries = append(entries, entry(op, "online", 0))
+	}
+	only(t, "the watcher while they connect", watcher.Sync(), map[string]int{})
+	if got := e.awaitPresence(t, watcher).String(); got != want(false, entries...) {
+		t.Fatalf("after the storm: %s, want one push with the %d", got, n)
+	}
+}
+
+// TestPresenceListsDisabledOperatorOffline: a change lists an operator
+// whose account was disabled once more, as offline; the next full list
+// leaves it out.
+func TestPresenceListsDisabledOperatorOffline(t *testing.T) {
+	e := newEnv(t, sqlite(t))
+	alice := storetest.Operator(t, e.db, "alice", chat.RoleAgent)
+	bob := storetest.Operator(t, e.db, "bob", chat.RoleAgent)
+	a := e.login(t, alice)
+	b := e.login(t, bob)
+	if got := e.awaitPresence(t, a).String(); got != want(false, entry(bob, "online", 0)) {
+		t.Fatalf("bob connected: %s", got)
+	}
+	if err := e.db.SetOperatorActive(context.Background(), bob.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	e.hub.Recheck(context.Background())
+	b.ExpectClosed()
+	if got := e.awaitPresence(t, a).String(); got != want(false, entry(bob, "offline", 0)) {
+		t.Fatalf("bob disabled: %s", got)
+	}
+	_, list := e.loginListed(t, alice)
+	if slices.ContainsFunc(list.Operators, func(o presenceEntry) bool { return o.ID == idStr(bob.ID) }) {
+		t.Fatalf("a new list has the disabled operator: %s", list)
+	}
+}
