@@ -40,7 +40,7 @@ type Spec struct {
 type Process struct {
 	Name string
 	PID  int
-	log  string
+	Log  string // its log file
 	cmd  *exec.Cmd
 	done chan struct{} // closed once the process was reaped
 	err  error         // its exit, valid once done is closed
@@ -90,7 +90,7 @@ func Start(ctx context.Context, spec Spec) (*Process, string, error) {
 		logf.Close()
 		return nil, "", fmt.Errorf("proc: start %s: %w", spec.Name, err)
 	}
-	p := &Process{Name: spec.Name, PID: cmd.Process.Pid, log: spec.Log, cmd: cmd, done: make(chan struct{})}
+	p := &Process{Name: spec.Name, PID: cmd.Process.Pid, Log: spec.Log, cmd: cmd, done: make(chan struct{})}
 	ready := make(chan string, 1)
 	copied := make(chan struct{})
 	go func() { // copies stderr into the log until the process closes it
@@ -182,7 +182,7 @@ func (p *Process) Stop(grace time.Duration) error {
 	select {
 	case <-p.done:
 		if p.err != nil {
-			return fmt.Errorf("proc: %s exited on SIGTERM with %w: %s", p.Name, p.err, Tail(p.log, 10))
+			return fmt.Errorf("proc: %s exited on SIGTERM with %w: %s", p.Name, p.err, Tail(p.Log, 10))
 		}
 		return nil
 	case <-t.C:
