@@ -60,6 +60,9 @@ type phase struct {
 	errs     map[string]int
 }
 
+// outstanding is the sends not answered yet.
+func (ph *phase) outstanding() int64 { return ph.sent.Load() - ph.acked.Load() - ph.failed.Load() }
+
 func (ph *phase) inWindow(t time.Duration) bool { return t >= ph.w0 && t < ph.w1 }
 
 func (ph *phase) fail(what string) {
@@ -320,6 +323,9 @@ func shortErr(err error) string {
 // run runs one phase and settles it.
 func (rs *roomSet) run(ctx context.Context, spec phaseSpec) (Result, error) {
 	r, t := rs.r, rs.t
+	if err := rs.settle(ctx); err != nil {
+		return Result{}, err
+	}
 	rs.phases++
 	ph := &phase{id: rs.phases, spec: spec, clk: r.clock, prof: r.prof, errs: map[string]int{}, stormDone: make(chan struct{})}
 	for _, rm := range rs.rooms {
@@ -361,6 +367,7 @@ func (rs *roomSet) run(ctx context.Context, spec phaseSpec) (Result, error) {
 			}
 		}
 	}
+	rs.prev = ph
 	if spec.drop > 0 {
 		wg.Go(func() { rs.storm(ctx, ph) })
 	} else {
@@ -480,7 +487,7 @@ func (rs *roomSet) settled(ph *phase) bool {
 	default:
 		return false
 	}
-	if ph.sent.Load() > ph.acked.Load()+ph.failed.Load() {
+	if ph.outstanding() > 0 {
 		return false
 	}
 	ph.mu.Lock()

@@ -203,6 +203,9 @@ func ratios(results []Result) []Ratio {
 			if r.Scenario == ScenarioStep+"-max" {
 				q.Sustained = div(r.Sustained, base.Sustained)
 			}
+			if q.P50 == 0 && q.P99 == 0 && q.Efficiency == 0 && q.KB == 0 && q.ConnsPerS == 0 && q.Sustained == 0 {
+				continue // nothing to compare (a skipped row, a step search that never held)
+			}
 			out = append(out, q)
 		}
 	}
@@ -293,6 +296,8 @@ func (rep *Report) sections() []section {
 					"%d typing and %d status frames sent, %d typing indicators and %d presence lists received: message p99 %s ms vs %s ms plain (×%.2f)",
 					r.Mixed.TypingSent, r.Mixed.StatusSent, r.Mixed.TypingReceived, r.Mixed.PresenceRecv, msf(r.Deliver.P99), msf(r.Mixed.PlainP99MS), r.Mixed.P99Ratio)})
 			}
+		case r.Note != "" && r.Deliver == nil:
+			other.rows = append(other.rows, []string{r.Target, r.Scenario, r.Note})
 		case r.Scenario == ScenarioIdle || r.Scenario == ScenarioConnect:
 			kb := ""
 			if r.Scenario == ScenarioIdle {

@@ -14,6 +14,7 @@ type roomSet struct {
 	t      *target
 	rooms  []*room
 	phases int
+	prev   *phase // the last phase run; its handlers stay until the next one's replace them
 }
 
 type room struct {
@@ -100,9 +101,44 @@ func (r *runner) openSocket(ctx context.Context, url, token, roomID string) (*co
 	return c, from, nil
 }
 
-// close closes every socket, watchers first (each operator's last socket,
-// which makes livechat broadcast presence to all, goes when few are left).
+// errBacklog is a phase that could not start: the server was still
+// answering the previous one's messages after a drain's time.
+type errBacklog struct{ left int64 }
+
+func (e *errBacklog) Error() string {
+	return fmt.Sprintf("the server still had %d messages of the previous phase unanswered after the drain time", e.left)
+}
+
+// settle waits (bounded) until the last phase's every send was answered,
+// so what the server still works through does not weigh on what comes next.
+func (rs *roomSet) settle(ctx context.Context) error {
+	p := rs.prev
+	if p == nil || p.outstanding() == 0 {
+		return nil
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.NewTimer(rs.r.prof.Drain)
+	defer deadline.Stop()
+	for p.outstanding() > 0 {
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			return &errBacklog{left: p.outstanding()}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// close waits for the last phase's answers (bounded), then closes every
+// socket, watchers first (each operator's last socket, which makes
+// livechat broadcast presence to all, goes when few are left).
 func (rs *roomSet) close() {
+	if err := rs.settle(context.Background()); err != nil {
+		rs.r.log.Warn("closing the room set anyway", "target", rs.t.Name, "why", err)
+	}
 	for _, rm := range rs.rooms {
 		for _, w := range rm.watchers {
 			if w != nil && w.current() != nil {

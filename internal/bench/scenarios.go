@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -131,6 +132,9 @@ func (r *runner) fanout(ctx context.Context, t *target) ([]Result, error) {
 	var out []Result
 	for _, rate := range r.prof.Rates {
 		res, err := rs.run(ctx, phaseSpec{scenario: ScenarioFanout, rate: rate, warmup: r.prof.Warmup, measure: r.prof.Measure})
+		if skip := skipped(t, ScenarioFanout, rate, err); skip != nil {
+			return append(out, *skip), nil
+		}
 		if err != nil {
 			return out, err
 		}
@@ -139,6 +143,16 @@ func (r *runner) fanout(ctx context.Context, t *target) ([]Result, error) {
 		r.quiesce(ctx, t)
 	}
 	return out, nil
+}
+
+// skipped turns a phase that could not start for the server's backlog
+// into a row that says so.
+func skipped(t *target, scenario string, rate float64, err error) *Result {
+	var b *errBacklog
+	if !errors.As(err, &b) {
+		return nil
+	}
+	return &Result{Target: t.Name, Scenario: scenario, Params: Params{Rate: rate}, Note: "skipped: " + b.Error()}
 }
 
 // step raises the fan-out rate until a step misses: p99 of delivery at or
@@ -190,6 +204,9 @@ func (r *runner) mixed(ctx context.Context, t *target) ([]Result, error) {
 	r.progress(plain)
 	r.quiesce(ctx, t)
 	res, err := rs.run(ctx, phaseSpec{scenario: ScenarioMixed, rate: r.prof.MixedRate, warmup: r.prof.Warmup, measure: r.prof.Measure, mixed: true})
+	if skip := skipped(t, ScenarioMixed, r.prof.MixedRate, err); skip != nil {
+		return []Result{plain, *skip}, nil
+	}
 	if err != nil {
 		return []Result{plain}, err
 	}
@@ -275,8 +292,14 @@ func (r *runner) analytics(ctx context.Context, t *target) (Result, error) {
 	}
 	defer trig.close()
 	base := subs[0].active.Load()
+	// Pushes are coalesced to one a second: a push the subscribers' own
+	// connects caused may still be pending for up to a second, and the
+	// next is held back for a second after it. Only then is a claim's push
+	// immediate, and its time the fan-out's alone.
+	if err := sleepFor(ctx, time.Second); err != nil {
+		return res, err
+	}
 	for k := range min(r.prof.Triggers, len(t.Spare)) {
-		// Whatever the set-up pushed has gone out, and the next push is not held back.
 		if err := sleepFor(ctx, r.prof.TriggerGap); err != nil {
 			return res, err
 		}
