@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,11 +25,19 @@ func newClock() clock { return clock{start: time.Now()} }
 
 func (c clock) now() time.Duration { return time.Since(c.start) }
 
-// frame is one server frame as the bench reads it.
+// frame is one server frame as the bench reads it. Its data is the
+// reader's buffer: valid during the handler's call only (waiters get a copy).
 type frame struct {
-	Type    string          `json:"type"`
-	Payload json.RawMessage `json:"payload"`
-	at      time.Duration   // when it was read, on the run's clock
+	Type string
+	data []byte
+	at   time.Duration // when it was read, on the run's clock
+}
+
+// payload decodes the frame's payload into v.
+func (f frame) payload(v any) error {
+	return json.Unmarshal(f.data, &struct {
+		P any `json:"payload"`
+	}{v})
 }
 
 // conn is one client socket. Its reader goroutine reads every frame, hands
@@ -86,21 +95,28 @@ func dial(ctx context.Context, url string, clk clock) (*conn, error) {
 
 func (c *conn) read() {
 	defer close(c.done)
+	var buf bytes.Buffer // reused: the reader is the bench's hot path
 	for {
-		_, data, err := c.ws.ReadMessage()
+		_, r, err := c.ws.NextReader()
+		if err == nil {
+			buf.Reset()
+			_, err = buf.ReadFrom(r)
+		}
 		if err != nil {
 			c.err = err
 			return
 		}
-		f := frame{at: c.clock.now()}
-		if json.Unmarshal(data, &f) != nil {
+		f := frame{data: buf.Bytes(), at: c.clock.now()}
+		if f.Type = frameType(f.data); f.Type == "" {
 			continue // not our protocol; the counters notice what is missing
 		}
 		if c.nwait.Load() > 0 {
 			c.mu.Lock()
 			for w := range c.waiters {
 				if w.match(f) {
-					w.got <- f
+					kept := f
+					kept.data = bytes.Clone(f.data)
+					w.got <- kept
 					delete(c.waiters, w)
 					c.nwait.Add(-1)
 				}
@@ -223,7 +239,7 @@ func errorFor(reqType string) func(frame) bool {
 		var p struct {
 			RequestType string `json:"request_type"`
 		}
-		return json.Unmarshal(f.Payload, &p) == nil && p.RequestType == reqType
+		return f.payload(&p) == nil && p.RequestType == reqType
 	}
 }
 
@@ -239,7 +255,7 @@ func asFrameError(f frame) error {
 		Code    string `json:"code"`
 		Message string `json:"message"`
 	}
-	_ = json.Unmarshal(f.Payload, &p)
+	_ = f.payload(&p)
 	return &frameError{typ: f.Type, code: p.Code, message: p.Message}
 }
 
@@ -289,7 +305,7 @@ func (c *conn) join(ctx context.Context, room string) (int64, error) {
 				Seq int64 `json:"seq"`
 			} `json:"messages"`
 		}
-		if json.Unmarshal(f.Payload, &p) != nil || p.LineUserID != room || p.LastMessage != nil {
+		if f.payload(&p) != nil || p.LineUserID != room || p.LastMessage != nil {
 			return false
 		}
 		if p.LastSeq != nil {

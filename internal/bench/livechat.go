@@ -282,7 +282,7 @@ func (r *runner) setUp(ctx context.Context, t *target, ops []operator, base, fak
 		var p struct {
 			LineUserID string `json:"line_user_id"`
 		}
-		if json.Unmarshal(f.Payload, &p) == nil {
+		if f.payload(&p) == nil {
 			queued <- p.LineUserID
 		}
 	})
@@ -345,7 +345,7 @@ func claim(ctx context.Context, url string, clk clock, token, room string) error
 		var p struct {
 			LineUserID string `json:"line_user_id"`
 		}
-		return f.Type == lc.TypeSessionClaimed && json.Unmarshal(f.Payload, &p) == nil && p.LineUserID == room
+		return f.Type == lc.TypeSessionClaimed && f.payload(&p) == nil && p.LineUserID == room
 	})
 	return err
 }

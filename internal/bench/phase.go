@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -84,7 +83,7 @@ func (ph *phase) onSender(log *ackLog) func(frame) {
 		switch f.Type {
 		case lc.TypeMessageSent:
 			var m message
-			if json.Unmarshal(f.Payload, &m) != nil {
+			if !decodeMessage(f, &m) {
 				return
 			}
 			id, intended, ok := parseStamp(m.TempID)
@@ -105,7 +104,7 @@ func (ph *phase) onSender(log *ackLog) func(frame) {
 				TempID      string `json:"temp_id"`
 				RequestType string `json:"request_type"`
 			}
-			if json.Unmarshal(f.Payload, &p) != nil {
+			if f.payload(&p) != nil {
 				return
 			}
 			if id, _, ok := parseStamp(p.TempID); ok && id == ph.id {
@@ -123,7 +122,7 @@ func (ph *phase) onWatcher(w *watch) func(frame) {
 		switch f.Type {
 		case lc.TypeNewMessage:
 			var m message
-			if json.Unmarshal(f.Payload, &m) != nil {
+			if !decodeMessage(f, &m) {
 				return
 			}
 			id, intended, ok := parseStamp(m.TempID)
@@ -148,7 +147,7 @@ func (ph *phase) onWatcher(w *watch) func(frame) {
 				Code        string `json:"code"`
 				RequestType string `json:"request_type"`
 			}
-			if json.Unmarshal(f.Payload, &p) == nil {
+			if f.payload(&p) == nil {
 				ph.fail(p.RequestType + ": " + p.Code)
 			}
 		}

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -364,6 +363,6 @@ func kpiActive(f frame) int64 {
 	var p struct {
 		Active int64 `json:"active"`
 	}
-	_ = json.Unmarshal(f.Payload, &p)
+	_ = f.payload(&p)
 	return p.Active
 }
