@@ -38,13 +38,14 @@ func benchCmd(ctx context.Context, args []string, getenv func(string) string, st
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the run's directory (every process's log, the databases)")
 	fs.BoolVar(&cfg.Check, "check", false, "exit 1 on any lost, duplicated or out-of-order delivery (never on a time)")
 	fs.StringVar(&cfg.Bin, "bin", "", "the livechat binary to start (default: this one)")
-	printEnv := fs.Bool("print-env", false, "print the server configuration the bench uses (for a --server run) and exit")
+	printEnv := fs.Bool("print-env", false, "print the server configuration the bench uses, shell-quoted (for a --server run: set the fake LINE's URL, token and secret), and exit")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *printEnv {
-		for _, kv := range bench.ServerEnv("http://127.0.0.1:8090", "<channel token>", "<channel secret>") {
-			fmt.Fprintln(stdout, kv)
+	if *printEnv { // shell-quoted: `set -a; . <(livechat bench --print-env)` loads it
+		for _, kv := range bench.ServerEnv("http://127.0.0.1:8090", "CHANNEL-TOKEN", "CHANNEL-SECRET") {
+			k, v, _ := strings.Cut(kv, "=")
+			fmt.Fprintf(stdout, "%s='%s'\n", k, strings.ReplaceAll(v, "'", `'\''`))
 		}
 		return nil
 	}

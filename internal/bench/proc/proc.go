@@ -212,8 +212,8 @@ func Run(ctx context.Context, spec Spec, stdin string, timeout time.Duration) (s
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr, cmd.Stdin = &out, logf, strings.NewReader(stdin)
 	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			err = errors.Join(err, ctx.Err())
+		if ctx.Err() != nil { // cancelled or out of time: the log says nothing about why
+			return "", fmt.Errorf("proc: %s: %w", spec.Name, ctx.Err())
 		}
 		return "", fmt.Errorf("proc: %s: %w: %s", spec.Name, err, Tail(spec.Log, 5))
 	}
