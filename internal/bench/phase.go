@@ -278,6 +278,7 @@ func (rs *roomSet) storm(ctx context.Context, ph *phase) {
 		wt := newWatch(ph.logs[v.room], 0)
 		c, err := dial(ctx, v.w.url, ph.clk)
 		if err == nil {
+			wt.sock = c
 			c.onFrame(ph.onWatcher(wt)) // before the join: nothing after its answer is missed by us
 			if err = c.authenticate(ctx, v.w.token); err == nil {
 				var from int64
@@ -334,6 +335,7 @@ func (rs *roomSet) run(ctx context.Context, spec phaseSpec) (Result, error) {
 		for _, w := range rm.watchers {
 			wt := newWatch(log, 0)
 			c := w.current()
+			wt.sock = c
 			c.onFrame(ph.onWatcher(wt))
 			if w.steady || spec.drop <= 0 {
 				ph.steady = append(ph.steady, wt)

@@ -170,7 +170,7 @@ func (r *runner) step(ctx context.Context, t *target) ([]Result, error) {
 		if err != nil {
 			return out, err
 		}
-		held := res.Deliver.P99 < ms(r.prof.SLO) && res.Counts.Lost == 0 && res.Unacked == 0 && res.Failed == 0 && !res.DrainTimedOut
+		held := res.Deliver.P99 < ms(r.prof.SLO) && res.Counts.Lost == 0 && res.Counts.Late == 0 && res.Unacked == 0 && res.Failed == 0 && !res.DrainTimedOut
 		res.Pass = &held
 		res.SLOms = ms(r.prof.SLO)
 		r.progress(res)

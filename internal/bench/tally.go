@@ -18,7 +18,11 @@ import (
 //   - delivered: arrived at least once;
 //   - lost: never arrived;
 //   - duplicated: the same message id arrived twice on one socket;
-//   - out of order: a seq lower than one already delivered on the socket.
+//   - out of order: a seq lower than one already delivered on the socket;
+//   - late: not delivered when the phase ended, with a seq above the last
+//     one the (still open) socket had: the server was still behind. A
+//     socket delivers a room in seq order, so what it passed by is lost,
+//     and so is whatever a socket the server closed never had.
 // A delivery of a message never acknowledged (the ack was still on its way
 // when the phase gave up) is neither expected nor lost.
 
@@ -62,6 +66,7 @@ func (l *ackLog) snapshot() []ack {
 type watch struct {
 	room *ackLog
 	from int64 // expects the acknowledged messages with seq > from
+	sock *conn // the socket; nil in unit tests (counted as open)
 
 	mu      sync.Mutex
 	seen    map[int64]int64 // message id → seq
@@ -127,6 +132,7 @@ type counts struct {
 	Lost       int `json:"lost"`
 	Duplicated int `json:"duplicated"`
 	OutOfOrder int `json:"out_of_order"`
+	Late       int `json:"late,omitempty"`              // still on its way when the phase ended
 	Unacked    int `json:"delivered_unacked,omitempty"` // delivered, but no ack was seen
 }
 
@@ -136,12 +142,14 @@ func (c *counts) add(o counts) {
 	c.Lost += o.Lost
 	c.Duplicated += o.Duplicated
 	c.OutOfOrder += o.OutOfOrder
+	c.Late += o.Late
 	c.Unacked += o.Unacked
 }
 
 // count settles w against its room's acknowledgements.
 func (w *watch) count() counts {
 	acked := w.room.snapshot()
+	open := w.sock == nil || !w.sock.closed()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	c := counts{Duplicated: w.dup, OutOfOrder: w.ooo}
@@ -152,9 +160,13 @@ func (w *watch) count() counts {
 			continue
 		}
 		c.Expected++
-		if _, ok := w.seen[a.id]; ok {
+		_, ok := w.seen[a.id]
+		switch {
+		case ok:
 			c.Delivered++
-		} else {
+		case open && a.seq > w.lastSeq:
+			c.Late++
+		default:
 			c.Lost++
 		}
 	}
