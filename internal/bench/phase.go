@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -378,13 +379,16 @@ func (rs *roomSet) run(ctx context.Context, spec phaseSpec) (Result, error) {
 	// The resources of the measurement window.
 	var u0, u1 procfs.Usage
 	var self0, self1 time.Duration
+	var selfWait0, selfWait1 time.Duration
 	var uerr error
 	if sleepUntil(ctx, r.clock, ph.w0) == nil {
 		u0, uerr = t.usage()
 		self0, _ = procfs.SelfCPU()
+		selfWait0 = procfs.SchedWait(os.Getpid())
 		if sleepUntil(ctx, r.clock, ph.w1) == nil {
 			u1, uerr = t.usage()
 			self1, _ = procfs.SelfCPU()
+			selfWait1 = procfs.SchedWait(os.Getpid())
 		}
 	}
 	wg.Wait()
@@ -418,9 +422,12 @@ func (rs *roomSet) run(ctx context.Context, spec phaseSpec) (Result, error) {
 	}
 	res.Unacked = res.Sent - res.Acked - res.Failed
 	cpu := (u1.CPU - u0.CPU).Seconds()
-	res.Server = &Usage{CPUSeconds: cpu, CPUPercent: 100 * cpu / spec.measure.Seconds(), RSSKB: u1.RSSKB, PeakKB: u1.PeakKB}
+	window := spec.measure.Seconds()
+	res.Server = &Usage{CPUSeconds: cpu, CPUPercent: 100 * cpu / window, WaitPercent: 100 * max(u1.Wait-u0.Wait, 0).Seconds() / window,
+		RSSKB: u1.RSSKB, PeakKB: u1.PeakKB}
 	lag := time.Duration(ph.lagMax.Load())
-	res.Bench = &Bench{CPUSeconds: (self1 - self0).Seconds(), LagMaxMS: ms(lag), Behind: int(ph.behind.Load()), Lagging: lag > 5*time.Millisecond}
+	res.Bench = &Bench{CPUSeconds: (self1 - self0).Seconds(), WaitPercent: 100 * max(selfWait1-selfWait0, 0).Seconds() / window,
+		LagMaxMS: ms(lag), Behind: int(ph.behind.Load()), Lagging: lag > 5*time.Millisecond}
 	if cpu > 0 {
 		res.DeliveriesPerCPU = float64(ph.delivWin.Load()) / cpu
 	}

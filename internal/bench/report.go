@@ -267,9 +267,9 @@ type section struct {
 
 // sections lays the results out as tables, one per kind of scenario.
 func (rep *Report) sections() []section {
-	msgs := section{title: "messages: rooms × watchers, 64-byte texts; latency from the intended send time, ms; server CPU of one core",
+	msgs := section{title: "messages: rooms × watchers, 64-byte texts; latency from the intended send time, ms; server CPU of one core, and its wait: ready to run while another process had the CPU (high: a noisy run)",
 		header: []string{"target", "scenario", "rooms×w", "offered/s", "acked/s", "delivered/s", "p50", "p90", "p99", "p99.9", "max", "ack p99",
-			"lost", "late", "dup", "ooo", "unacked", "CPU", "RSS MB", "deliv/CPU-s", "held"}}
+			"lost", "late", "dup", "ooo", "unacked", "CPU", "wait", "RSS MB", "deliv/CPU-s", "held"}}
 	conns := section{title: "sockets: idle holds them, connect opens them (auth and join) as fast as the dialers go",
 		header: []string{"target", "scenario", "sockets", "errors", "conns/s", "p50 ms", "p99 ms", "KB/socket", "RSS MB"}}
 	other := section{title: "reconnect storm, analytics push, mixed traffic, step search",
@@ -285,7 +285,7 @@ func (rep *Report) sections() []section {
 				num(r.RateIn), num(r.Throughput), num(r.DeliveriesPerS),
 				msf(r.Deliver.P50), msf(r.Deliver.P90), msf(r.Deliver.P99), msf(r.Deliver.P999), msf(r.Deliver.Max), msf(r.Ack.P99),
 				itoa(r.Counts.Lost), itoa(r.Counts.Late), itoa(r.Counts.Duplicated), itoa(r.Counts.OutOfOrder), itoa(r.Unacked),
-				fmt.Sprintf("%.0f%%", r.Server.CPUPercent), mb(r.Server.RSSKB), num(r.DeliveriesPerCPU), held})
+				fmt.Sprintf("%.0f%%", r.Server.CPUPercent), fmt.Sprintf("%.0f%%", r.Server.WaitPercent), mb(r.Server.RSSKB), num(r.DeliveriesPerCPU), held})
 			if r.Scenario == ScenarioReconnect {
 				other.rows = append(other.rows, []string{r.Target, r.Scenario, fmt.Sprintf(
 					"%d of %d watchers dropped at once while %s msgs/s flowed: all back in %s ms (reconnect p99 %s ms, %d failed); missed after rejoin %d; steady watchers lost %d",

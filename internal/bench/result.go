@@ -78,16 +78,20 @@ type Params struct {
 type Usage struct {
 	CPUSeconds float64 `json:"cpu_s"`
 	CPUPercent float64 `json:"cpu_percent"` // of one core
-	RSSKB      int64   `json:"rss_kb"`      // at the end, summed over instances
-	PeakKB     int64   `json:"rss_peak_kb"`
+	// WaitPercent is the time its threads were ready to run but another
+	// process had the CPU, as a share of the window: high means a noisy run.
+	WaitPercent float64 `json:"cpu_wait_percent"`
+	RSSKB       int64   `json:"rss_kb"` // at the end, summed over instances
+	PeakKB      int64   `json:"rss_peak_kb"`
 }
 
 // Bench is what the load generator used.
 type Bench struct {
-	CPUSeconds float64 `json:"cpu_s"`
-	LagMaxMS   float64 `json:"generator_lag_max_ms"`   // a timer firing late, the generator's own lag
-	Behind     int     `json:"sends_behind,omitempty"` // sends issued > 1 ms late because the socket pushed back
-	Lagging    bool    `json:"generator_lag"`          // lag over 5 ms: the load was not what was asked
+	CPUSeconds  float64 `json:"cpu_s"`
+	WaitPercent float64 `json:"cpu_wait_percent"`       // as the server's
+	LagMaxMS    float64 `json:"generator_lag_max_ms"`   // a timer firing late, the generator's own lag
+	Behind      int     `json:"sends_behind,omitempty"` // sends issued > 1 ms late because the socket pushed back
+	Lagging     bool    `json:"generator_lag"`          // lag over 5 ms: the load was not what was asked
 }
 
 // Mixed is the side traffic of the mixed scenario.

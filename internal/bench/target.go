@@ -54,6 +54,7 @@ func (t *target) usage() (procfs.Usage, error) {
 			return procfs.Usage{}, fmt.Errorf("%s: %w", t.Name, err)
 		}
 		sum.CPU += u.CPU
+		sum.Wait += u.Wait
 		sum.RSSKB += u.RSSKB
 		sum.PeakKB += u.PeakKB
 	}

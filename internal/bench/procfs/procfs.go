@@ -24,6 +24,7 @@ var ErrFormat = errors.New("procfs: unexpected format")
 // Usage is one reading of a process.
 type Usage struct {
 	CPU    time.Duration // user + system time so far
+	Wait   time.Duration // time its threads were runnable but waited for a CPU (schedstat), so far
 	RSSKB  int64         // resident set now (VmRSS)
 	PeakKB int64         // its high-water mark (VmHWM)
 }
@@ -46,7 +47,43 @@ func Read(pid int) (Usage, error) {
 	if err != nil {
 		return Usage{}, fmt.Errorf("procfs: status of %d: %w", pid, err)
 	}
-	return Usage{CPU: TicksToDuration(ticks, ClockTicks()), RSSKB: rss, PeakKB: peak}, nil
+	return Usage{CPU: TicksToDuration(ticks, ClockTicks()), Wait: SchedWait(pid), RSSKB: rss, PeakKB: peak}, nil
+}
+
+// SchedWait sums, over pid's threads, the time they spent runnable on a
+// run queue without a CPU (the second field of /proc/PID/task/TID/schedstat):
+// what other work on the same CPU cost the process. 0 when the kernel does
+// not keep schedstats.
+func SchedWait(pid int) time.Duration {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	var sum time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + "/" + t.Name() + "/schedstat")
+		if err != nil {
+			continue // the thread ended meanwhile
+		}
+		if w, err := ParseSchedstatWait(string(b)); err == nil {
+			sum += w
+		}
+	}
+	return sum
+}
+
+// ParseSchedstatWait is the run-queue wait of a schedstat line: "run_ns wait_ns slices".
+func ParseSchedstatWait(s string) (time.Duration, error) {
+	f := strings.Fields(s)
+	if len(f) != 3 {
+		return 0, fmt.Errorf("schedstat %q: %w", s, ErrFormat)
+	}
+	ns, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("schedstat wait %q: %w", f[1], ErrFormat)
+	}
+	return time.Duration(ns), nil
 }
 
 // ParseStatTicks returns utime+stime, in clock ticks, from the text of

@@ -37,6 +37,17 @@ func TestParseStatusMemory(t *testing.T) {
 	}
 }
 
+func TestParseSchedstatWait(t *testing.T) {
+	if w, err := ParseSchedstatWait("123456789 98765432 1234\n"); err != nil || w != 98765432 {
+		t.Fatalf("ParseSchedstatWait = %v %v", w, err)
+	}
+	for _, bad := range []string{"", "1 2", "1 x 3"} {
+		if _, err := ParseSchedstatWait(bad); !errors.Is(err, ErrFormat) {
+			t.Errorf("ParseSchedstatWait(%q) = %v", bad, err)
+		}
+	}
+}
+
 func TestTicksToDuration(t *testing.T) {
 	if got := TicksToDuration(1234, 100); got != 12340*time.Millisecond {
 		t.Errorf("1234 ticks at 100 Hz = %v, want 12.34s", got)
