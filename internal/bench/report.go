@@ -244,6 +244,17 @@ func (rep *Report) table(w io.Writer) {
 	fmt.Fprintf(w, "correctness: %s\n", map[bool]string{true: "no delivery lost, duplicated or out of order", false: "DELIVERIES LOST, DUPLICATED OR OUT OF ORDER (see the tables)"}[rep.Pass])
 }
 
+// maxWait is the highest run-queue wait of a server in any window, in %.
+func (rep *Report) maxWait() float64 {
+	w := 0.0
+	for _, r := range rep.Results {
+		if r.Server != nil {
+			w = max(w, r.Server.WaitPercent)
+		}
+	}
+	return w
+}
+
 func (rep *Report) machineLine() string {
 	m := rep.Machine
 	return fmt.Sprintf("%d CPUs (%s), %.1f GB memory, Linux %s, %s, open files %d", m.CPUs, m.CPUModel, float64(m.MemoryMB)/1024, m.Kernel, rep.Go, m.NoFile)
@@ -309,15 +320,22 @@ func (rep *Report) sections() []section {
 			other.rows = append(other.rows, []string{r.Target, r.Scenario, fmt.Sprintf(
 				"%d pushes to %d subscribers: the last had it after %s ms; every receipt p50 %s, p99 %s ms; %d never arrived",
 				r.Triggers, r.Subscribers, joinMS(r.LastMS), msf(r.Push.P50), msf(r.Push.P99), r.NotReceived)})
-		case r.Scenario == ScenarioStep+"-max":
+		case r.Scenario == ScenarioStep+"-max" && r.Sustained > 0:
 			other.rows = append(other.rows, []string{r.Target, r.Scenario, fmt.Sprintf(
 				"highest rate that held p99 < %s ms without loss: %s msgs/s (%d×%d)", num(r.SLOms), num(r.Sustained), r.Params.Rooms, r.Params.Watchers)})
+		case r.Scenario == ScenarioStep+"-max":
+			other.rows = append(other.rows, []string{r.Target, r.Scenario, fmt.Sprintf(
+				"no step held p99 < %s ms without loss, not even the first (%d×%d)", num(r.SLOms), r.Params.Rooms, r.Params.Watchers)})
 		}
 	}
 	ratio := section{title: "ratios: target ÷ versus, same scenario and load, same run (p99 of delivery; efficiency = deliveries per server CPU-second)",
 		header: []string{"target", "versus", "scenario", "rate", "p50", "p99", "efficiency", "CPU", "KB/socket", "conns/s", "sustained"}}
 	for _, q := range rep.Ratios {
-		ratio.rows = append(ratio.rows, []string{q.Target, q.Versus, q.Scenario, num(q.Rate), times(q.P50), times(q.P99), times(q.Efficiency),
+		rate := ""
+		if q.Rate > 0 {
+			rate = num(q.Rate)
+		}
+		ratio.rows = append(ratio.rows, []string{q.Target, q.Versus, q.Scenario, rate, times(q.P50), times(q.P99), times(q.Efficiency),
 			times(q.CPU), times(q.KB), times(q.ConnsPerS), times(q.Sustained)})
 	}
 	return []section{msgs, conns, other, ratio}
