@@ -205,17 +205,22 @@ func (c *conn) wait(ctx context.Context, w *waiter, timeout time.Duration) (fram
 	return frame{}, err
 }
 
-// close sends a normal close and closes the socket; the reader ends.
+// close sends a normal close, closes the socket and waits for the reader
+// to end (at once: its read fails).
 func (c *conn) close() {
 	c.wmu.Lock()
 	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
 	c.wmu.Unlock()
 	_ = c.ws.Close()
+	<-c.done
 }
 
-// drop closes the TCP connection without a close frame: a network failure
-// as the server sees it.
-func (c *conn) drop() { _ = c.ws.NetConn().Close() }
+// drop closes the TCP connection without a close frame, a network failure
+// as the server sees it, and waits for the reader to end.
+func (c *conn) drop() {
+	_ = c.ws.NetConn().Close()
+	<-c.done
+}
 
 // closed reports whether the reader has ended.
 func (c *conn) closed() bool {

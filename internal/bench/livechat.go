@@ -283,7 +283,10 @@ func (r *runner) setUp(ctx context.Context, t *target, ops []operator, base, fak
 			LineUserID string `json:"line_user_id"`
 		}
 		if f.payload(&p) == nil {
-			queued <- p.LineUserID
+			select { // never block the reader: another customer's queueing may fill it
+			case queued <- p.LineUserID:
+			default:
+			}
 		}
 	})
 	events := simulate.NewEvents()
