@@ -83,3 +83,28 @@ func TestReconnectOnTheFloor(t *testing.T) {
 		t.Fatalf("counts %+v: the rejoined watchers expect what came after their joins", *c)
 	}
 }
+
+func TestIdleAndConnectOnTheFloor(t *testing.T) {
+	r, tg := floorTarget(t, 2)
+	r.prof.Idle, r.prof.Connect, r.prof.IdleSettle = 20, 20, 0
+	idle, err := r.idle(t.Context(), tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if idle.Sockets != 20 || idle.ConnectErrors != 0 || idle.Connect.Count != 20 || idle.Server.RSSKB == 0 || idle.ConnsPerS <= 0 {
+		t.Fatalf("idle: %+v", idle)
+	}
+	storm, err := r.connectStorm(t.Context(), tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if storm.Sockets != 20 || storm.ConnectErrors != 0 || storm.Connect.Count != 20 {
+		t.Fatalf("connect: %+v", storm)
+	}
+	// A server that is not there: every socket fails, and says so.
+	tg.URLs = []string{"ws://127.0.0.1:1/"}
+	failed, err := r.connectStorm(t.Context(), tg)
+	if err != nil || failed.Sockets != 0 || failed.ConnectErrors != 20 {
+		t.Fatalf("unreachable: %+v %v", failed, err)
+	}
+}
