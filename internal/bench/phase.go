@@ -453,6 +453,7 @@ func (rs *roomSet) run(ctx context.Context, spec phaseSpec) (Result, error) {
 		}
 	}
 	res.Counts = &all
+	res.Rooms = ph.perRoom(rs)
 	if spec.mixed {
 		res.Mixed = &Mixed{TypingSent: int(ph.typingSent.Load()), StatusSent: int(ph.statusSent.Load()),
 			TypingReceived: int(ph.typingRecv.Load()), PresenceRecv: int(ph.presenceRecv.Load())}
@@ -463,6 +464,32 @@ func (rs *roomSet) run(ctx context.Context, spec phaseSpec) (Result, error) {
 	}
 	ph.mu.Unlock()
 	return res, nil
+}
+
+// perRoom is the accounting room by room: where a loss happened.
+func (ph *phase) perRoom(rs *roomSet) []RoomCounts {
+	ph.mu.Lock()
+	defer ph.mu.Unlock()
+	out := make([]RoomCounts, len(ph.logs))
+	for i, log := range ph.logs {
+		out[i] = RoomCounts{Room: rs.rooms[i].id, Acked: log.len()}
+		for _, w := range ph.steady {
+			if w.room == log {
+				out[i].Watchers++
+				out[i].counts.add(w.count())
+			}
+		}
+		for _, w := range ph.rejoined {
+			if w.room == log {
+				c := w.count()
+				out[i].Rejoined++
+				out[i].Missed += c.Lost
+				c.Lost = 0
+				out[i].counts.add(c)
+			}
+		}
+	}
+	return out
 }
 
 // drain waits until every send is answered, the storm (if any) is over and

@@ -49,6 +49,9 @@ func TestPhaseAccountsForEveryMessage(t *testing.T) {
 	if res.RateIn != 100 || res.Deliver.Count != 120 || res.Ack.Count != 40 || res.DrainTimedOut {
 		t.Fatalf("in the window: offered %v/s, %d deliveries, %d acks timed; drain timed out %v", res.RateIn, res.Deliver.Count, res.Ack.Count, res.DrainTimedOut)
 	}
+	if len(res.Rooms) != 2 || res.Rooms[0].Acked != 25 || res.Rooms[0].Watchers != 3 || res.Rooms[0].Expected != 75 || res.Rooms[1].Delivered != 75 {
+		t.Fatalf("per room: %+v", res.Rooms)
+	}
 	// A second phase on the same sockets counts only its own messages.
 	res2, err := rs.run(t.Context(), phaseSpec{scenario: ScenarioFanout, rate: 40, warmup: 0, measure: 500 * time.Millisecond})
 	if err != nil {

@@ -18,6 +18,7 @@ type Result struct {
 	Unacked        int           `json:"unacked,omitempty"` // never acknowledged within the drain
 	Failed         int           `json:"failed,omitempty"`  // answered with an error frame
 	Counts         *counts       `json:"counts,omitempty"`
+	Rooms          []RoomCounts  `json:"rooms,omitempty"`            // the same, room by room
 	RateIn         float64       `json:"msgs_in_per_s,omitempty"`    // offered, in the window
 	Throughput     float64       `json:"msgs_acked_per_s,omitempty"` // acknowledged, in the window
 	DeliveriesPerS float64       `json:"deliveries_per_s,omitempty"` // delivered, in the window
@@ -61,6 +62,16 @@ type Result struct {
 	Errors map[string]int `json:"errors,omitempty"`
 	Note   string         `json:"note,omitempty"`
 	Pass   *bool          `json:"pass,omitempty"` // steps: whether it held the SLO without loss
+}
+
+// RoomCounts is one room's accounting in a phase.
+type RoomCounts struct {
+	Room     string `json:"room"` // its line_user_id
+	Acked    int    `json:"acked"`
+	Watchers int    `json:"watchers"`           // counted from the start
+	Rejoined int    `json:"rejoined,omitempty"` // counted from their rejoin
+	Missed   int    `json:"missed,omitempty"`
+	counts
 }
 
 // Params are a scenario's load parameters.
