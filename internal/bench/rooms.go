@@ -29,8 +29,7 @@ type watcher struct {
 	conn   *conn
 	token  string
 	url    string
-	from   int64 // the seq its last join covered
-	steady bool  // stays connected through a reconnect storm
+	steady bool // stays connected through a reconnect storm
 }
 
 func (w *watcher) current() *conn {
@@ -69,8 +68,8 @@ func (r *runner) openRooms(ctx context.Context, t *target, nRooms, watchers int)
 		}
 		i := jb.room*watchers + jb.watcher
 		w := &watcher{token: t.token(i + 1), url: t.url(jb.watcher + 1), steady: jb.watcher == 0}
-		c, from, err := r.openSocket(ctx, w.url, w.token, rm.id)
-		w.conn, w.from = c, from
+		c, _, err := r.openSocket(ctx, w.url, w.token, rm.id)
+		w.conn = c
 		rm.watchers[jb.watcher] = w
 		return err
 	})
