@@ -23,6 +23,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -92,6 +93,7 @@ type runner struct {
 	dir     string   // the run's directory: logs, data dirs
 	env     []string // cfg.Env without LIVECHAT_*
 	pinned  bool
+	phases  atomic.Int64 // phase ids are unique in a run: stamps name them
 	targets []TargetInfo
 	results []Result
 }
@@ -164,7 +166,7 @@ func (r *runner) all(ctx context.Context) error {
 		only  map[string]bool // the scenarios it can run; nil: all
 	}
 	var plans []plan
-	floorOnly := map[string]bool{ScenarioIdle: true, ScenarioConnect: true, ScenarioFanout: true, ScenarioStep: true}
+	floorOnly := map[string]bool{ScenarioIdle: true, ScenarioConnect: true, ScenarioFanout: true, ScenarioStep: true, ScenarioReconnect: true}
 	storeOnly := map[string]bool{ScenarioFanout: true, ScenarioStep: true} // idle and connect do not touch the store
 	plans = append(plans,
 		plan{"floor", func(ctx context.Context, s map[string]bool) (*target, error) {
@@ -221,7 +223,9 @@ func (r *runner) target(ctx context.Context, name string, start func(context.Con
 	if err != nil {
 		return err
 	}
-	r.targets = append(r.targets, t.info())
+	if t.restart == nil { // a restartable target records each start itself
+		r.targets = append(r.targets, t.info())
+	}
 	defer func() {
 		if serr := t.stop(context.WithoutCancel(ctx)); serr != nil {
 			r.log.Warn("stop", "target", name, "err", serr)
@@ -231,11 +235,22 @@ func (r *runner) target(ctx context.Context, name string, start func(context.Con
 		}
 		r.log.Info("done", "target", name, "took", time.Since(began).Round(time.Second))
 	}()
+	first := len(r.results)
+	defer func() { r.lineFigures(r.results[first:]) }()
 	for _, s := range Scenarios {
 		if !t.runs(s) || !r.enabled(s, t) {
 			continue
 		}
-		r.quiesce(ctx, t)
+		if s == ScenarioIdle || s == ScenarioConnect || s == ScenarioAnalytics {
+			// Message scenarios start each phase afresh (phase); these share
+			// the first start.
+			if t.restart != nil && len(t.procs) == 0 {
+				if err := r.fresh(ctx, t); err != nil {
+					return err
+				}
+			}
+			r.quiesce(ctx, t)
+		}
 		var res []Result
 		switch s {
 		case ScenarioIdle:
@@ -293,7 +308,7 @@ func (r *runner) enabled(s string, t *target) bool {
 	case ScenarioReconnect:
 		return r.prof.ReconnectRooms > 0
 	case ScenarioAnalytics:
-		return r.prof.Subscribers > 0 && len(t.Spare) > 0
+		return r.prof.Subscribers > 0 && r.prof.Triggers > 0
 	}
 	return false
 }
@@ -321,6 +336,32 @@ func (r *runner) quiesce(ctx context.Context, t *target) {
 		prev = u
 	}
 	r.log.Warn("the server is still busy; going on", "target", t.Name, "waited", r.prof.Quiesce)
+}
+
+// lineFigures fills in what reached LINE of each of the target's message
+// results: what the fake LINE had of the phase's messages when the phase's
+// server stopped.
+func (r *runner) lineFigures(results []Result) {
+	for i := range results {
+		res := &results[i]
+		if res.linePhase == nil {
+			continue
+		}
+		res.Line = &LineFigures{Pushed: int(res.linePhase.n.Load()), Stored: res.Acked + res.Unacked, Latency: res.linePhase.lat.Summarize()}
+	}
+}
+
+// fresh starts a restartable target afresh before a message phase.
+func (r *runner) fresh(ctx context.Context, t *target) error {
+	if t.restart == nil {
+		return nil
+	}
+	began := time.Now()
+	if err := t.restart(ctx); err != nil {
+		return err
+	}
+	r.log.Info("started afresh", "target", t.Name, "took", time.Since(began).Round(time.Millisecond))
+	return nil
 }
 
 // progress logs a result as it comes.

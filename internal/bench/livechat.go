@@ -60,51 +60,95 @@ var (
 	fakeLineReady = regexp.MustCompile(`fake LINE serving on (http://\S+)`)
 )
 
-// startLivechat creates the operators and their tokens with the CLI,
-// starts the fake LINE and the server instance(s), queues the customers
-// through signed webhooks and has each room's sender claim its session.
-func (r *runner) startLivechat(ctx context.Context, spec livechatSpec) (_ *target, err error) {
-	dir := filepath.Join(r.dir, safeName(spec.name))
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+// livechat is a livechat target the bench starts, and starts afresh: its
+// operators are made once with the CLI; each start is a new database with
+// them (a copy of the seed on SQLite, a new schema and the operators made
+// again on Postgres), a new fake LINE and server(s), and new customers.
+// Every message scenario runs on a fresh start, so what the last one left
+// behind (today: an outbox far behind LINE) weighs on no other.
+type livechat struct {
+	r             *runner
+	spec          livechatSpec
+	dir           string
+	env           []string // the servers' and the CLI's: the JWT secret, the database
+	channelToken  string
+	channelSecret string
+	seed          string // SQLite: the data dir with the operators, copied for each start
+	ops           []operator
+	starts        int
+}
+
+// startLivechat creates the operators; the first scenario starts the target.
+func (r *runner) startLivechat(ctx context.Context, spec livechatSpec) (*target, error) {
+	lv := &livechat{r: r, spec: spec, dir: filepath.Join(r.dir, safeName(spec.name)),
+		channelToken: "bench-token-" + randomHex(8), channelSecret: "bench-secret-" + randomHex(8)}
+	if err := os.MkdirAll(lv.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("%s: %w", spec.name, err)
 	}
+	lv.env = append(append([]string{}, r.env...), "LIVECHAT_JWT_SECRET="+randomHex(24))
 	t := &target{Name: spec.name, Livechat: true, scenarios: spec.scenarios}
-	defer func() {
-		if err != nil {
-			_ = t.stop(context.WithoutCancel(ctx))
-		}
-	}()
-	channelToken, channelSecret := "bench-token-"+randomHex(8), "bench-secret-"+randomHex(8)
-	env := append(append([]string{}, r.env...), "LIVECHAT_JWT_SECRET="+randomHex(24))
-	if spec.databaseURL != "" {
-		u, drop, err := postgresSchema(ctx, spec.databaseURL)
+	t.restart = func(ctx context.Context) error { return lv.start(ctx, t) }
+	if spec.databaseURL == "" {
+		lv.seed = filepath.Join(lv.dir, "seed")
+		began := time.Now()
+		ops, err := r.createOperators(ctx, lv.dir, append(append([]string{}, lv.env...), "LIVECHAT_DATA_DIR="+lv.seed), "bench-op-")
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", spec.name, err)
 		}
+		lv.ops = ops
+		r.log.Info("operators created", "target", spec.name, "operators", len(ops), "took", time.Since(began).Round(time.Millisecond))
+	}
+	return t, nil // started by the first scenario (runner.fresh)
+}
+
+// start stops what runs (if anything) and starts the target afresh.
+func (lv *livechat) start(ctx context.Context, t *target) error {
+	r, spec := lv.r, lv.spec
+	if err := t.stopProcesses(); err != nil {
+		r.log.Warn("stop before a fresh start", "target", t.Name, "err", err)
+	}
+	t.URLs, t.PIDs, t.Rooms, t.Owners, t.Spare, t.Tokens, t.Admins = nil, nil, nil, nil, nil, nil, nil
+	lv.starts++
+	dir := filepath.Join(lv.dir, "start"+strconv.Itoa(lv.starts))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("%s: %w", spec.name, err)
+	}
+	env := append([]string{}, lv.env...)
+	dataDir := func(i int) string { return filepath.Join(dir, "data"+strconv.Itoa(i)) }
+	if spec.databaseURL != "" {
+		u, drop, err := postgresSchema(ctx, spec.databaseURL)
+		if err != nil {
+			return fmt.Errorf("%s: %w", spec.name, err)
+		}
 		t.cleanup = append(t.cleanup, drop)
 		env = append(env, "LIVECHAT_DATABASE_URL="+u)
+		began := time.Now()
+		ops, err := r.createOperators(ctx, dir, append(append([]string{}, env...), "LIVECHAT_DATA_DIR="+dataDir(0)), "bench-op-")
+		if err != nil {
+			return fmt.Errorf("%s: %w", spec.name, err)
+		}
+		lv.ops = ops
+		r.log.Info("operators created", "target", spec.name, "operators", len(ops), "took", time.Since(began).Round(time.Millisecond))
+	} else if err := copyDir(lv.seed, dataDir(0)); err != nil {
+		return fmt.Errorf("%s: %w", spec.name, err)
 	}
-	dataDir := func(i int) string { return filepath.Join(dir, "data"+strconv.Itoa(i)) }
-	cli := append(append([]string{}, env...), "LIVECHAT_DATA_DIR="+dataDir(0))
-
-	start := time.Now()
-	ops, err := r.createOperators(ctx, dir, cli, "bench-op-")
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", spec.name, err)
-	}
-	r.log.Info("operators created", "target", spec.name, "operators", len(ops), "took", time.Since(start).Round(time.Millisecond))
 
 	fake, fakeURL, err := proc.Start(ctx, proc.Spec{
-		Name: "fakeline", Path: r.cfg.Bin, Args: []string{"fakeline", "--addr", "127.0.0.1:0", "--token", channelToken},
+		Name: "fakeline", Path: r.cfg.Bin, Args: []string{"fakeline", "--addr", "127.0.0.1:0", "--token", lv.channelToken},
 		Env: r.env, CPU: r.loadCPU(), Log: filepath.Join(dir, "fakeline.log"), Ready: fakeLineReady,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", spec.name, err)
+		return fmt.Errorf("%s: %w", spec.name, err)
 	}
 	t.procs = append(t.procs, fake)
+	t.line = newLineLog(fakeURL, r.clock)
+	lineCtx, stopLine := context.WithCancel(context.WithoutCancel(ctx))
+	lineDone := make(chan struct{})
+	go func() { defer close(lineDone); t.line.run(lineCtx) }()
+	t.lineStop = func() { stopLine(); <-lineDone }
 	serverBase := ""
 	for i := range max(spec.instances, 1) {
-		senv := append(append([]string{}, env...), ServerEnv(fakeURL, channelToken, channelSecret)...)
+		senv := append(append([]string{}, env...), ServerEnv(fakeURL, lv.channelToken, lv.channelSecret)...)
 		senv = append(senv, "LIVECHAT_ADDR=127.0.0.1:0", "LIVECHAT_DATA_DIR="+dataDir(i))
 		if spec.redisURL != "" {
 			senv = append(senv, "LIVECHAT_REDIS_URL="+spec.redisURL)
@@ -118,7 +162,7 @@ func (r *runner) startLivechat(ctx context.Context, spec livechatSpec) (_ *targe
 			Log: filepath.Join(dir, name+".log"), Ready: serverReady,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", spec.name, err)
+			return fmt.Errorf("%s: %w", spec.name, err)
 		}
 		t.procs = append(t.procs, p)
 		t.PIDs = append(t.PIDs, p.PID)
@@ -127,10 +171,35 @@ func (r *runner) startLivechat(ctx context.Context, spec livechatSpec) (_ *targe
 			serverBase = "http://" + addr
 		}
 	}
-	if err := r.setUp(ctx, t, ops, serverBase, fakeURL, channelSecret); err != nil {
-		return nil, fmt.Errorf("%s: %w", spec.name, err)
+	if err := r.setUp(ctx, t, lv.ops, serverBase, fakeURL, lv.channelSecret); err != nil {
+		return fmt.Errorf("%s: %w", spec.name, err)
 	}
-	return t, nil
+	r.targets = append(r.targets, t.info())
+	return nil
+}
+
+// copyDir copies the files of src (a data dir no process has open) into dst.
+func copyDir(src, dst string) error {
+	if err := os.MkdirAll(dst, 0o700); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			return fmt.Errorf("copy %s: %w", e.Name(), err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o600); err != nil {
+			return fmt.Errorf("copy %s: %w", e.Name(), err)
+		}
+	}
+	return nil
 }
 
 // attachLivechat sets up a server the user started (--server): operators

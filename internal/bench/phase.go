@@ -324,11 +324,8 @@ func shortErr(err error) string {
 // run runs one phase and settles it.
 func (rs *roomSet) run(ctx context.Context, spec phaseSpec) (Result, error) {
 	r, t := rs.r, rs.t
-	if err := rs.settle(ctx); err != nil {
-		return Result{}, err
-	}
 	rs.phases++
-	ph := &phase{id: rs.phases, spec: spec, clk: r.clock, prof: r.prof, errs: map[string]int{}, stormDone: make(chan struct{})}
+	ph := &phase{id: int(r.phases.Add(1)), spec: spec, clk: r.clock, prof: r.prof, errs: map[string]int{}, stormDone: make(chan struct{})}
 	for _, rm := range rs.rooms {
 		log := &ackLog{}
 		ph.logs = append(ph.logs, log)
@@ -347,6 +344,10 @@ func (rs *roomSet) run(ctx context.Context, spec phaseSpec) (Result, error) {
 	ph.start = r.clock.now() + lead
 	ph.w0 = ph.start + spec.warmup
 	ph.w1 = ph.w0 + spec.measure
+	var lp *linePhase
+	if t.line != nil {
+		lp = t.line.watch(ph.id, ph.w0, ph.w1)
+	}
 	perRoom := spec.rate / float64(len(rs.rooms))
 	interval := time.Duration(float64(time.Second) / perRoom)
 
@@ -421,6 +422,7 @@ func (rs *roomSet) run(ctx context.Context, spec phaseSpec) (Result, error) {
 		DrainTimedOut:  timedOut,
 	}
 	res.Unacked = res.Sent - res.Acked - res.Failed
+	res.linePhase = lp
 	cpu := (u1.CPU - u0.CPU).Seconds()
 	window := spec.measure.Seconds()
 	res.Server = &Usage{CPUSeconds: cpu, CPUPercent: 100 * cpu / window, WaitPercent: 100 * max(u1.Wait-u0.Wait, 0).Seconds() / window,

@@ -153,6 +153,7 @@ type Ratio struct {
 	KB         float64 `json:"kb_per_socket,omitempty"`
 	ConnsPerS  float64 `json:"conns_per_s,omitempty"`
 	Sustained  float64 `json:"sustained,omitempty"`
+	BackMS     float64 `json:"all_back,omitempty"` // reconnect: the time until all were back
 }
 
 // ratios: every livechat figure over the floor's and floor+sqlite's in the
@@ -203,7 +204,10 @@ func ratios(results []Result) []Ratio {
 			if r.Scenario == ScenarioStep+"-max" {
 				q.Sustained = div(r.Sustained, base.Sustained)
 			}
-			if q.P50 == 0 && q.P99 == 0 && q.Efficiency == 0 && q.KB == 0 && q.ConnsPerS == 0 && q.Sustained == 0 {
+			if r.Scenario == ScenarioReconnect {
+				q.BackMS = div(r.BackMS, base.BackMS)
+			}
+			if q.P50 == 0 && q.P99 == 0 && q.Efficiency == 0 && q.KB == 0 && q.ConnsPerS == 0 && q.Sustained == 0 && q.BackMS == 0 {
 				continue // nothing to compare (a skipped row, a step search that never held)
 			}
 			out = append(out, q)
@@ -278,9 +282,9 @@ type section struct {
 
 // sections lays the results out as tables, one per kind of scenario.
 func (rep *Report) sections() []section {
-	msgs := section{title: "messages: rooms × watchers, 64-byte texts; latency from the intended send time, ms; server CPU of one core, and its wait: ready to run while another process had the CPU (high: a noisy run)",
+	msgs := section{title: "messages: rooms × watchers, 64-byte texts; latency from the intended send time, ms; server CPU of one core, and its wait: ready to run while another process had the CPU (high: a noisy run); LINE: the outbox's pushes to the fake LINE, p99 from the intended send time, and how many of the stored messages it had pushed when the target stopped",
 		header: []string{"target", "scenario", "rooms×w", "offered/s", "acked/s", "delivered/s", "p50", "p90", "p99", "p99.9", "max", "ack p99",
-			"lost", "late", "dup", "ooo", "unacked", "CPU", "wait", "RSS MB", "deliv/CPU-s", "held"}}
+			"lost", "late", "dup", "ooo", "unacked", "CPU", "wait", "RSS MB", "deliv/CPU-s", "LINE p99", "to LINE", "held"}}
 	conns := section{title: "sockets: idle holds them, connect opens them (auth and join) as fast as the dialers go",
 		header: []string{"target", "scenario", "sockets", "errors", "conns/s", "p50 ms", "p99 ms", "KB/socket", "RSS MB"}}
 	other := section{title: "reconnect storm, analytics push, mixed traffic, step search",
@@ -292,11 +296,15 @@ func (rep *Report) sections() []section {
 			if r.Pass != nil {
 				held = map[bool]string{true: "yes", false: "no"}[*r.Pass]
 			}
+			lineP99, toLine := "", ""
+			if r.Line != nil {
+				lineP99, toLine = msf(r.Line.Latency.P99), fmt.Sprintf("%d/%d", r.Line.Pushed, r.Line.Stored)
+			}
 			msgs.rows = append(msgs.rows, []string{r.Target, r.Scenario, fmt.Sprintf("%d×%d", r.Params.Rooms, r.Params.Watchers),
 				num(r.RateIn), num(r.Throughput), num(r.DeliveriesPerS),
 				msf(r.Deliver.P50), msf(r.Deliver.P90), msf(r.Deliver.P99), msf(r.Deliver.P999), msf(r.Deliver.Max), msf(r.Ack.P99),
 				itoa(r.Counts.Lost), itoa(r.Counts.Late), itoa(r.Counts.Duplicated), itoa(r.Counts.OutOfOrder), itoa(r.Unacked),
-				fmt.Sprintf("%.0f%%", r.Server.CPUPercent), fmt.Sprintf("%.0f%%", r.Server.WaitPercent), mb(r.Server.RSSKB), num(r.DeliveriesPerCPU), held})
+				fmt.Sprintf("%.0f%%", r.Server.CPUPercent), fmt.Sprintf("%.0f%%", r.Server.WaitPercent), mb(r.Server.RSSKB), num(r.DeliveriesPerCPU), lineP99, toLine, held})
 			if r.Scenario == ScenarioReconnect {
 				other.rows = append(other.rows, []string{r.Target, r.Scenario, fmt.Sprintf(
 					"%d of %d watchers dropped at once while %s msgs/s flowed: all back in %s ms (reconnect p99 %s ms, %d failed); missed after rejoin %d; steady watchers lost %d",
@@ -329,14 +337,14 @@ func (rep *Report) sections() []section {
 		}
 	}
 	ratio := section{title: "ratios: target ÷ versus, same scenario and load, same run (p99 of delivery; efficiency = deliveries per server CPU-second)",
-		header: []string{"target", "versus", "scenario", "rate", "p50", "p99", "efficiency", "CPU", "KB/socket", "conns/s", "sustained"}}
+		header: []string{"target", "versus", "scenario", "rate", "p50", "p99", "efficiency", "CPU", "KB/socket", "conns/s", "sustained", "all back"}}
 	for _, q := range rep.Ratios {
 		rate := ""
 		if q.Rate > 0 {
 			rate = num(q.Rate)
 		}
 		ratio.rows = append(ratio.rows, []string{q.Target, q.Versus, q.Scenario, rate, times(q.P50), times(q.P99), times(q.Efficiency),
-			times(q.CPU), times(q.KB), times(q.ConnsPerS), times(q.Sustained)})
+			times(q.CPU), times(q.KB), times(q.ConnsPerS), times(q.Sustained), times(q.BackMS)})
 	}
 	return []section{msgs, conns, other, ratio}
 }

@@ -27,6 +27,11 @@ type Result struct {
 	DrainMS        float64       `json:"drain_ms,omitempty"`         // after the schedule, until all arrived
 	DrainTimedOut  bool          `json:"drain_timed_out,omitempty"`
 
+	// What the LINE outbox pushed to the fake LINE (livechat targets the
+	// bench started), settled when the target stopped.
+	Line      *LineFigures `json:"line,omitempty"`
+	linePhase *linePhase
+
 	// Server and bench resources over the measurement window.
 	Server           *Usage  `json:"server,omitempty"`
 	Bench            *Bench  `json:"bench,omitempty"`
@@ -72,6 +77,13 @@ type RoomCounts struct {
 	Rejoined int    `json:"rejoined,omitempty"` // counted from their rejoin
 	Missed   int    `json:"missed,omitempty"`
 	counts
+}
+
+// LineFigures is what reached LINE of a phase's messages.
+type LineFigures struct {
+	Pushed  int          `json:"pushed"` // delivered to the fake LINE by the time the target stopped
+	Stored  int          `json:"stored"` // sent and not refused: what the outbox owes LINE
+	Latency hist.Summary `json:"latency_ms"`
 }
 
 // Params are a scenario's load parameters.

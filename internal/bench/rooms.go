@@ -14,7 +14,7 @@ type roomSet struct {
 	t      *target
 	rooms  []*room
 	phases int
-	prev   *phase // the last phase run; its handlers stay until the next one's replace them
+	prev   *phase // the last phase run
 }
 
 type room struct {
@@ -100,14 +100,6 @@ func (r *runner) openSocket(ctx context.Context, url, token, roomID string) (*co
 	return c, from, nil
 }
 
-// errBacklog is a phase that could not start: the server was still
-// answering the previous one's messages after a drain's time.
-type errBacklog struct{ left int64 }
-
-func (e *errBacklog) Error() string {
-	return fmt.Sprintf("the server still had %d messages of the previous phase unanswered after the drain time", e.left)
-}
-
 // settle waits (bounded) until the last phase's every send was answered,
 // so what the server still works through does not weigh on what comes next.
 func (rs *roomSet) settle(ctx context.Context) error {
@@ -123,7 +115,7 @@ func (rs *roomSet) settle(ctx context.Context) error {
 		select {
 		case <-tick.C:
 		case <-deadline.C:
-			return &errBacklog{left: p.outstanding()}
+			return fmt.Errorf("%d messages of the last phase still unanswered after %s", p.outstanding(), rs.r.prof.Drain)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -131,12 +123,16 @@ func (rs *roomSet) settle(ctx context.Context) error {
 	return nil
 }
 
-// close waits for the last phase's answers (bounded), then closes every
-// socket, watchers first (each operator's last socket, which makes
-// livechat broadcast presence to all, goes when few are left).
+// close closes every socket, watchers first (each operator's last socket,
+// which makes livechat broadcast presence to all, goes when few are
+// left). On a server that is not started afresh for the next phase it
+// first waits (bounded) for the last phase's answers, so that what the
+// server still works through does not weigh on what comes next.
 func (rs *roomSet) close() {
-	if err := rs.settle(context.Background()); err != nil {
-		rs.r.log.Warn("closing the room set anyway", "target", rs.t.Name, "why", err)
+	if rs.t.restart == nil {
+		if err := rs.settle(context.Background()); err != nil {
+			rs.r.log.Warn("closing the room set anyway", "target", rs.t.Name, "why", err)
+		}
 	}
 	for _, rm := range rs.rooms {
 		for _, w := range rm.watchers {

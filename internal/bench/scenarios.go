@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -121,52 +120,44 @@ func sleepFor(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// fanout: the room set at each of the profile's rates.
-func (r *runner) fanout(ctx context.Context, t *target) ([]Result, error) {
-	rs, err := r.openRooms(ctx, t, r.prof.Rooms, r.prof.Watchers)
+// phase runs one phase on its own room set, on a server started afresh
+// when the target can be (livechat: a new database, so no backlog of an
+// earlier phase weighs on it).
+func (r *runner) phase(ctx context.Context, t *target, rooms, watchers int, spec phaseSpec) (Result, error) {
+	if err := r.fresh(ctx, t); err != nil {
+		return Result{}, err
+	}
+	r.quiesce(ctx, t)
+	rs, err := r.openRooms(ctx, t, rooms, watchers)
 	if err != nil {
-		return nil, err
+		return Result{}, err
 	}
 	defer rs.close()
+	return rs.run(ctx, spec)
+}
+
+// fanout: the rooms at each of the profile's rates.
+func (r *runner) fanout(ctx context.Context, t *target) ([]Result, error) {
 	var out []Result
 	for _, rate := range r.prof.Rates {
-		res, err := rs.run(ctx, phaseSpec{scenario: ScenarioFanout, rate: rate, warmup: r.prof.Warmup, measure: r.prof.Measure})
-		if skip := skipped(t, ScenarioFanout, rate, err); skip != nil {
-			return append(out, *skip), nil
-		}
+		res, err := r.phase(ctx, t, r.prof.Rooms, r.prof.Watchers, phaseSpec{scenario: ScenarioFanout, rate: rate, warmup: r.prof.Warmup, measure: r.prof.Measure})
 		if err != nil {
 			return out, err
 		}
 		r.progress(res)
 		out = append(out, res)
-		r.quiesce(ctx, t)
 	}
 	return out, nil
 }
 
-// skipped turns a phase that could not start for the server's backlog
-// into a row that says so.
-func skipped(t *target, scenario string, rate float64, err error) *Result {
-	var b *errBacklog
-	if !errors.As(err, &b) {
-		return nil
-	}
-	return &Result{Target: t.Name, Scenario: scenario, Params: Params{Rate: rate}, Note: "skipped: " + b.Error()}
-}
-
 // step raises the fan-out rate until a step misses: p99 of delivery at or
-// over the SLO, a lost message, or messages never acknowledged. The
-// highest step that held is the sustainable rate.
+// over the SLO, a lost or late message, or messages never acknowledged.
+// The highest step that held is the sustainable rate.
 func (r *runner) step(ctx context.Context, t *target) ([]Result, error) {
-	rs, err := r.openRooms(ctx, t, r.prof.Rooms, r.prof.Watchers)
-	if err != nil {
-		return nil, err
-	}
-	defer rs.close()
 	var out []Result
 	sustained := 0.0
 	for _, rate := range r.prof.StepRates {
-		res, err := rs.run(ctx, phaseSpec{scenario: ScenarioStep, rate: rate, warmup: r.prof.StepWarmup, measure: r.prof.StepMeasure})
+		res, err := r.phase(ctx, t, r.prof.Rooms, r.prof.Watchers, phaseSpec{scenario: ScenarioStep, rate: rate, warmup: r.prof.StepWarmup, measure: r.prof.StepMeasure})
 		if err != nil {
 			return out, err
 		}
@@ -179,7 +170,6 @@ func (r *runner) step(ctx context.Context, t *target) ([]Result, error) {
 			break
 		}
 		sustained = rate
-		r.quiesce(ctx, t)
 	}
 	if len(out) > 0 {
 		out = append(out, Result{Target: t.Name, Scenario: ScenarioStep + "-max", Sustained: sustained, SLOms: ms(r.prof.SLO),
@@ -191,21 +181,12 @@ func (r *runner) step(ctx context.Context, t *target) ([]Result, error) {
 // mixed: the fan-out at MixedRate, plain, then again with every watcher
 // typing and flipping its status; the message latency of both.
 func (r *runner) mixed(ctx context.Context, t *target) ([]Result, error) {
-	rs, err := r.openRooms(ctx, t, r.prof.Rooms, r.prof.Watchers)
-	if err != nil {
-		return nil, err
-	}
-	defer rs.close()
-	plain, err := rs.run(ctx, phaseSpec{scenario: ScenarioMixed + "-plain", rate: r.prof.MixedRate, warmup: r.prof.Warmup, measure: r.prof.Measure})
+	plain, err := r.phase(ctx, t, r.prof.Rooms, r.prof.Watchers, phaseSpec{scenario: ScenarioMixed + "-plain", rate: r.prof.MixedRate, warmup: r.prof.Warmup, measure: r.prof.Measure})
 	if err != nil {
 		return nil, err
 	}
 	r.progress(plain)
-	r.quiesce(ctx, t)
-	res, err := rs.run(ctx, phaseSpec{scenario: ScenarioMixed, rate: r.prof.MixedRate, warmup: r.prof.Warmup, measure: r.prof.Measure, mixed: true})
-	if skip := skipped(t, ScenarioMixed, r.prof.MixedRate, err); skip != nil {
-		return []Result{plain, *skip}, nil
-	}
+	res, err := r.phase(ctx, t, r.prof.Rooms, r.prof.Watchers, phaseSpec{scenario: ScenarioMixed, rate: r.prof.MixedRate, warmup: r.prof.Warmup, measure: r.prof.Measure, mixed: true})
 	if err != nil {
 		return []Result{plain}, err
 	}
@@ -222,13 +203,8 @@ func (r *runner) mixed(ctx context.Context, t *target) ([]Result, error) {
 // once and reconnects; how long until all are back, and what a rejoined
 // watcher missed of what came after its join's history.
 func (r *runner) reconnect(ctx context.Context, t *target) ([]Result, error) {
-	rs, err := r.openRooms(ctx, t, r.prof.ReconnectRooms, r.prof.ReconnectWatch)
-	if err != nil {
-		return nil, err
-	}
-	defer rs.close()
-	res, err := rs.run(ctx, phaseSpec{scenario: ScenarioReconnect, rate: r.prof.ReconnectRate, warmup: r.prof.Warmup,
-		measure: r.prof.ReconnectMeasure, drop: r.prof.ReconnectDrop})
+	res, err := r.phase(ctx, t, r.prof.ReconnectRooms, r.prof.ReconnectWatch, phaseSpec{scenario: ScenarioReconnect, rate: r.prof.ReconnectRate,
+		warmup: r.prof.Warmup, measure: r.prof.ReconnectMeasure, drop: r.prof.ReconnectDrop})
 	if err != nil {
 		return nil, err
 	}

@@ -30,6 +30,13 @@ type target struct {
 	Admins    []string // admin tokens: analytics subscribers and the trigger
 	scenarios map[string]bool
 
+	line     *lineLog // the fake LINE's log, when the bench started the fake
+	lineStop func()   // stops following the log and waits
+
+	// restart starts the target afresh (a new database, new processes);
+	// nil for a target that keeps no state between scenarios.
+	restart func(context.Context) error
+
 	procs []*proc.Process // ours to stop, last started first
 	// cleanup runs after the processes stopped (a Postgres schema to drop).
 	cleanup []func(context.Context) error
@@ -87,14 +94,26 @@ func (t *target) info() TargetInfo {
 	return ti
 }
 
-// stop stops what the bench started for the target, last started first.
-func (t *target) stop(ctx context.Context) error {
+// stopProcesses stops what the bench started for the target, last
+// started first, and stops following the fake LINE.
+func (t *target) stopProcesses() error {
+	if t.lineStop != nil {
+		t.lineStop()
+		t.lineStop = nil
+	}
 	var errs []error
 	for i := len(t.procs) - 1; i >= 0; i-- {
 		if err := t.procs[i].Stop(15 * time.Second); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	t.procs = nil
+	return errors.Join(errs...)
+}
+
+// stop stops the processes and then cleans up (drops Postgres schemas).
+func (t *target) stop(ctx context.Context) error {
+	errs := []error{t.stopProcesses()}
 	for _, f := range t.cleanup {
 		if err := f(ctx); err != nil {
 			errs = append(errs, err)
