@@ -41,7 +41,9 @@ type linePhase struct {
 
 func newLineLog(base string, clk clock) *lineLog {
 	return &lineLog{base: strings.TrimRight(base, "/"), clk: clk, start: time.Now().Add(-clk.now()),
-		http: &http.Client{}, phases: map[int]*linePhase{}}
+		// No keep-alive: a connection dialed for a poll that was cancelled
+		// is closed, not pooled, so it cannot hold up the fake's shutdown.
+		http: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}, phases: map[int]*linePhase{}}
 }
 
 // watch registers a phase before its first message is sent.

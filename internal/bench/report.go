@@ -298,7 +298,10 @@ func (rep *Report) sections() []section {
 			}
 			lineP99, toLine := "", ""
 			if r.Line != nil {
-				lineP99, toLine = msf(r.Line.Latency.P99), fmt.Sprintf("%d/%d", r.Line.Pushed, r.Line.Stored)
+				lineP99, toLine = "none", fmt.Sprintf("%d/%d", r.Line.Pushed, r.Line.Stored)
+				if r.Line.Latency.Count > 0 { // of the messages sent in the window, some reached LINE
+					lineP99 = msf(r.Line.Latency.P99)
+				}
 			}
 			msgs.rows = append(msgs.rows, []string{r.Target, r.Scenario, fmt.Sprintf("%d×%d", r.Params.Rooms, r.Params.Watchers),
 				num(r.RateIn), num(r.Throughput), num(r.DeliveriesPerS),
