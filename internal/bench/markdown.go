@@ -88,7 +88,7 @@ func renderMarkdown(rep *Report) string {
 	fmt.Fprintf(&b, "- **Load average:** %.2f before, %.2f after", rep.LoadBefore, rep.LoadAfter)
 	if rep.Noisy {
 		fmt.Fprintf(&b, ". **This run was noisy:** other work shared the machine (load average over %.1f before it started;"+
-			" a server waited for its CPU up to %.0f %% of a window, see the wait column), so its latencies and rates are"+
+			" a server's threads waited for a CPU up to %.0f %% of a window, see the wait column), so its latencies and rates are"+
 			" pessimistic; deliveries per CPU-second, memory and the ratios to the floor hold up better", noisyLoad, rep.maxWait())
 	}
 	fmt.Fprintf(&b, "\n- **Correctness:** %s\n", map[bool]string{true: "no delivery lost, duplicated or out of order", false: "**deliveries lost, duplicated or out of order** (see the tables)"}[rep.Pass])

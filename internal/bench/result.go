@@ -101,8 +101,9 @@ type Params struct {
 type Usage struct {
 	CPUSeconds float64 `json:"cpu_s"`
 	CPUPercent float64 `json:"cpu_percent"` // of one core
-	// WaitPercent is the time its threads were ready to run but another
-	// process had the CPU, as a share of the window: high means a noisy run.
+	// WaitPercent is the time its threads were ready to run but had no
+	// CPU (others had it: other processes, or, on one CPU, its own other
+	// threads), as a share of the window; far above a quiet run's: noise.
 	WaitPercent float64 `json:"cpu_wait_percent"`
 	RSSKB       int64   `json:"rss_kb"` // at the end, summed over instances
 	PeakKB      int64   `json:"rss_peak_kb"`
