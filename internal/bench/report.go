@@ -282,7 +282,7 @@ type section struct {
 
 // sections lays the results out as tables, one per kind of scenario.
 func (rep *Report) sections() []section {
-	msgs := section{title: "messages: rooms × watchers, 64-byte texts; latency from the intended send time, ms; server CPU of one core, and its wait: its threads ready to run but without a CPU (other processes on it, and, pinned to one CPU, its own threads; far above a quiet run's: a noisy run); LINE: the outbox's pushes to the fake LINE, p99 from the intended send time, and how many of the stored messages it had pushed when the target stopped",
+	msgs := section{title: "messages: rooms × watchers, 64-byte texts; latency from the intended send time, ms; server CPU of one core, and its wait: its threads ready to run but without a CPU (other processes on it, and, pinned to one CPU, its own threads; far above a quiet run's: a noisy run); LINE: the outbox's pushes to the fake LINE, p99 from the intended send time, and how many of the stored messages it had pushed when that phase's server stopped",
 		header: []string{"target", "scenario", "rooms×w", "offered/s", "acked/s", "delivered/s", "p50", "p90", "p99", "p99.9", "max", "ack p99",
 			"lost", "late", "dup", "ooo", "unacked", "CPU", "wait", "RSS MB", "deliv/CPU-s", "LINE p99", "to LINE", "held"}}
 	conns := section{title: "sockets: idle holds them, connect opens them (auth and join) as fast as the dialers go",
