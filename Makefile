@@ -4,7 +4,7 @@ SPEC      := asyncapi/livechat.yaml
 export ASYNCAPI_METRICS_CONFIG_PATH := $(CURDIR)/asyncapi/.asyncapi-analytics
 export SUPPRESS_NO_CONFIG_WARNING := 1
 
-.PHONY: run test build generate check-generated spec-lint vet bench demo fuzz
+.PHONY: run test build generate check-generated spec-lint vet bench bench-smoke bench-go demo fuzz
 
 ## run: serve on 127.0.0.1:8080 with SQLite in ./data and the in-process bus
 run:
@@ -52,6 +52,19 @@ demo: build
 vet:
 	$(GO) vet ./...
 
-## bench: the send-path benchmark on SQLite
-bench:
+## bench: `livechat bench`, the quick profile (about 3 minutes): the floor and livechat on the embedded defaults,
+## servers pinned to CPU 0 and the load to CPU 1; writes docs/benchmarks.md (only between its markers).
+# BENCH_DATABASE_URL (postgres://...) adds livechat on Postgres, with BENCH_REDIS_URL (redis://...) two instances
+# on Redis; BENCH_PROFILE=full is the long run; BENCH_FLAGS passes anything else (e.g. --keep).
+BENCH_PROFILE ?= quick
+bench: build
+	./bin/livechat bench --profile $(BENCH_PROFILE) --pin --markdown docs/benchmarks.md \
+		$(if $(BENCH_DATABASE_URL),--database-url '$(BENCH_DATABASE_URL)') $(if $(BENCH_REDIS_URL),--redis-url '$(BENCH_REDIS_URL)') $(BENCH_FLAGS)
+
+## bench-smoke: a tiny run (about 10 s of load) that fails on any lost, duplicated or out-of-order delivery; never on a time
+bench-smoke: build
+	./bin/livechat bench --profile smoke --check
+
+## bench-go: the Go benchmarks (the send path on SQLite)
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...

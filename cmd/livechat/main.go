@@ -30,6 +30,11 @@ commands:
                               run the fake LINE API (tests, demo); prints its base URL on stderr
   simulate --server URL --customers N [--fakeline URL] [--secret S] [--duration 10m] [--seed K] [--score 1-5] [--list]
                               play N LINE customers against a server and the fake LINE; prints a transcript
+  bench [--profile quick|full|smoke|tiny] [--pin] [--markdown FILE] [--database-url URL [--redis-url URL]]
+        [--server URL --server-pid N] [--targets T,..] [--scenarios S,..] [--check] [--keep] [--print-env]
+                              measure capacity beside the floor (starts its own servers); a table, then one JSON line
+  bench floor-server [--addr 127.0.0.1:8070] [--sqlite DIR]
+                              run the floor: the minimal room server the bench compares with
 
 Configuration comes from LIVECHAT_* environment variables (see README).
 `
@@ -65,6 +70,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		err = fakeline(ctx, args[1:], getenv, stdout, stderr)
 	case "simulate":
 		err = simulateCustomers(ctx, args[1:], getenv, stdout, stderr)
+	case "bench":
+		err = benchCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -65,8 +65,8 @@ func Run(ctx context.Context, cfg Config, transcript io.Writer, log *slog.Logger
 		log:    log,
 		out:    transcript,
 		line:   fakeLine{base: cfg.FakeLine, http: cfg.HTTP},
-		server: server{base: cfg.Server, secret: cfg.Secret, http: cfg.HTTP},
-		events: newEvents(),
+		server: Webhook{Base: cfg.Server, Secret: cfg.Secret, HTTP: cfg.HTTP},
+		events: NewEvents(),
 		tokens: map[string]*player{},
 		byUser: map[string]*player{},
 	}
@@ -82,7 +82,7 @@ func Run(ctx context.Context, cfg Config, transcript io.Writer, log *slog.Logger
 	for _, r := range old {
 		start = max(start, r.Seq)
 	}
-	if err := s.server.check(ctx); err != nil {
+	if err := s.server.Check(ctx); err != nil {
 		return err
 	}
 	for _, c := range Customers(cfg.Seed, cfg.Customers, cfg.Score) {
@@ -152,8 +152,8 @@ type sim struct {
 	cfg    Config
 	log    *slog.Logger
 	line   fakeLine
-	server server
-	events *events
+	server Webhook
+	events *Events
 
 	outMu sync.Mutex
 	out   io.Writer
@@ -205,7 +205,7 @@ func (s *sim) send(ctx context.Context, p *player, ev Event, kind, text string) 
 		s.mu.Unlock()
 	}
 	s.say(p, "->", kind, text)
-	if err := s.server.send(ctx, ev); err != nil {
+	if err := s.server.Send(ctx, ev); err != nil {
 		return fmt.Errorf("%s: %w", kind, err)
 	}
 	return nil

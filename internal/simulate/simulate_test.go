@@ -80,7 +80,7 @@ func TestValidate(t *testing.T) {
 var ulidRE = regexp.MustCompile(`^[0-7][0-9A-HJKMNP-TV-Z]{25}$`)
 
 func TestEventsAreShapedLikeLINEs(t *testing.T) {
-	e := newEvents()
+	e := NewEvents()
 	u := Customers(1, 1, 0)[0].UserID
 	evs := []Event{e.Follow(u), e.Text(u, "hello"), e.Text(u, "again"), e.Postback(u, "csat|1|5")}
 	ids, tokens := map[string]bool{}, map[string]bool{}

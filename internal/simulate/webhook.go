@@ -24,22 +24,23 @@ const destination = "U5e0000000000000000000000000000a7"
 // Event is one LINE webhook event object.
 type Event map[string]any
 
-// events builds webhook events as LINE does: every event has a fresh
+// Events builds webhook events as LINE does: every event has a fresh
 // webhookEventId (a ULID) and reply token, the time in milliseconds, a 1:1
 // user source, deliveryContext.isRedelivery false and mode active. Ids are
 // unique across runs (the server deduplicates by webhookEventId), so the
 // same seed can be replayed against the same server.
-type events struct {
+type Events struct {
 	msgID atomic.Int64
 }
 
-func newEvents() *events {
-	e := &events{}
+// NewEvents returns a builder whose message ids start from now.
+func NewEvents() *Events {
+	e := &Events{}
 	e.msgID.Store(time.Now().UnixNano()) // numeric like LINE's message ids
 	return e
 }
 
-func (e *events) base(typ, userID string, withReplyToken bool) Event {
+func (e *Events) base(typ, userID string, withReplyToken bool) Event {
 	ev := Event{
 		"type":            typ,
 		"mode":            "active",
@@ -55,10 +56,10 @@ func (e *events) base(typ, userID string, withReplyToken bool) Event {
 }
 
 // Follow is the customer adding the Official Account as a friend.
-func (e *events) Follow(userID string) Event { return e.base("follow", userID, true) }
+func (e *Events) Follow(userID string) Event { return e.base("follow", userID, true) }
 
 // Text is a text message from the customer.
-func (e *events) Text(userID, text string) Event {
+func (e *Events) Text(userID, text string) Event {
 	ev := e.base("message", userID, true)
 	ev["message"] = map[string]any{
 		"id":         strconv.FormatInt(e.msgID.Add(1), 10),
@@ -70,7 +71,7 @@ func (e *events) Text(userID, text string) Event {
 }
 
 // Postback is the customer tapping a postback button.
-func (e *events) Postback(userID, data string) Event {
+func (e *Events) Postback(userID, data string) Event {
 	ev := e.base("postback", userID, true)
 	ev["postback"] = map[string]any{"data": data}
 	return ev
@@ -118,11 +119,11 @@ func Body(secret string, evs ...Event) ([]byte, string) {
 	return b, webhook.Sign([]byte(secret), b)
 }
 
-// server posts webhooks to the livechat server.
-type server struct {
-	base   string
-	secret string
-	http   *http.Client
+// Webhook posts signed webhooks to a livechat server, as LINE does.
+type Webhook struct {
+	Base   string       // the server's base URL
+	Secret string       // the LINE channel secret it checks signatures with
+	HTTP   *http.Client // without a global timeout: each call has its own
 }
 
 // webhookTimeout bounds one webhook call; LINE gives up after about as long.
@@ -139,18 +140,18 @@ func (e *statusError) Error() string {
 }
 
 // post sends one signed body and returns the status.
-func (s server) post(ctx context.Context, evs ...Event) error {
-	body, sig := Body(s.secret, evs...)
+func (s Webhook) post(ctx context.Context, evs ...Event) error {
+	body, sig := Body(s.Secret, evs...)
 	ctx, cancel := context.WithTimeout(ctx, webhookTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.base+webhook.Path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.Base+webhook.Path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(webhook.SignatureHeader, sig)
 	req.Header.Set("User-Agent", "LineBotWebhook/2.0 (livechat simulate)")
-	resp, err := s.http.Do(req)
+	resp, err := s.HTTP.Do(req)
 	if err != nil {
 		return err
 	}
@@ -162,9 +163,9 @@ func (s server) post(ctx context.Context, evs ...Event) error {
 	return nil
 }
 
-// send posts one event, retrying a network failure, a 5xx or a 429 a few
+// Send posts one event, retrying a network failure, a 5xx or a 429 a few
 // times with the same body (the server deduplicates by webhookEventId).
-func (s server) send(ctx context.Context, ev Event) error {
+func (s Webhook) Send(ctx context.Context, ev Event) error {
 	var err error
 	for attempt, delay := 1, 250*time.Millisecond; ; attempt, delay = attempt+1, delay*2 {
 		err = s.post(ctx, ev)
@@ -183,22 +184,22 @@ func (s server) send(ctx context.Context, ev Event) error {
 	}
 }
 
-// check makes LINE's verify call (an empty event list), which tells
+// Check makes LINE's verify call (an empty event list), which tells
 // whether the server is there and shares our channel secret.
-func (s server) check(ctx context.Context) error {
+func (s Webhook) Check(ctx context.Context) error {
 	err := s.post(ctx)
 	var se *statusError
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &se) && se.status == http.StatusUnauthorized:
-		return fmt.Errorf("the server at %s rejected the webhook signature: the secret differs from its LIVECHAT_LINE_CHANNEL_SECRET", s.base)
+		return fmt.Errorf("the server at %s rejected the webhook signature: the secret differs from its LIVECHAT_LINE_CHANNEL_SECRET", s.Base)
 	case errors.As(err, &se) && se.status == http.StatusServiceUnavailable:
-		return fmt.Errorf("the server at %s has no LINE channel secret (LIVECHAT_LINE_CHANNEL_SECRET) and refuses webhooks: %w", s.base, err)
+		return fmt.Errorf("the server at %s has no LINE channel secret (LIVECHAT_LINE_CHANNEL_SECRET) and refuses webhooks: %w", s.Base, err)
 	case errors.As(err, &se) && se.status == http.StatusNotFound:
-		return fmt.Errorf("no webhook at %s%s: is it a livechat server? %w", s.base, webhook.Path, err)
+		return fmt.Errorf("no webhook at %s%s: is it a livechat server? %w", s.Base, webhook.Path, err)
 	case errors.As(err, &se):
-		return fmt.Errorf("the server at %s: %w", s.base, err)
+		return fmt.Errorf("the server at %s: %w", s.Base, err)
 	}
-	return fmt.Errorf("the livechat server at %s is unreachable: %w", s.base, err)
+	return fmt.Errorf("the livechat server at %s is unreachable: %w", s.Base, err)
 }
