@@ -53,6 +53,7 @@ type Config struct {
 	OutOfHoursQueue   bool            // LIVECHAT_OUT_OF_HOURS_QUEUE
 	HandoffReply      string          // LIVECHAT_HANDOFF_REPLY; empty = built-in
 	OutOfHoursReply   string          // LIVECHAT_OUT_OF_HOURS_REPLY; empty = built-in
+	PprofAddr         string          // LIVECHAT_PPROF_ADDR; empty = off
 	InboxMaxAttempts  int             // LIVECHAT_INBOX_MAX_ATTEMPTS
 	OutboxMaxAttempts int             // LIVECHAT_OUTBOX_MAX_ATTEMPTS
 }
@@ -99,6 +100,7 @@ var Vars = []Var{
 	{"LIVECHAT_OUT_OF_HOURS_QUEUE", "1", "0: outside business hours a handoff only gets the out-of-hours reply and is not queued"},
 	{"LIVECHAT_HANDOFF_REPLY", "", "Reply to a queued customer ({position}, {total}); empty: built-in Thai and English"},
 	{"LIVECHAT_OUT_OF_HOURS_REPLY", "", "Out-of-hours reply ({next_open}, {next_open_th}); empty: built-in Thai and English"},
+	{"LIVECHAT_PPROF_ADDR", "", "host:port for Go's profiler (net/http/pprof) on a listener of its own, e.g. 127.0.0.1:6060; empty: off. Never expose it publicly"},
 	{"LIVECHAT_INBOX_MAX_ATTEMPTS", "10", "Attempts that fail because of a webhook event itself (unreadable or invalid data) before it is quarantined"},
 	{"LIVECHAT_OUTBOX_MAX_ATTEMPTS", "10", "Attempts that fail because of an outgoing message itself before it is quarantined (failed for good)"},
 }
@@ -139,6 +141,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		OutOfHoursQueue:   r.boolean("LIVECHAT_OUT_OF_HOURS_QUEUE"),
 		HandoffReply:      r.str("LIVECHAT_HANDOFF_REPLY"),
 		OutOfHoursReply:   r.str("LIVECHAT_OUT_OF_HOURS_REPLY"),
+		PprofAddr:         r.str("LIVECHAT_PPROF_ADDR"),
 		InboxMaxAttempts:  r.positive("LIVECHAT_INBOX_MAX_ATTEMPTS"),
 		OutboxMaxAttempts: r.positive("LIVECHAT_OUTBOX_MAX_ATTEMPTS"),
 	}
