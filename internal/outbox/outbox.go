@@ -62,21 +62,23 @@ type Store interface {
 	// LoadDeliveries reads those messages in one query; one that cannot be
 	// read back is left out and listed in unreadable (ErrInvalid).
 	LoadDeliveries(ctx context.Context, ids []int64) (ds []Delivery, unreadable map[int64]error, err error)
-	// ClaimDelivery takes a due message for one attempt: it counts the
-	// attempt, locks the row until lockUntil and fixes the retry key to
-	// retryKey unless it has one, in one conditional update, and returns
-	// the attempt's number and the key. Another attempt holds it, it is
-	// settled or not due: ErrConflict. An earlier message of its
-	// conversation is pending: ErrNotHead.
-	ClaimDelivery(ctx context.Context, messageID int64, now, lockUntil time.Time, retryKey string) (attempt int, key string, err error)
+	// ClaimDeliveries takes due messages for one attempt each, in one
+	// transaction: for each it counts the attempt, locks the row until
+	// lockUntil and fixes the retry key unless it has one, in one
+	// conditional update, and answers the attempt's number and the key.
+	// A message another attempt holds, settled or not due: its Err is
+	// ErrConflict; one whose conversation has an earlier pending message:
+	// ErrNotHead. err is for the whole batch (the database failed).
+	ClaimDeliveries(ctx context.Context, claims []Claim, now, lockUntil time.Time) (claimed []Claimed, err error)
 	// RetryDelivery ends attempt number attempt with the message still
 	// pending, unlocked and due at at; reason is shown meanwhile. A later
 	// attempt took over, or the message is settled: ErrConflict.
 	RetryDelivery(ctx context.Context, messageID int64, attempt int, at time.Time, reason string) error
-	// FinishDelivery records sent or failed for attempt number attempt
-	// (ErrConflict as for RetryDelivery) and returns the id of the
-	// conversation's next pending message, 0 if none.
-	FinishDelivery(ctx context.Context, messageID int64, attempt int, status chat.DeliveryStatus, reason string) (next int64, err error)
+	// FinishDeliveries records sent or failed for each attempt, in one
+	// transaction, and answers the id of each conversation's next pending
+	// message (0 if none); a later attempt took over or the message is
+	// settled: its Err is ErrConflict. err is for the whole batch.
+	FinishDeliveries(ctx context.Context, fs []Finish) (finished []Finished, err error)
 	// FailDelivery records a failure of the message itself, which counts
 	// toward quarantine: pending and due at next, or at the maxFailures-th
 	// such failure dead (failed for good). attempt as for RetryDelivery,
@@ -85,6 +87,33 @@ type Store interface {
 	// NextDeliveryAt is the earliest time a conversation's first pending
 	// message becomes due (readiness only); ok is false when none is.
 	NextDeliveryAt(ctx context.Context) (at time.Time, ok bool, err error)
+}
+
+// Claim asks for one attempt at a message; Claimed answers it.
+type Claim struct {
+	MessageID int64
+	RetryKey  string // fixed unless the message has one
+}
+
+// Claimed is the answer to a Claim.
+type Claimed struct {
+	Attempt  int
+	RetryKey string
+	Err      error // ErrConflict or ErrNotHead: not claimed
+}
+
+// Finish is the final outcome of one attempt; Finished answers it.
+type Finish struct {
+	MessageID int64
+	Attempt   int
+	Status    chat.DeliveryStatus // sent or failed
+	Reason    string
+}
+
+// Finished is the answer to a Finish.
+type Finished struct {
+	Next int64 // the conversation's next pending message, 0 if none
+	Err  error // ErrConflict: a later attempt took over, or it was settled
 }
 
 // Dead is what FailDelivery tells about the message: who to tell, and
@@ -236,6 +265,7 @@ type Outbox struct {
 	reload      map[int64]time.Time // rows that could not be read back, and when to try again
 	overflow    bool                // messages were left in the table for want of room
 	observed    []Result            // settled outside an attempt, for Observe
+	finishing   []finishing         // final outcomes to store, together
 	claimLog    *ratelimit.Sampler  // claims failing on the database: one line per 10 s
 }
 
@@ -250,6 +280,16 @@ type conv struct {
 	retryAt   time.Time // while waiting for a retry
 	index     int       // in retries; -1 when not there
 	dbFailure int       // claims that failed on the database in a row, for their backoff
+}
+
+// finishing is a final outcome waiting to be stored with the others of
+// the same moment (flushFinishes).
+type finishing struct {
+	c         *conv
+	d         Delivery
+	status    chat.DeliveryStatus
+	reason    string
+	retryable bool
 }
 
 // outcome is what an attempt goroutine reports.
@@ -354,9 +394,22 @@ func (o *Outbox) Run(ctx context.Context) error {
 			o.step(ctx)
 			close(done)
 		case r := <-o.results:
-			res := o.settle(ctx, r)
+			// Every attempt that has ended is settled together: one
+			// transaction for their outcomes.
+			done := []Result{o.settle(ctx, r)}
+			for more := true; more; {
+				select {
+				case r := <-o.results:
+					done = append(done, o.settle(ctx, r))
+				default:
+					more = false
+				}
+			}
+			o.flushFinishes(ctx)
 			o.step(ctx)
-			o.observe(res)
+			for _, res := range done {
+				o.observe(res)
+			}
 		}
 	}
 }
@@ -483,56 +536,80 @@ func (o *Outbox) pop(c *conv) {
 	}
 }
 
-// dispatch claims the heads of ready conversations and starts their
-// pushes while workers are free and LINE has not asked us to wait.
+// dispatch claims the heads of ready conversations, as many as workers
+// are free, in one transaction, and starts their pushes; again while that
+// made new heads ready and workers are free, unless LINE asked us to wait.
 func (o *Outbox) dispatch(ctx context.Context) {
-	for len(o.ready) > 0 && o.inflight < o.cfg.Workers && ctx.Err() == nil {
+	for ctx.Err() == nil {
 		now := o.clock.Now()
 		if now.Before(o.pausedUntil) {
-			return
+			break
 		}
-		c := o.ready[0]
-		o.ready[0] = nil
-		o.ready = o.ready[1:]
-		c.inReady = false
-		if c.busy || len(c.queue) == 0 {
-			continue
+		var batch []*conv
+		for len(o.ready) > 0 && o.inflight+len(batch) < o.cfg.Workers {
+			c := o.ready[0]
+			o.ready[0] = nil
+			o.ready = o.ready[1:]
+			c.inReady = false
+			if !c.busy && len(c.queue) > 0 {
+				batch = append(batch, c)
+			}
 		}
-		o.start(ctx, c, now)
+		if len(batch) == 0 {
+			break
+		}
+		o.start(ctx, batch, now)
+		// Give-ups settle at once; their conversations' next messages
+		// are then ready for this same round.
+		o.flushFinishes(ctx)
 	}
 	if len(o.ready) == 0 {
 		o.ready = nil // let the backing array go
 	}
 }
 
-// start claims c's head for an attempt and pushes it.
-func (o *Outbox) start(ctx context.Context, c *conv, now time.Time) {
-	d := c.queue[0]
+// start claims the heads of batch and pushes those it got.
+func (o *Outbox) start(ctx context.Context, batch []*conv, now time.Time) {
 	o.lastAttempt.Store(now.UnixNano())
-	attempt, key, err := o.store.ClaimDelivery(ctx, d.Message.ID, now, now.Add(o.cfg.Lock), uuid.NewString())
+	claims := make([]Claim, len(batch))
+	for i, c := range batch {
+		claims[i] = Claim{MessageID: c.queue[0].Message.ID, RetryKey: uuid.NewString()}
+	}
+	got, err := o.store.ClaimDeliveries(ctx, claims, now, now.Add(o.cfg.Lock))
+	if err != nil {
+		if ok, n := o.claimLog.Allow(); ok {
+			o.log.Error("claim deliveries", "messages", len(batch), "err", err, "suppressed", n)
+		}
+		for _, c := range batch {
+			c.dbFailure++
+			o.waitRetry(c, now.Add(o.backoff(c.dbFailure)))
+		}
+		return
+	}
+	for i, c := range batch {
+		o.started(ctx, c, got[i], now)
+	}
+}
+
+// started acts on the claim of c's head.
+func (o *Outbox) started(ctx context.Context, c *conv, got Claimed, now time.Time) {
 	switch {
-	case errors.Is(err, ErrNotHead):
+	case errors.Is(got.Err, ErrNotHead):
 		c.blocked = true // an earlier message is not ours; the scan or its sender hands it over
 		return
-	case errors.Is(err, chat.ErrConflict):
+	case got.Err != nil:
 		o.pop(c) // another instance has it, or it is settled
 		o.markReady(c)
 		return
-	case err != nil:
-		c.dbFailure++
-		if ok, n := o.claimLog.Allow(); ok {
-			o.log.Error("claim delivery", "message_id", d.Message.ID, "err", err, "suppressed", n)
-		}
-		o.waitRetry(c, now.Add(o.backoff(c.dbFailure)))
-		return
 	}
 	c.dbFailure = 0
-	d.Attempts, d.RetryKey = attempt, key
+	d := c.queue[0]
+	d.Attempts, d.RetryKey = got.Attempt, got.RetryKey
 	// Tried before and out of LINE's 24 h retry-key window (the server was
 	// down): a push now might be a second copy, so give up instead.
 	if d.Attempts > 1 && now.Sub(d.Message.CreatedAt) >= o.cfg.GiveUpAfter {
 		const reason = "LINE did not confirm the delivery in time; please resend"
-		o.finish(ctx, c, *d, chat.DeliveryFailed, reason, true)
+		o.finish(c, *d, chat.DeliveryFailed, reason, true)
 		o.observed = append(o.observed, Result{MessageID: d.Message.ID, LineUserID: d.Message.LineUserID,
 			Attempt: d.Attempts, Status: chat.DeliveryFailed, Reason: reason})
 		return
@@ -594,7 +671,7 @@ func (o *Outbox) settle(ctx context.Context, r outcome) Result {
 	o.noteLINE(r.err, v)
 	res.Status, res.Reason = v.status, v.reason
 	if v.status != chat.DeliveryPending {
-		o.finish(ctx, c, d, v.status, v.reason, v.retryable)
+		o.finish(c, d, v.status, v.reason, v.retryable)
 		return res
 	}
 	res.NextAttempt = now.Add(wait)
@@ -690,35 +767,66 @@ func (o *Outbox) rowFailed(ctx context.Context, c *conv, d Delivery, reason stri
 	return res
 }
 
-// finish records a final outcome, tells the sender, and moves on to the
-// conversation's next message: also one another instance stored, which
-// it hands over by naming it.
-func (o *Outbox) finish(ctx context.Context, c *conv, d Delivery, status chat.DeliveryStatus, reason string, retryable bool) {
-	next, err := o.store.FinishDelivery(ctx, d.Message.ID, d.Attempts, status, reason)
-	o.pop(c)
-	if err != nil {
-		o.storeFailed("finish", d, err)
-		o.markReady(c)
+// finish queues a final outcome; flushFinishes stores it. The head stays
+// in place, busy, until then: the conversation's next message may be
+// claimed only once this one is settled.
+func (o *Outbox) finish(c *conv, d Delivery, status chat.DeliveryStatus, reason string, retryable bool) {
+	c.busy = true
+	o.finishing = append(o.finishing, finishing{c: c, d: d, status: status, reason: reason, retryable: retryable})
+}
+
+// flushFinishes stores the queued outcomes in one transaction, tells the
+// senders, and moves each conversation on to its next message: also one
+// another instance stored, which the store names to hand it over.
+func (o *Outbox) flushFinishes(ctx context.Context) {
+	if len(o.finishing) == 0 {
 		return
 	}
-	m := d.Message
-	m.DeliveryStatus, m.DeliveryError = status, reason
-	if status == chat.DeliverySent {
-		o.log.Debug("delivered", "message_id", d.Message.ID, "attempt", d.Attempts)
-		if o.notify != nil {
-			o.notify.MessageDelivered(ctx, m, d.TempID)
-		}
-	} else {
-		o.log.Warn("delivery failed", "message_id", d.Message.ID, "line_user_id", d.Message.LineUserID,
-			"attempt", d.Attempts, "reason", reason)
-		if o.notify != nil {
-			o.notify.MessageFailed(ctx, m, d.TempID, reason, retryable)
-		}
+	fs := o.finishing
+	o.finishing = nil
+	batch := make([]Finish, len(fs))
+	for i, f := range fs {
+		batch[i] = Finish{MessageID: f.d.Message.ID, Attempt: f.d.Attempts, Status: f.status, Reason: f.reason}
 	}
-	if next != 0 && !o.known[next] && !o.stopping {
-		o.load(ctx, []int64{next})
+	done, err := o.store.FinishDeliveries(ctx, batch)
+	var next []int64
+	for i, f := range fs {
+		c, d := f.c, f.d
+		c.busy = false
+		o.pop(c)
+		ferr := err
+		if ferr == nil {
+			ferr = done[i].Err
+		}
+		if ferr != nil {
+			// The row keeps its lock; when that ends it is retried with its
+			// key (a 409 then counts as sent).
+			o.storeFailed("finish", d, ferr)
+			o.markReady(c)
+			continue
+		}
+		m := d.Message
+		m.DeliveryStatus, m.DeliveryError = f.status, f.reason
+		if f.status == chat.DeliverySent {
+			o.log.Debug("delivered", "message_id", d.Message.ID, "attempt", d.Attempts)
+			if o.notify != nil {
+				o.notify.MessageDelivered(ctx, m, d.TempID)
+			}
+		} else {
+			o.log.Warn("delivery failed", "message_id", d.Message.ID, "line_user_id", d.Message.LineUserID,
+				"attempt", d.Attempts, "reason", f.reason)
+			if o.notify != nil {
+				o.notify.MessageFailed(ctx, m, d.TempID, f.reason, f.retryable)
+			}
+		}
+		if n := done[i].Next; n != 0 && !o.known[n] && !o.stopping {
+			next = append(next, n)
+		}
+		o.markReady(c)
 	}
-	o.markReady(c)
+	if len(next) > 0 {
+		o.load(ctx, next)
+	}
 }
 
 // storeFailed logs a lost bookkeeping write. The row keeps its lock; when
@@ -831,8 +939,13 @@ func (o *Outbox) stop(ctx context.Context) {
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
+	var done []Result
 	for o.inflight > 0 {
-		o.observe(o.settle(sctx, <-o.results))
+		done = append(done, o.settle(sctx, <-o.results))
+	}
+	o.flushFinishes(sctx)
+	for _, res := range done {
+		o.observe(res)
 	}
 }
 

@@ -819,17 +819,17 @@ func TestNoBusyLoopWhileWorkersAreBusy(t *testing.T) {
 	}
 }
 
-// failClaims fails ClaimDelivery on the database n times.
+// failClaims fails ClaimDeliveries on the database n times.
 type failClaims struct {
 	*store.DB
 	n atomic.Int32
 }
 
-func (s *failClaims) ClaimDelivery(ctx context.Context, id int64, now, until time.Time, key string) (int, string, error) {
+func (s *failClaims) ClaimDeliveries(ctx context.Context, cs []outbox.Claim, now, until time.Time) ([]outbox.Claimed, error) {
 	if s.n.Add(-1) >= 0 {
-		return 0, "", errors.New("injected: connection reset by peer")
+		return nil, errors.New("injected: connection reset by peer")
 	}
-	return s.DB.ClaimDelivery(ctx, id, now, until, key)
+	return s.DB.ClaimDeliveries(ctx, cs, now, until)
 }
 
 // Two senders of one group commit return together, so the later message
@@ -870,6 +870,9 @@ func TestEarlierMessageHandedOverLateGoesFirst(t *testing.T) {
 	}
 	if got := p.texts(); !equal(got, []string{"first", "second"}) {
 		t.Fatalf("pushed %v", got)
+	}
+	if fs.n.Load() >= 0 {
+		t.Fatal("the injected claim failure never happened")
 	}
 }
 

@@ -160,24 +160,43 @@ const claimDeliverySQL = `
 				AND p.delivery_status = 'pending' AND p.direction = 'OUTGOING' AND p.sender_role = 'ADMIN')
 	RETURNING attempts, retry_key`
 
-// ClaimDelivery takes message id for one attempt (claimDeliverySQL) and
-// returns the attempt's number and the retry key. Not claimable:
-// ErrConflict when another attempt holds it, it is settled or not due, or
-// outbox.ErrNotHead when an earlier message of its conversation is still
-// pending.
-func (db *DB) ClaimDelivery(ctx context.Context, messageID int64, now, lockUntil time.Time, retryKey string) (int, string, error) {
+// ClaimDeliveries takes each message for one attempt (claimDeliverySQL),
+// all in one transaction on SQLite (one commit) and when there are several
+// on Postgres. A message that was not claimable gets ErrConflict (another
+// attempt holds it, it is settled or not due) or outbox.ErrNotHead (an
+// earlier message of its conversation is still pending).
+func (db *DB) ClaimDeliveries(ctx context.Context, claims []outbox.Claim, now, lockUntil time.Time) ([]outbox.Claimed, error) {
 	now = dbTime(now)
-	var (
-		attempts int
-		key      string
-	)
-	err := db.stmts.claimDelivery.QueryRowContext(ctx, db.timeArg(lockUntil), retryKey, messageID, db.timeArg(now), db.timeArg(now)).Scan(&attempts, &key)
-	if err == nil {
-		return attempts, key, nil
+	out := make([]outbox.Claimed, len(claims))
+	var missed []int
+	err := db.writeBatch(ctx, len(claims), func(q queryer) error {
+		missed = missed[:0]
+		for _, i := range byID(len(claims), func(i int) int64 { return claims[i].MessageID }) {
+			c := claims[i]
+			err := q.stmt(db.stmts.claimDelivery).QueryRowContext(ctx,
+				db.timeArg(lockUntil), c.RetryKey, c.MessageID, db.timeArg(now), db.timeArg(now)).Scan(&out[i].Attempt, &out[i].RetryKey)
+			if errors.Is(err, sql.ErrNoRows) {
+				missed = append(missed, i)
+				continue
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: claim %d deliveries: %w", len(claims), dbErr(err))
 	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return 0, "", fmt.Errorf("store: claim delivery of message %d: %w", messageID, dbErr(err))
+	for _, i := range missed {
+		out[i].Err = db.whyNotClaimed(ctx, claims[i].MessageID)
 	}
+	return out, nil
+}
+
+// whyNotClaimed tells ErrNotHead from ErrConflict for a claim that
+// matched nothing (the rare path: one read).
+func (db *DB) whyNotClaimed(ctx context.Context, messageID int64) error {
 	var head []bool
 	if err := db.read.NewRaw(`
 		SELECT NOT EXISTS (
@@ -185,12 +204,21 @@ func (db *DB) ClaimDelivery(ctx context.Context, messageID int64, now, lockUntil
 			WHERE p.line_user_id = m.line_user_id AND p.seq < m.seq
 				AND p.delivery_status = 'pending' AND p.direction = 'OUTGOING' AND p.sender_role = 'ADMIN')
 		FROM messages AS m WHERE m.id = ? AND `+outboxPending, messageID).Scan(ctx, &head); err != nil {
-		return 0, "", fmt.Errorf("store: claim delivery of message %d: %w", messageID, dbErr(err))
+		return fmt.Errorf("store: claim delivery of message %d: %w", messageID, dbErr(err))
 	}
 	if len(head) == 1 && !head[0] {
-		return 0, "", fmt.Errorf("store: claim delivery of message %d: %w", messageID, outbox.ErrNotHead)
+		return fmt.Errorf("store: claim delivery of message %d: %w", messageID, outbox.ErrNotHead)
 	}
-	return 0, "", fmt.Errorf("store: claim delivery of message %d: taken, settled or not due: %w", messageID, chat.ErrConflict)
+	return fmt.Errorf("store: claim delivery of message %d: taken, settled or not due: %w", messageID, chat.ErrConflict)
+}
+
+// ClaimDelivery is ClaimDeliveries for one message.
+func (db *DB) ClaimDelivery(ctx context.Context, messageID int64, now, lockUntil time.Time, retryKey string) (int, string, error) {
+	got, err := db.ClaimDeliveries(ctx, []outbox.Claim{{MessageID: messageID, RetryKey: retryKey}}, now, lockUntil)
+	if err != nil {
+		return 0, "", err
+	}
+	return got[0].Attempt, got[0].RetryKey, got[0].Err
 }
 
 // RetryDelivery ends attempt number attempt without an answer: the message
@@ -214,21 +242,45 @@ const finishDeliverySQL = `
 		WHERE p.line_user_id = messages.line_user_id AND p.seq > messages.seq
 			AND p.delivery_status = 'pending' AND p.direction = 'OUTGOING' AND p.sender_role = 'ADMIN'), 0)`
 
-// FinishDelivery records the final outcome of attempt number attempt, and
-// returns the id of the conversation's next pending message (0: none).
-// A later attempt took over, or the message is settled: ErrConflict.
-func (db *DB) FinishDelivery(ctx context.Context, messageID int64, attempt int, status chat.DeliveryStatus, reason string) (next int64, err error) {
-	if status != chat.DeliverySent && status != chat.DeliveryFailed {
-		return 0, fmt.Errorf("store: finish delivery of message %d as %q: %w", messageID, status, chat.ErrInvalid)
+// FinishDeliveries records the final outcome of each attempt, in one
+// transaction as ClaimDeliveries, and names each conversation's next
+// pending message (0: none). A later attempt took over, or the message is
+// settled: that one's Err is ErrConflict.
+func (db *DB) FinishDeliveries(ctx context.Context, fs []outbox.Finish) ([]outbox.Finished, error) {
+	for _, f := range fs {
+		if f.Status != chat.DeliverySent && f.Status != chat.DeliveryFailed {
+			return nil, fmt.Errorf("store: finish delivery of message %d as %q: %w", f.MessageID, f.Status, chat.ErrInvalid)
+		}
 	}
-	err = db.stmts.finishDelivery.QueryRowContext(ctx, string(status), cleanText(reason, maxReasonLen), messageID, attempt).Scan(&next)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("store: finish delivery of message %d: attempt superseded: %w", messageID, chat.ErrConflict)
-	}
+	out := make([]outbox.Finished, len(fs))
+	err := db.writeBatch(ctx, len(fs), func(q queryer) error {
+		for _, i := range byID(len(fs), func(i int) int64 { return fs[i].MessageID }) {
+			f := fs[i]
+			out[i] = outbox.Finished{}
+			err := q.stmt(db.stmts.finishDelivery).QueryRowContext(ctx, string(f.Status), cleanText(f.Reason, maxReasonLen), f.MessageID, f.Attempt).Scan(&out[i].Next)
+			if errors.Is(err, sql.ErrNoRows) {
+				out[i].Err = fmt.Errorf("store: finish delivery of message %d: attempt superseded: %w", f.MessageID, chat.ErrConflict)
+				continue
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return 0, fmt.Errorf("store: finish delivery of message %d: %w", messageID, dbErr(err))
+		return nil, fmt.Errorf("store: finish %d deliveries: %w", len(fs), dbErr(err))
 	}
-	return next, nil
+	return out, nil
+}
+
+// FinishDelivery is FinishDeliveries for one attempt.
+func (db *DB) FinishDelivery(ctx context.Context, messageID int64, attempt int, status chat.DeliveryStatus, reason string) (int64, error) {
+	got, err := db.FinishDeliveries(ctx, []outbox.Finish{{MessageID: messageID, Attempt: attempt, Status: status, Reason: reason}})
+	if err != nil {
+		return 0, err
+	}
+	return got[0].Next, got[0].Err
 }
 
 // settled maps "no row" to ErrConflict: another attempt has taken over the

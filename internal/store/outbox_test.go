@@ -1,6 +1,8 @@
 package store_test
 
 import (
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -193,5 +195,125 @@ func TestOutboxUnreadableRowIsFailedAndQuarantined(t *testing.T) {
 		}
 		_, err = db.FailDelivery(ctx, p.ID, 0, "again", later, 2, later)
 		wantErr(t, "fail a dead row", err, chat.ErrConflict)
+	})
+}
+
+// A batch of claims and one of outcomes each run in one transaction and
+// answer message by message: a refusal (not the head, already held, a
+// stale attempt) does not spoil the others.
+func TestOutboxBatchedClaimsAndFinishes(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		op := storetest.Operator(t, db, "alice", chat.RoleAgent)
+		a, b, c := storetest.Customer(t, db), storetest.Customer(t, db), storetest.Customer(t, db)
+		for _, cu := range []chat.Customer{a, b, c} {
+			mustClaim(t, db, mustEnsure(t, db, cu.LineUserID, at(0)).ID, op.ID, at(0))
+		}
+		a1 := mustAppend(t, db, outgoing(a.LineUserID, "a1", &op), at(time.Second))
+		a2 := mustAppend(t, db, outgoing(a.LineUserID, "a2", &op), at(2*time.Second))
+		b1 := mustAppend(t, db, outgoing(b.LineUserID, "b1", &op), at(3*time.Second))
+		c1 := mustAppend(t, db, outgoing(c.LineUserID, "c1", &op), at(4*time.Second))
+		now := at(time.Minute)
+		if _, _, err := db.ClaimDelivery(ctx, c1.ID, now, now.Add(time.Minute), "key-c1"); err != nil {
+			t.Fatal(err)
+		}
+
+		// Out of id order on purpose: the store orders the locks itself.
+		got, err := db.ClaimDeliveries(ctx, []outbox.Claim{
+			{MessageID: c1.ID, RetryKey: "again"}, {MessageID: b1.ID, RetryKey: "key-b1"},
+			{MessageID: a2.ID, RetryKey: "key-a2"}, {MessageID: a1.ID, RetryKey: "key-a1"},
+		}, now, now.Add(time.Minute))
+		if err != nil || len(got) != 4 {
+			t.Fatalf("claims = %+v, %v", got, err)
+		}
+		wantErr(t, "c1, held already", got[0].Err, chat.ErrConflict)
+		if got[1].Err != nil || got[1].Attempt != 1 || got[1].RetryKey != "key-b1" {
+			t.Fatalf("b1 = %+v", got[1])
+		}
+		wantErr(t, "a2, behind a1", got[2].Err, outbox.ErrNotHead)
+		if got[3].Err != nil || got[3].Attempt != 1 || got[3].RetryKey != "key-a1" {
+			t.Fatalf("a1 = %+v", got[3])
+		}
+
+		done, err := db.FinishDeliveries(ctx, []outbox.Finish{
+			{MessageID: b1.ID, Attempt: 1, Status: chat.DeliveryFailed, Reason: "LINE rejected the message"},
+			{MessageID: c1.ID, Attempt: 7, Status: chat.DeliverySent},
+			{MessageID: a1.ID, Attempt: 1, Status: chat.DeliverySent},
+		})
+		if err != nil || len(done) != 3 {
+			t.Fatalf("finishes = %+v, %v", done, err)
+		}
+		if done[0].Err != nil || done[0].Next != 0 || done[2].Err != nil || done[2].Next != a2.ID {
+			t.Fatalf("finishes = %+v; want b1 with no next, a1 naming a2 (%d)", done, a2.ID)
+		}
+		wantErr(t, "c1, a stale attempt", done[1].Err, chat.ErrConflict)
+		for id, want := range map[int64]chat.DeliveryStatus{a1.ID: chat.DeliverySent, b1.ID: chat.DeliveryFailed, c1.ID: chat.DeliveryPending, a2.ID: chat.DeliveryPending} {
+			if m, err := db.Message(ctx, id); err != nil || m.DeliveryStatus != want {
+				t.Fatalf("message %d = %q, %v; want %q", id, m.DeliveryStatus, err, want)
+			}
+		}
+		// One bad outcome refuses the whole batch before anything is written.
+		_, err = db.FinishDeliveries(ctx, []outbox.Finish{
+			{MessageID: c1.ID, Attempt: 1, Status: chat.DeliverySent},
+			{MessageID: a2.ID, Attempt: 1, Status: chat.DeliveryPending},
+		})
+		wantErr(t, "finish as pending", err, chat.ErrInvalid)
+		if m, _ := db.Message(ctx, c1.ID); m.DeliveryStatus != chat.DeliveryPending {
+			t.Fatalf("c1 after the refused batch: %q", m.DeliveryStatus)
+		}
+	})
+}
+
+// Instances that claim the same messages in opposite orders, at once, get
+// each message exactly once and no database error: on Postgres, batches
+// that locked rows in their own order could deadlock.
+func TestOutboxConcurrentBatchedClaims(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		op := storetest.Operator(t, db, "alice", chat.RoleAgent)
+		var ids []int64
+		for i := range 24 {
+			cu := storetest.Customer(t, db)
+			mustClaim(t, db, mustEnsure(t, db, cu.LineUserID, at(0)).ID, op.ID, at(0))
+			ids = append(ids, mustAppend(t, db, outgoing(cu.LineUserID, "hello", &op), at(time.Duration(i)*time.Millisecond)).ID)
+		}
+		now := at(time.Minute)
+		const claimers = 4
+		wins := make([][]int64, claimers)
+		errs := make([]error, claimers)
+		parallel(claimers, func(n int) {
+			claims := make([]outbox.Claim, len(ids))
+			for i, id := range ids {
+				if n%2 == 1 {
+					id = ids[len(ids)-1-i]
+				}
+				claims[i] = outbox.Claim{MessageID: id, RetryKey: fmt.Sprintf("k%d-%d", n, id)}
+			}
+			got, err := db.ClaimDeliveries(ctx, claims, now, now.Add(time.Minute))
+			errs[n] = err
+			for i, g := range got {
+				if g.Err == nil {
+					wins[n] = append(wins[n], claims[i].MessageID)
+				} else if !errors.Is(g.Err, chat.ErrConflict) {
+					errs[n] = g.Err
+				}
+			}
+		})
+		won := map[int64]int{}
+		for n := range claimers {
+			if errs[n] != nil {
+				t.Fatalf("claimer %d: %v", n, errs[n])
+			}
+			for _, id := range wins[n] {
+				won[id]++
+			}
+		}
+		for _, id := range ids {
+			if won[id] != 1 {
+				t.Fatalf("message %d claimed %d times; want once (wins %v)", id, won[id], wins)
+			}
+		}
 	})
 }

@@ -1,10 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -107,4 +109,44 @@ func (db *DB) nullTime(t *time.Time) any {
 		return nil
 	}
 	return db.timeArg(*t)
+}
+
+// queryer runs the prepared statements in a batch: inside its transaction,
+// or, for one statement on Postgres, on its own (one round trip).
+type queryer struct{ tx *sql.Tx }
+
+func (q queryer) stmt(st *sql.Stmt) *sql.Stmt {
+	if q.tx == nil {
+		return st
+	}
+	return q.tx.Stmt(st)
+}
+
+// writeBatch runs fn, n statements, as one transaction: one commit on
+// SQLite whatever n is, and on Postgres when n > 1 (one statement commits
+// by itself).
+func (db *DB) writeBatch(ctx context.Context, n int, fn func(queryer) error) error {
+	if n == 1 && db.dialect == Postgres {
+		return fn(queryer{})
+	}
+	tx, err := db.bun.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(queryer{tx: tx}); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// byID orders the n rows of a batch by message id: every instance locks
+// rows in the same order, so two batches on Postgres cannot deadlock.
+func byID(n int, id func(int) int64) []int {
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(id(a), id(b)) })
+	return order
 }
