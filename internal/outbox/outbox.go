@@ -577,8 +577,11 @@ func (o *Outbox) start(ctx context.Context, batch []*conv, now time.Time) {
 	}
 	got, err := o.store.ClaimDeliveries(ctx, claims, now, now.Add(o.cfg.Lock))
 	if err != nil {
-		if ok, n := o.claimLog.Allow(); ok {
-			o.log.Error("claim deliveries", "messages", len(batch), "err", err, "suppressed", n)
+		// Shutting down: the messages stay pending for the next run.
+		if ctx.Err() == nil {
+			if ok, n := o.claimLog.Allow(); ok {
+				o.log.Error("claim deliveries", "messages", len(batch), "err", err, "suppressed", n)
+			}
 		}
 		for _, c := range batch {
 			c.dbFailure++

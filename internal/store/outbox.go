@@ -169,14 +169,32 @@ func (db *DB) ClaimDeliveries(ctx context.Context, claims []outbox.Claim, now, l
 	now = dbTime(now)
 	out := make([]outbox.Claimed, len(claims))
 	var missed []int
-	err := db.writeBatch(ctx, len(claims), func(q queryer) error {
-		missed = missed[:0]
+	var err error
+	if db.dialect == Postgres && len(claims) > 1 {
+		missed, err = db.claimDeliveriesPG(ctx, claims, db.timeArg(now), db.timeArg(lockUntil), out)
+	} else {
+		err = db.claimEach(ctx, claims, now, lockUntil, out, &missed)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: claim %d deliveries: %w", len(claims), dbErr(err))
+	}
+	for _, i := range missed {
+		out[i].Err = db.whyNotClaimed(ctx, claims[i].MessageID)
+	}
+	return out, nil
+}
+
+// claimEach runs claims one statement each (claimDeliverySQL) in one
+// transaction (writeBatch), in id order.
+func (db *DB) claimEach(ctx context.Context, claims []outbox.Claim, now, lockUntil time.Time, out []outbox.Claimed, missed *[]int) error {
+	return db.writeBatch(ctx, len(claims), func(q queryer) error {
+		*missed = (*missed)[:0]
 		for _, i := range byID(len(claims), func(i int) int64 { return claims[i].MessageID }) {
 			c := claims[i]
 			err := q.stmt(db.stmts.claimDelivery).QueryRowContext(ctx,
 				db.timeArg(lockUntil), c.RetryKey, c.MessageID, db.timeArg(now), db.timeArg(now)).Scan(&out[i].Attempt, &out[i].RetryKey)
 			if errors.Is(err, sql.ErrNoRows) {
-				missed = append(missed, i)
+				*missed = append(*missed, i)
 				continue
 			}
 			if err != nil {
@@ -185,13 +203,6 @@ func (db *DB) ClaimDeliveries(ctx context.Context, claims []outbox.Claim, now, l
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("store: claim %d deliveries: %w", len(claims), dbErr(err))
-	}
-	for _, i := range missed {
-		out[i].Err = db.whyNotClaimed(ctx, claims[i].MessageID)
-	}
-	return out, nil
 }
 
 // whyNotClaimed tells ErrNotHead from ErrConflict for a claim that
@@ -253,7 +264,22 @@ func (db *DB) FinishDeliveries(ctx context.Context, fs []outbox.Finish) ([]outbo
 		}
 	}
 	out := make([]outbox.Finished, len(fs))
-	err := db.writeBatch(ctx, len(fs), func(q queryer) error {
+	var err error
+	if db.dialect == Postgres && len(fs) > 1 {
+		err = db.finishDeliveriesPG(ctx, fs, out)
+	} else {
+		err = db.finishEach(ctx, fs, out)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: finish %d deliveries: %w", len(fs), dbErr(err))
+	}
+	return out, nil
+}
+
+// finishEach runs outcomes one statement each (finishDeliverySQL) in one
+// transaction (writeBatch), in id order.
+func (db *DB) finishEach(ctx context.Context, fs []outbox.Finish, out []outbox.Finished) error {
+	return db.writeBatch(ctx, len(fs), func(q queryer) error {
 		for _, i := range byID(len(fs), func(i int) int64 { return fs[i].MessageID }) {
 			f := fs[i]
 			out[i] = outbox.Finished{}
@@ -268,10 +294,6 @@ func (db *DB) FinishDeliveries(ctx context.Context, fs []outbox.Finish) ([]outbo
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("store: finish %d deliveries: %w", len(fs), dbErr(err))
-	}
-	return out, nil
 }
 
 // FinishDelivery is FinishDeliveries for one attempt.

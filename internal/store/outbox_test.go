@@ -223,8 +223,9 @@ func TestOutboxBatchedClaimsAndFinishes(t *testing.T) {
 		got, err := db.ClaimDeliveries(ctx, []outbox.Claim{
 			{MessageID: c1.ID, RetryKey: "again"}, {MessageID: b1.ID, RetryKey: "key-b1"},
 			{MessageID: a2.ID, RetryKey: "key-a2"}, {MessageID: a1.ID, RetryKey: "key-a1"},
+			{MessageID: b1.ID, RetryKey: "twice"},
 		}, now, now.Add(time.Minute))
-		if err != nil || len(got) != 4 {
+		if err != nil || len(got) != 5 {
 			t.Fatalf("claims = %+v, %v", got, err)
 		}
 		wantErr(t, "c1, held already", got[0].Err, chat.ErrConflict)
@@ -235,6 +236,7 @@ func TestOutboxBatchedClaimsAndFinishes(t *testing.T) {
 		if got[3].Err != nil || got[3].Attempt != 1 || got[3].RetryKey != "key-a1" {
 			t.Fatalf("a1 = %+v", got[3])
 		}
+		wantErr(t, "b1 again in the same batch", got[4].Err, chat.ErrConflict)
 
 		done, err := db.FinishDeliveries(ctx, []outbox.Finish{
 			{MessageID: b1.ID, Attempt: 1, Status: chat.DeliveryFailed, Reason: "LINE rejected the message"},
@@ -267,7 +269,8 @@ func TestOutboxBatchedClaimsAndFinishes(t *testing.T) {
 
 // Instances that claim the same messages in opposite orders, at once, get
 // each message exactly once and no database error: on Postgres, batches
-// that locked rows in their own order could deadlock.
+// that lock rows in their own order deadlock (a statement per claim did,
+// 40P01, before byID; the one-statement batch orders its locks too).
 func TestOutboxConcurrentBatchedClaims(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {

@@ -25,6 +25,8 @@ type statements struct {
 	appendMessage *sql.Stmt
 	// Both: the outbox's claim and outcome of one attempt.
 	claimDelivery, finishDelivery *sql.Stmt
+	// Postgres: those of a batch, one statement each (outbox_pg.go).
+	claimDeliveries, finishDeliveries *sql.Stmt
 }
 
 // sqlText turns ?-placeholders into Postgres' $1, $2, … (the statements
@@ -68,7 +70,8 @@ func (db *DB) prepare(ctx context.Context) error {
 			prep(&s.touchSession, sqliteTouchSession),
 		)
 	} else {
-		err = prep(&s.appendMessage, pgAppendMessage)
+		err = errors.Join(prep(&s.appendMessage, pgAppendMessage),
+			prep(&s.claimDeliveries, pgClaimDeliveries), prep(&s.finishDeliveries, pgFinishDeliveries))
 	}
 	if err == nil {
 		err = errors.Join(prep(&s.claimDelivery, claimDeliverySQL), prep(&s.finishDelivery, finishDeliverySQL))
@@ -83,7 +86,7 @@ func (db *DB) prepare(ctx context.Context) error {
 }
 
 func (s *statements) close() {
-	for _, st := range []*sql.Stmt{s.openSession, s.bumpSeq, s.insertMessage, s.touchSession, s.appendMessage, s.claimDelivery, s.finishDelivery} {
+	for _, st := range []*sql.Stmt{s.openSession, s.bumpSeq, s.insertMessage, s.touchSession, s.appendMessage, s.claimDelivery, s.finishDelivery, s.claimDeliveries, s.finishDeliveries} {
 		if st != nil {
 			_ = st.Close()
 		}
