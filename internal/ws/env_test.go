@@ -43,6 +43,13 @@ type envOption func(*ws.Options)
 
 func newEnv(t testing.TB, db *store.DB, opts ...envOption) *env {
 	t.Helper()
+	return newEnvStore(t, db, db, opts...)
+}
+
+// newEnvStore is newEnv with the hub reading through st (a wrapper of db
+// that counts or holds reads).
+func newEnvStore(t testing.TB, db *store.DB, st chat.Store, opts ...envOption) *env {
+	t.Helper()
 	clk := clock.NewFake(t0)
 	logs := &logRecorder{}
 	log := slog.New(logs)
@@ -60,7 +67,7 @@ func newEnv(t testing.TB, db *store.DB, opts ...envOption) *env {
 	}
 	b := bus.NewMemory()
 	e.hub = ws.NewHub(o, ws.Deps{
-		Store: db, Service: e.svc, Tokens: e.tokens, Bus: b, Validator: validator, Clock: clk, Log: log,
+		Store: st, Service: e.svc, Tokens: e.tokens, Bus: b, Validator: validator, Clock: clk, Log: log,
 		Limit:  ratelimit.New(10, 30, clk),
 		Typing: ratelimit.New(5, 10, clk),
 	})

@@ -9,3 +9,15 @@ func (h *Hub) BudgetCounts() BudgetCounts {
 	defer h.mu.RUnlock()
 	return BudgetCounts{Pending: h.pending, PendingIPs: len(h.pendingIP), Authed: h.authed, Reserved: len(h.reserved)}
 }
+
+// PresenceListWaiting is how many sockets wait for the next round of the
+// full presence list.
+func (h *Hub) PresenceListWaiting() int {
+	l := &h.pres.lists
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.next == nil {
+		return 0
+	}
+	return len(l.next.conns)
+}

@@ -39,6 +39,8 @@ type presencePush struct {
 	// push of this instance published before the list is queued is older
 	// than the list, and one published after it reaches the socket.
 	run sync.RWMutex
+
+	lists presenceLists
 }
 
 // presenceChanged notes that the operators' presence or active_chats
@@ -163,25 +165,91 @@ func (h *Hub) presence(ctx context.Context, only map[int64]struct{}) ([]lc.Opera
 	return out, nil
 }
 
+// presenceLists shares the full list among sockets that authenticate
+// together: in a connect storm each would otherwise read every operator
+// and every open chat (a third of the server's CPU in livechat bench's
+// connect storm on Postgres). Sockets that ask while a list is being read
+// make the next round, read once the current one ends, so each list is
+// still read after its sockets joined the hub.
+type presenceLists struct {
+	mu   sync.Mutex
+	idle *sync.Cond     // signalled when a round ends
+	next *presenceRound // collecting sockets; nil: none waiting
+	busy bool           // a round is reading
+}
+
+// presenceRound is one read of the full list, for conns.
+type presenceRound struct {
+	conns []*Conn
+	done  chan struct{}
+	err   error
+}
+
+// presenceListTimeout bounds a round's read: it serves other sockets than
+// the one whose request runs it, so that one's cancellation must not fail
+// them.
+const presenceListTimeout = 10 * time.Second
+
 // listPresence queues the full list for a socket that just authenticated,
 // then the changes other instances pushed while it was being built. The
 // list is read after the socket joined the hub, so no change falls between.
+// The first socket of a round reads for all of it; the others wait.
 func (h *Hub) listPresence(ctx context.Context, c *Conn) error {
+	l := &h.pres.lists
+	l.mu.Lock()
+	if l.idle == nil {
+		l.idle = sync.NewCond(&l.mu)
+	}
+	if l.next == nil {
+		l.next = &presenceRound{done: make(chan struct{})}
+	}
+	r := l.next
+	r.conns = append(r.conns, c)
+	if len(r.conns) > 1 {
+		l.mu.Unlock()
+		<-r.done
+		return r.err
+	}
+	for l.busy {
+		l.idle.Wait()
+	}
+	l.busy, l.next = true, nil // later sockets make the next round
+	l.mu.Unlock()
+
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), presenceListTimeout)
+	r.err = h.listRound(rctx, r.conns)
+	cancel()
+	close(r.done)
+	l.mu.Lock()
+	l.busy = false
+	l.idle.Broadcast()
+	l.mu.Unlock()
+	return r.err
+}
+
+// listRound reads the full list once and queues it to each of conns.
+func (h *Hub) listRound(ctx context.Context, conns []*Conn) error {
 	h.pres.run.RLock()
 	defer h.pres.run.RUnlock()
+	list, err := h.fullPresence(ctx)
+	for _, c := range conns {
+		c.presenceListed(list) // nil: the changes flow all the same
+	}
+	return err
+}
+
+// fullPresence is the full list as a frame.
+func (h *Hub) fullPresence(ctx context.Context) (*outbound, error) {
 	ops, err := h.presence(ctx, nil)
 	if err != nil {
-		c.presenceListed(nil) // the changes flow all the same
-		return err
+		return nil, err
 	}
-	frame := lc.NewPresenceUpdateEvent(lc.PresenceUpdatePayloadSchema{Full: true, Operators: ops}, c.now())
+	frame := lc.NewPresenceUpdateEvent(lc.PresenceUpdatePayloadSchema{Full: true, Operators: ops}, h.deps.Clock.Now())
 	data, err := json.Marshal(frame)
 	if err != nil {
-		c.presenceListed(nil)
-		return fmt.Errorf("ws: presence: %w", err)
+		return nil, fmt.Errorf("ws: presence: %w", err)
 	}
-	c.presenceListed(&outbound{data: data})
-	return nil
+	return &outbound{data: data}, nil
 }
 
 // sendPresence queues a presence change pushed by instance origin. Before

@@ -3,13 +3,16 @@ package ws_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"livechat/internal/chat"
 	"livechat/internal/contract/wstest"
+	"livechat/internal/store"
 	"livechat/internal/store/storetest"
 	"livechat/internal/ws"
 )
@@ -185,5 +188,80 @@ func TestPresenceListsDisabledOperatorOffline(t *testing.T) {
 	_, list := e.loginListed(t, alice)
 	if slices.ContainsFunc(list.Operators, func(o presenceEntry) bool { return o.ID == idStr(bob.ID) }) {
 		t.Fatalf("a new list has the disabled operator: %s", list)
+	}
+}
+
+// heldLists, once hold is set, holds the first of the hub's reads of the
+// operator list until released, and counts them.
+type heldLists struct {
+	*store.DB
+	hold    atomic.Bool
+	reads   atomic.Int32
+	started chan struct{}
+	release chan struct{}
+}
+
+func (s *heldLists) ListOperators(ctx context.Context) ([]chat.Operator, error) {
+	if s.hold.Load() && s.reads.Add(1) == 1 {
+		close(s.started)
+		<-s.release
+	}
+	return s.DB.ListOperators(ctx)
+}
+
+// TestPresenceListIsSharedInAStorm: sockets that authenticate while a
+// full list is being read share one later read, which still lists each of
+// them online (it starts after they joined).
+func TestPresenceListIsSharedInAStorm(t *testing.T) {
+	db := sqlite(t)
+	st := &heldLists{DB: db, started: make(chan struct{}), release: make(chan struct{})}
+	e := newEnvStore(t, db, st, func(o *ws.Options) { o.MaxConnections = 100 })
+	first := storetest.Operator(t, db, "first", chat.RoleAgent)
+	holder := storetest.Operator(t, db, "holder", chat.RoleAgent)
+	const n = 12
+	ops := make([]chat.Operator, n)
+	for i := range ops {
+		ops[i] = storetest.Operator(t, db, fmt.Sprintf("op%02d", i), chat.RoleAgent)
+	}
+	// first's connect pushes presence now; the next ones within the
+	// second (the clock stands still) wait for the coalesced push, which
+	// reads nothing here.
+	e.loginListed(t, first)
+	st.hold.Store(true)
+	h := wstest.Dial(t, e.url(), nil)
+	h.Send("auth", map[string]any{"token": e.token(t, holder.ID)})
+	h.Expect("auth_success")
+	<-st.started // holder's list is being read, and held
+	cs := make([]*wstest.Client, n)
+	for i, op := range ops {
+		cs[i] = wstest.Dial(t, e.url(), nil)
+		cs[i].Send("auth", map[string]any{"token": e.token(t, op.ID)})
+		cs[i].Expect("auth_success")
+	}
+	deadline := time.Now().Add(wstest.Timeout)
+	for e.hub.PresenceListWaiting() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d sockets wait for the list", e.hub.PresenceListWaiting(), n)
+		}
+		runtime.Gosched()
+	}
+	close(st.release)
+	if l := decodePresence(t, h.Next()); !l.Full || !slices.Contains(l.Operators, presenceEntry{idStr(holder.ID), "online", 0}) {
+		t.Fatalf("holder's list: %s", l)
+	}
+	for i, op := range ops {
+		l := decodePresence(t, cs[i].Next())
+		if !l.Full || len(l.Operators) != n+2 {
+			t.Fatalf("%s's list: %s", op.Username, l)
+		}
+		for _, other := range ops {
+			if !slices.Contains(l.Operators, presenceEntry{idStr(other.ID), "online", 0}) {
+				t.Fatalf("%s's list misses %s online: %s", op.Username, other.Username, l)
+			}
+		}
+	}
+	// holder's list, then one for all twelve.
+	if got := st.reads.Load(); got != 2 {
+		t.Fatalf("%d reads of the operator list for %d sockets, want 2", got, n+1)
 	}
 }
