@@ -95,6 +95,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		MaxConnections:  cfg.MaxConnections,
 		MaxConnsPerOp:   cfg.MaxConnsPerOp,
 		SendQueue:       cfg.SendQueue,
+		ResumeWindow:    cfg.ResumeWindow,
 		MaxPending:      cfg.MaxPending,
 		MaxPendingPerIP: cfg.MaxPendingPerIP,
 	}, ws.Deps{

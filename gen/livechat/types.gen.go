@@ -626,7 +626,10 @@ type ConversationUpdateMessagePayload struct {
 // ConversationUpdateMessage is the message expected for 'ConversationUpdateMessage' channel.
 // NOTE: Join variant (answer to `join_room`): carries `session` (when one is
 // open) and `messages`, the last 50 messages oldest first; the UI
-// replaces its message list with them. List variant (a customer wrote):
+// replaces its message list with them. With the join's `last_seq`
+// (resume), `messages` are instead every message after it, to append,
+// unless `resync` is true (see `join_room`). Every `new_message` of the
+// room that follows has a higher `seq` than these. List variant (a customer wrote):
 // sent to every online operator, carries `last_message` and the receiving
 // operator's `unread_count`; the UI merges it into the inbox by
 // `line_user_id`. Operators with a tab in the room get it too, with
@@ -817,8 +820,18 @@ type JoinRoomMessagePayload struct {
 // answers `conversation_update` with the customer, the open session and
 // the last 50 messages (oldest first). The room gets `operator_joined`
 // when this is the operator's first tab in it. An unknown customer is an
-// `error` (`customer_not_found`) and no room is joined. `last_seq` lets a
-// reconnecting client ask for what it missed.
+// `error` (`customer_not_found`) and no room is joined.
+//
+// **Resume.** A client that reconnects (or re-joins) sends the highest
+// `seq` it holds as `last_seq`. The answer's `messages` are then every
+// message after it, oldest first (none when nothing was missed): append
+// them. More than `LIVECHAT_RESUME_WINDOW` missed (500 by default), or a
+// `last_seq` beyond the conversation's, answers a fresh snapshot instead,
+// flagged `resync: true`: the last 50 messages, to replace what the
+// client holds. Never a silent gap. The tab is in the room before the
+// history is read, and room events that come meanwhile follow the
+// answer, less any message it already carries: nothing is missed or
+// doubled at the seam. Without `last_seq` the answer is the last 50.
 type JoinRoomMessage struct {
 	// Payload will be inserted in the message payload
 	Payload JoinRoomMessagePayload
@@ -1127,7 +1140,10 @@ type NewMessageMessagePayload struct {
 
 // NewMessageMessage is the message expected for 'NewMessageMessage' channel.
 // NOTE: To every tab in the room except the sending tab (which gets
-// `message_sent`), including the sender's other tabs.
+// `message_sent`), including the sender's other tabs. A room's messages
+// come in `seq` order, gap-free within a connection: a client keeps the
+// highest `seq` it has and sends it as `join_room.last_seq` after a
+// reconnect to get what it missed.
 type NewMessageMessage struct {
 	// Payload will be inserted in the message payload
 	Payload NewMessageMessagePayload
@@ -2424,11 +2440,14 @@ type ConversationUpdatePayloadSchema struct {
 	// Description: A LINE user id, the key of a customer's conversation.
 	LineUserId LineUserIdSchema `json:"line_user_id"`
 
-	// Description: Join variant only. The last 50 messages, oldest first.
+	// Description: Join variant only, oldest first. The last 50 messages; with the join's `last_seq`, every message after it (at most `LIVECHAT_RESUME_WINDOW`), unless `resync`. Absent when there are none.
 	Messages []ChatMessageSchema `json:"messages,omitempty"`
 
 	// Description: The customer's LINE picture URL.
 	PictureUrl *string `json:"picture_url,omitempty"`
+
+	// Description: Join variant with `last_seq` only. true when the client missed more than `LIVECHAT_RESUME_WINDOW` messages or its `last_seq` is beyond the conversation's latest; `messages` are then the last 50, to replace what the client holds.
+	Resync *bool `json:"resync,omitempty"`
 
 	// Description: A chat session.
 	Session *SessionInfoSchema `json:"session,omitempty"`
@@ -2516,7 +2535,7 @@ type ErrorPayloadSchema struct {
 // JoinRoomPayloadSchema is a schema from the AsyncAPI specification required in messages
 // Description: The conversation to open.
 type JoinRoomPayloadSchema struct {
-	// Description: The highest message seq the client already holds, for resume after a reconnect.
+	// Description: The highest message seq the client already holds, for resume after a reconnect; the answer's messages are then those after it (see join_room).
 	LastSeq *int64 `json:"last_seq,omitempty"`
 
 	// Description: A LINE user id, the key of a customer's conversation.

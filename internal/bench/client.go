@@ -297,8 +297,19 @@ func (c *conn) authenticate(ctx context.Context, token string) error {
 // conversation_update. It returns the last seq the answer covers: every
 // message after it should reach this socket live.
 func (c *conn) join(ctx context.Context, room string) (int64, error) {
-	var last int64
-	_, err := c.request(ctx, lc.TypeJoinRoom, map[string]string{"line_user_id": room}, func(f frame) bool {
+	last, _, err := c.resume(ctx, room, nil, nil)
+	return last, err
+}
+
+// resume is join with last_seq (when not nil): the answer then carries the
+// messages after it, each handed to got (on the reader, before any frame
+// that follows the answer), unless resync says it is a fresh snapshot.
+func (c *conn) resume(ctx context.Context, room string, lastSeq *int64, got func(id, seq int64)) (covered int64, resync bool, err error) {
+	req := map[string]any{"line_user_id": room}
+	if lastSeq != nil {
+		req["last_seq"] = *lastSeq
+	}
+	_, err = c.request(ctx, lc.TypeJoinRoom, req, func(f frame) bool {
 		if f.Type != lc.TypeConversationUpdate {
 			return false
 		}
@@ -306,20 +317,29 @@ func (c *conn) join(ctx context.Context, room string) (int64, error) {
 			LineUserID  string          `json:"line_user_id"`
 			LastSeq     *int64          `json:"last_seq"`
 			LastMessage json.RawMessage `json:"last_message"` // the inbox variant has it, the join variant not
+			Resync      bool            `json:"resync"`
 			Messages    []struct {
+				ID  int64 `json:"id"`
 				Seq int64 `json:"seq"`
 			} `json:"messages"`
 		}
 		if f.payload(&p) != nil || p.LineUserID != room || p.LastMessage != nil {
 			return false
 		}
+		covered, resync = 0, p.Resync
 		if p.LastSeq != nil {
-			last = *p.LastSeq
+			covered = *p.LastSeq
+		}
+		if lastSeq != nil && !resync {
+			covered = max(covered, *lastSeq)
 		}
 		for _, m := range p.Messages {
-			last = max(last, m.Seq)
+			covered = max(covered, m.Seq)
+			if lastSeq != nil && !resync && got != nil {
+				got(m.ID, m.Seq)
+			}
 		}
 		return true
 	})
-	return last, err
+	return covered, resync, err
 }

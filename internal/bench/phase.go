@@ -276,14 +276,26 @@ func (rs *roomSet) storm(ctx context.Context, ph *phase) {
 	_ = rs.r.parallel(ctx, len(victims), func(ctx context.Context, i int) error {
 		v := victims[i]
 		began := ph.clk.now()
+		// livechat resumes from the last seq the dropped socket had: the
+		// new one expects every message after it, in the answer or live.
+		// The floor knows no resume: it expects what follows its join.
+		var last *int64
 		wt := newWatch(ph.logs[v.room], 0)
+		if rs.t.Livechat {
+			v.w.mu.Lock()
+			s := v.w.watch.highest()
+			v.w.mu.Unlock()
+			last, wt = &s, newWatch(ph.logs[v.room], s)
+		}
 		c, err := dial(ctx, v.w.url, ph.clk)
 		if err == nil {
 			wt.sock = c
 			c.onFrame(ph.onWatcher(wt)) // before the join: nothing after its answer is missed by us
 			if err = c.authenticate(ctx, v.w.token); err == nil {
 				var from int64
-				if from, err = c.join(ctx, rs.rooms[v.room].id); err == nil {
+				var resync bool
+				from, resync, err = c.resume(ctx, rs.rooms[v.room].id, last, func(id, seq int64) { wt.deliver(id, seq) })
+				if err == nil && (last == nil || resync) {
 					wt.setFrom(from)
 				}
 			}
@@ -332,7 +344,10 @@ func (rs *roomSet) run(ctx context.Context, spec phaseSpec) (Result, error) {
 		rm.sender.onFrame(ph.onSender(log))
 		for _, w := range rm.watchers {
 			wt := newWatch(log, 0)
-			c := w.current()
+			w.mu.Lock()
+			c := w.conn
+			w.watch = wt
+			w.mu.Unlock()
 			wt.sock = c
 			c.onFrame(ph.onWatcher(wt))
 			if w.steady || spec.drop <= 0 {

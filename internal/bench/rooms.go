@@ -29,7 +29,8 @@ type watcher struct {
 	conn   *conn
 	token  string
 	url    string
-	steady bool // stays connected through a reconnect storm
+	steady bool   // stays connected through a reconnect storm
+	watch  *watch // this phase's deliveries to conn
 }
 
 func (w *watcher) current() *conn {

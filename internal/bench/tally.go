@@ -211,6 +211,13 @@ func messageText(st string) string {
 	return t + strings.Repeat("x", textSize-len(t))
 }
 
+// highest is the highest seq delivered (or, if none, the one it started from).
+func (w *watch) highest() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.lastSeq
+}
+
 // setFrom sets the seq a watcher's join covered, once the join answered.
 func (w *watch) setFrom(from int64) {
 	w.mu.Lock()

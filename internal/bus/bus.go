@@ -39,6 +39,9 @@ type Message struct {
 	Origin   string          `json:"origin"` // publishing instance
 	Audience Audience        `json:"audience"`
 	Frame    json.RawMessage `json:"frame"`
+	// Seq is a room's new_message seq (0 for other frames): a socket whose
+	// join answer already carried that message skips it.
+	Seq int64 `json:"seq,omitempty"`
 }
 
 // Handler receives every published message.

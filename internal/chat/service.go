@@ -345,6 +345,10 @@ type History struct {
 	Customer Customer
 	Session  *Session
 	Messages []Message // oldest first
+	// Resync: a resume could not be answered with what the client missed
+	// (too many, or its seq is beyond the conversation's); Messages are the
+	// last n instead.
+	Resync bool
 }
 
 // Conversation loads a customer, its open session and its last n messages,
@@ -354,20 +358,49 @@ func (s *Service) Conversation(ctx context.Context, readerID int64, lineUserID s
 	if err != nil {
 		return History{}, err
 	}
-	sess, err := s.OpenSession(ctx, lineUserID)
+	return s.History(ctx, readerID, cust, nil, 0, n)
+}
+
+// History loads cust's open session and messages, and marks it read for
+// the reader up to cust.LastSeq. Without after, the messages are the last
+// n. With it (a client that holds the messages up to *after), they are
+// those after it, oldest first; more than window of them, or an *after
+// beyond cust.LastSeq, answers the last n with Resync set.
+func (s *Service) History(ctx context.Context, readerID int64, cust Customer, after *int64, window, n int) (History, error) {
+	sess, err := s.OpenSession(ctx, cust.LineUserID)
 	if err != nil {
 		return History{}, err
 	}
-	msgs, _, err := s.store.RecentMessages(ctx, lineUserID, 0, n)
-	if err != nil {
-		return History{}, fmt.Errorf("recent messages: %w", err)
-	}
-	if cust.LastSeq > 0 {
-		if err := s.store.MarkRead(ctx, readerID, lineUserID, cust.LastSeq); err != nil {
-			return History{}, fmt.Errorf("mark read: %w", err)
+	h := History{Customer: cust, Session: sess}
+	resync := after != nil && (*after > cust.LastSeq || cust.LastSeq-*after > int64(window))
+	if after != nil && !resync {
+		h.Messages, err = s.store.MessagesAfter(ctx, cust.LineUserID, *after, window+1)
+		if err != nil {
+			return History{}, fmt.Errorf("messages after %d: %w", *after, err)
 		}
+		resync = len(h.Messages) > window // more came since cust was read
 	}
-	return History{Customer: cust, Session: sess, Messages: msgs}, nil
+	if after == nil || resync {
+		h.Messages, _, err = s.store.RecentMessages(ctx, cust.LineUserID, 0, n)
+		if err != nil {
+			return History{}, fmt.Errorf("recent messages: %w", err)
+		}
+		h.Resync = resync
+	}
+	if err := s.markRead(ctx, readerID, cust); err != nil {
+		return History{}, err
+	}
+	return h, nil
+}
+
+func (s *Service) markRead(ctx context.Context, readerID int64, cust Customer) error {
+	if cust.LastSeq == 0 {
+		return nil
+	}
+	if err := s.store.MarkRead(ctx, readerID, cust.LineUserID, cust.LastSeq); err != nil {
+		return fmt.Errorf("mark read: %w", err)
+	}
+	return nil
 }
 
 // KPIs are the live analytics.

@@ -36,6 +36,7 @@ type Config struct {
 	MaxPending        int             // LIVECHAT_WS_MAX_PENDING
 	MaxPendingPerIP   int             // LIVECHAT_WS_MAX_PENDING_PER_IP; 0 = no per-IP cap
 	SendQueue         int             // LIVECHAT_WS_SEND_QUEUE
+	ResumeWindow      int             // LIVECHAT_RESUME_WINDOW
 	RateLimit         float64         // LIVECHAT_RATE_LIMIT (events/s per operator)
 	RateBurst         int             // LIVECHAT_RATE_BURST
 	TypingRateLimit   float64         // LIVECHAT_TYPING_RATE_LIMIT
@@ -83,6 +84,7 @@ var Vars = []Var{
 	{"LIVECHAT_WS_MAX_PENDING", "1000", "Unauthenticated sockets per instance; over it the upgrade gets 503"},
 	{"LIVECHAT_WS_MAX_PENDING_PER_IP", "50", "Unauthenticated sockets per client IP (the peer address); over it the upgrade gets 429; 0 disables (set 0 behind a reverse proxy)"},
 	{"LIVECHAT_WS_SEND_QUEUE", "256", "Frames queued per socket; a socket that falls this far behind is disconnected"},
+	{"LIVECHAT_RESUME_WINDOW", "500", "Most messages a join_room with last_seq replays (1 to 10000); a client that missed more gets a fresh snapshot with resync: true"},
 	{"LIVECHAT_RATE_LIMIT", "10", "Events per second per operator, across tabs (token bucket)"},
 	{"LIVECHAT_RATE_BURST", "30", "Burst of that bucket"},
 	{"LIVECHAT_TYPING_RATE_LIMIT", "5", "typing_start/typing_stop per second per operator (own bucket)"},
@@ -126,6 +128,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		MaxPending:        r.positive("LIVECHAT_WS_MAX_PENDING"),
 		MaxPendingPerIP:   r.nonNegative("LIVECHAT_WS_MAX_PENDING_PER_IP"),
 		SendQueue:         r.positive("LIVECHAT_WS_SEND_QUEUE"),
+		ResumeWindow:      r.positiveAtMost("LIVECHAT_RESUME_WINDOW", 10000),
 		RateLimit:         r.rate("LIVECHAT_RATE_LIMIT"),
 		RateBurst:         r.positive("LIVECHAT_RATE_BURST"),
 		TypingRateLimit:   r.rate("LIVECHAT_TYPING_RATE_LIMIT"),
@@ -227,6 +230,14 @@ func (r *reader) positive(name string) int {
 	n, err := strconv.Atoi(r.str(name))
 	if err != nil || n <= 0 {
 		r.fail(name, "must be a positive integer")
+	}
+	return n
+}
+
+func (r *reader) positiveAtMost(name string, most int) int {
+	n, err := strconv.Atoi(r.str(name))
+	if err != nil || n <= 0 || n > most {
+		r.fail(name, fmt.Sprintf("must be an integer from 1 to %d", most))
 	}
 	return n
 }

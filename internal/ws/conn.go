@@ -54,6 +54,10 @@ type Conn struct {
 
 	room   string // guarded by hub.mu
 	budget budget // guarded by hub.mu
+	// Guarded by hub.mu: the room's frames held while a join reads its
+	// answer, and the highest seq that answer carried (resume.go).
+	gate    *roomGate
+	through int64
 }
 
 func newConn(h *Hub, id string) *Conn {

@@ -46,8 +46,8 @@ func newEnv(t testing.TB, db *store.DB, opts ...envOption) *env {
 	return newEnvStore(t, db, db, opts...)
 }
 
-// newEnvStore is newEnv with the hub reading through st (a wrapper of db
-// that counts or holds reads).
+// newEnvStore is newEnv with the hub and the service reading through st
+// (a wrapper of db that counts or holds reads).
 func newEnvStore(t testing.TB, db *store.DB, st chat.Store, opts ...envOption) *env {
 	t.Helper()
 	clk := clock.NewFake(t0)
@@ -60,7 +60,7 @@ func newEnvStore(t testing.TB, db *store.DB, st chat.Store, opts ...envOption) *
 	e := &env{t: t, db: db, clock: clk, out: outbound.NewRecorder(), logs: logs}
 	e.tokens = auth.NewTokens([]byte("0123456789abcdef0123456789abcdef"), clk)
 	bkk, _ := time.LoadLocation("Asia/Bangkok")
-	e.svc = chat.NewService(db, clk, e.out, log, bkk)
+	e.svc = chat.NewService(st, clk, e.out, log, bkk)
 	o := ws.Options{InstanceID: "test", AllowedOrigins: []string{"https://admin.example.com"}}
 	for _, f := range opts {
 		f(&o)

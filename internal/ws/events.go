@@ -2,7 +2,9 @@ package ws
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"time"
@@ -238,23 +240,43 @@ func (e *events) HandleJoinRoom(ctx context.Context, p lc.JoinRoomPayloadSchema)
 	c, h := e.c, e.c.hub
 	op, _ := c.operator()
 	room := string(p.LineUserId)
-	hist, err := h.deps.Service.Conversation(ctx, op.ID, room, historySize)
+	cust, err := h.deps.Service.Customer(ctx, room)
 	if err != nil {
-		return err // unknown customer: no room joined
-	}
-	if h.currentRoom(c) == room { // a re-join (reconnect logic, a second click): refresh only
-		c.sendFrame(lc.NewConversationUpdateEvent(joinView(h.deps.Wire, hist), c.now()))
-		return nil
+		return err // unknown customer: no room joined, the previous one kept
 	}
 	prevTyping := c.typingRoom()
-	left, lastInLeft, first := h.join(c, room)
+	// In the room before its history is read (resume.go): what is stored
+	// meanwhile follows the answer, once.
+	left, lastInLeft, first, rejoin := h.joinGated(c, room)
 	if left != "" {
 		h.typingEnded(ctx, c, prevTyping)
 		if lastInLeft {
 			h.publish(ctx, bus.Audience{Kind: bus.Room, Room: left}, lc.NewOperatorLeftEvent(operatorRoom(op.ID, left), c.now()))
 		}
 	}
-	c.sendFrame(lc.NewConversationUpdateEvent(joinView(h.deps.Wire, hist), c.now()))
+	hist, err := h.deps.Service.History(ctx, op.ID, cust, p.LastSeq, h.opt.ResumeWindow, historySize)
+	if err != nil {
+		if rejoin {
+			h.openGate(c, nil, 0)
+		} else {
+			h.leave(c) // never announced
+		}
+		return err
+	}
+	through := int64(0)
+	if p.LastSeq != nil && !hist.Resync {
+		through = *p.LastSeq
+	}
+	if n := len(hist.Messages); n > 0 {
+		through = max(through, hist.Messages[n-1].Seq)
+	}
+	answer := lc.NewConversationUpdateEvent(joinView(h.deps.Wire, hist, p.LastSeq != nil), c.now())
+	data, err := json.Marshal(answer)
+	if err != nil {
+		h.openGate(c, nil, 0)
+		return fmt.Errorf("ws: join answer: %w", err)
+	}
+	h.openGate(c, &outbound{data: data}, through)
 	if first {
 		h.publish(ctx, bus.Audience{Kind: bus.Room, Room: room, ExcludeOperator: op.ID}, lc.NewOperatorJoinedEvent(operatorRoom(op.ID, room), c.now()))
 	}

@@ -63,7 +63,7 @@ func TestJoinReturnsLast50MessagesOldestFirst(t *testing.T) {
 		}
 	}
 	c := e.login(t, storetest.Operator(t, e.db, "alice", chat.RoleAgent))
-	c.Send("join_room", map[string]any{"line_user_id": cust.LineUserID, "last_seq": 0})
+	c.Send("join_room", map[string]any{"line_user_id": cust.LineUserID})
 	var cu struct {
 		Messages []struct {
 			Seq     int    `json:"seq"`

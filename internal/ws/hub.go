@@ -41,6 +41,9 @@ type Options struct {
 	WriteWait       time.Duration // per-frame write deadline (10 s)
 	RecheckPeriod   time.Duration // operator re-check for disabled accounts (60 s)
 	ReadLimit       int64         // bytes per frame (64 KiB)
+	// ResumeWindow is the most messages a join_room with last_seq replays;
+	// a client that missed more gets a fresh snapshot (resync) (500).
+	ResumeWindow int
 }
 
 // Deps are the hub's collaborators.
@@ -115,6 +118,9 @@ func NewHub(opt Options, deps Deps) *Hub {
 	}
 	if opt.SendQueue <= 0 {
 		opt.SendQueue = 256
+	}
+	if opt.ResumeWindow <= 0 {
+		opt.ResumeWindow = 500
 	}
 	h := &Hub{
 		opt:       opt,
@@ -223,6 +229,10 @@ func (h *Hub) detach(c *Conn) (room string, lastInRoom, lastConn bool) {
 func (h *Hub) join(c *Conn, room string) (left string, lastInLeft, firstInRoom bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	return h.joinLocked(c, room)
+}
+
+func (h *Hub) joinLocked(c *Conn, room string) (left string, lastInLeft, firstInRoom bool) {
 	left, lastInLeft = h.leaveLocked(c)
 	set := h.rooms[room]
 	if set == nil {
@@ -254,7 +264,7 @@ func (h *Hub) leaveLocked(c *Conn) (room string, last bool) {
 	if room == "" {
 		return "", false
 	}
-	c.room = ""
+	c.room, c.through, c.gate = "", 0, nil
 	set := h.rooms[room]
 	delete(set, c)
 	if len(set) == 0 {
@@ -369,12 +379,17 @@ func (h *Hub) Recheck(ctx context.Context) {
 
 // publish sends a server frame to an audience on every instance.
 func (h *Hub) publish(ctx context.Context, aud bus.Audience, frame any) {
+	h.publishSeq(ctx, aud, 0, frame)
+}
+
+// publishSeq is publish for a room's new_message of that seq.
+func (h *Hub) publishSeq(ctx context.Context, aud bus.Audience, seq int64, frame any) {
 	data, err := json.Marshal(frame)
 	if err != nil {
 		h.log.Error("encode frame", "err", err)
 		return
 	}
-	if err := h.deps.Bus.Publish(ctx, bus.Message{Origin: h.opt.InstanceID, Audience: aud, Frame: data}); err != nil {
+	if err := h.deps.Bus.Publish(ctx, bus.Message{Origin: h.opt.InstanceID, Audience: aud, Frame: data, Seq: seq}); err != nil {
 		h.log.Error("publish frame", "err", err, "audience", aud.Kind)
 	}
 }
@@ -396,12 +411,15 @@ func (h *Hub) deliver(m bus.Message) {
 		}
 		return shared
 	}
-	send := func(c *Conn) {
+	wants := func(c *Conn) bool {
 		if c.id == m.Audience.ExcludeConn {
-			return
+			return false
 		}
 		op, ok := c.operator()
-		if !ok || (m.Audience.ExcludeOperator != 0 && op.ID == m.Audience.ExcludeOperator) {
+		return ok && (m.Audience.ExcludeOperator == 0 || op.ID != m.Audience.ExcludeOperator)
+	}
+	send := func(c *Conn) {
+		if !wants(c) {
 			return
 		}
 		if o := frame(); o != nil {
@@ -417,7 +435,12 @@ func (h *Hub) deliver(m bus.Message) {
 		}
 	case bus.Room:
 		for c := range h.rooms[m.Audience.Room] {
-			send(c)
+			if !wants(c) || (m.Seq != 0 && m.Seq <= c.through) {
+				continue // the join's answer carried this message
+			}
+			if o := frame(); o != nil {
+				c.enqueueRoom(o, m.Seq)
+			}
 		}
 	case bus.Operator:
 		for c := range h.ops[m.Audience.OperatorID] {

@@ -59,7 +59,7 @@ func (h *Hub) sessionsChanged(ctx context.Context, operators ...int64) {
 // only from this event.
 func (h *Hub) MessageStored(ctx context.Context, m chat.Message, tempID, excludeConn string) {
 	now := h.deps.Clock.Now()
-	h.publish(ctx, bus.Audience{Kind: bus.Room, Room: m.LineUserID, ExcludeConn: excludeConn}, lc.NewNewMessageEvent(h.deps.Wire.Message(m, tempID), now))
+	h.publishSeq(ctx, bus.Audience{Kind: bus.Room, Room: m.LineUserID, ExcludeConn: excludeConn}, m.Seq, lc.NewNewMessageEvent(h.deps.Wire.Message(m, tempID), now))
 	if m.Direction != chat.Incoming {
 		return
 	}

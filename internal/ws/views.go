@@ -30,14 +30,18 @@ func customerView(c chat.Customer) lc.ConversationUpdatePayloadSchema {
 	return v
 }
 
-// joinView is the join variant of conversation_update.
-func joinView(w *wire.Converter, h chat.History) lc.ConversationUpdatePayloadSchema {
+// joinView is the join variant of conversation_update; resume adds the
+// resync flag.
+func joinView(w *wire.Converter, h chat.History, resume bool) lc.ConversationUpdatePayloadSchema {
 	v := customerView(h.Customer)
 	if h.Session != nil {
 		s := sessionView(*h.Session)
 		v.Session = &s
 	}
 	v.Messages = w.Messages(h.Messages)
+	if resume {
+		v.Resync = &h.Resync
+	}
 	return v
 }
 
