@@ -23,7 +23,6 @@ import (
 	"livechat/internal/mediaurl"
 	"livechat/internal/outbound"
 	"livechat/internal/outbox"
-	"livechat/internal/ratelimit"
 	"livechat/internal/rest"
 	"livechat/internal/webhook"
 	"livechat/internal/wire"
@@ -81,6 +80,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	defer b.Close()
 
 	clk := clock.Real{}
+	lim, err := newLimits(cfg, clk, log)
+	if err != nil {
+		return err
+	}
+	defer lim.close()
 	tokens := auth.NewTokens(secret, clk)
 	// One signer for the media URLs in message payloads (made when a message
 	// is converted for the socket or REST) and for the content route.
@@ -100,8 +104,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		MaxPendingPerIP: cfg.MaxPendingPerIP,
 	}, ws.Deps{
 		Store: db, Service: svc, Tokens: tokens, Bus: b, Validator: validator, Clock: clk, Log: log,
-		Limit:  ratelimit.New(cfg.RateLimit, cfg.RateBurst, clk),
-		Typing: ratelimit.New(cfg.TypingRateLimit, cfg.TypingRateBurst, clk),
+		Limit:  lim.events,
+		Typing: lim.typing,
 		Wire:   conv,
 	})
 	svc.SetNotifier(hub)
@@ -148,7 +152,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Store: db, Service: svc, Tokens: tokens, Sockets: hub, Clock: clk, Log: log, Canned: db, Hours: db, Media: lineClient,
 		MediaURLs: mediaURLs, Wire: conv,
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL,
-		LoginMaxFailures: cfg.LoginMaxFailures, LoginWindow: cfg.LoginFailureReset,
+		LoginMaxFailures: cfg.LoginMaxFailures, LoginWindow: cfg.LoginFailureReset, Logins: lim.logins,
 	})
 	srv := &http.Server{
 		Handler: api.New(api.Deps{

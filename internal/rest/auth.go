@@ -57,7 +57,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	ip := clientIP(r)
 	key := strings.ToLower(req.Username) + "\x00" + ip
-	if ok, retry := s.logins.begin(key); !ok {
+	if ok, retry := s.Logins.Begin(key); !ok {
 		// Usernames that may not exist are not logged: people type passwords there.
 		s.Log.Warn("login refused: too many failures", "ip", ip)
 		writeError(w, &errcode.Error{Code: errcode.RateLimitExceeded, Message: "Too many failed logins; try again later", RetryAfter: retry})
@@ -65,7 +65,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	op, err := s.Store.OperatorByUsername(r.Context(), req.Username)
 	if err != nil && !errors.Is(err, chat.ErrNotFound) {
-		s.logins.forgive(key) // our failure, not the caller's
+		s.Logins.Forgive(key) // our failure, not the caller's
 		s.fail(w, r, fmt.Errorf("login: %w", err))
 		return
 	}
@@ -80,7 +80,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errBadCredentials)
 		return
 	}
-	s.logins.succeeded(key)
+	s.Logins.Succeeded(key)
 	resp, err := s.issue(r.Context(), op)
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("login: %w", err))

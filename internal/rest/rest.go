@@ -14,6 +14,7 @@ import (
 	"livechat/internal/chat"
 	"livechat/internal/clock"
 	"livechat/internal/mediaurl"
+	"livechat/internal/ratelimit"
 	"livechat/internal/wire"
 )
 
@@ -37,6 +38,9 @@ type Deps struct {
 	RefreshTTL       time.Duration
 	LoginMaxFailures int
 	LoginWindow      time.Duration
+	// Logins counts failed logins (LoginMaxFailures per LoginWindow); nil:
+	// in this instance's memory. Across instances: ratelimit.RedisFailures.
+	Logins ratelimit.Failures
 
 	// Canned stores canned responses; when nil their routes answer 404.
 	Canned CannedStore
@@ -67,7 +71,6 @@ const (
 // server holds the handlers' shared state; one per New.
 type server struct {
 	Deps
-	logins *loginLimiter
 
 	// dummyHash is compared against when the username is unknown, so a
 	// login costs one bcrypt either way and timing does not reveal names.
@@ -105,7 +108,10 @@ func New(d Deps) http.Handler {
 	if d.LoginWindow <= 0 {
 		d.LoginWindow = defaultLoginWindow
 	}
-	s := &server{Deps: d, logins: newLoginLimiter(d.LoginMaxFailures, d.LoginWindow, d.Clock)}
+	if d.Logins == nil {
+		d.Logins = ratelimit.NewFailures(d.LoginMaxFailures, d.LoginWindow, d.Clock)
+	}
+	s := &server{Deps: d}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v1/auth/login", s.login)

@@ -55,9 +55,9 @@ type Deps struct {
 	Validator *contract.Validator
 	Clock     clock.Clock
 	Log       *slog.Logger
-	Limit     *ratelimit.Limiter // every authenticated event but ping and typing
-	Typing    *ratelimit.Limiter // typing_start / typing_stop
-	Wire      *wire.Converter    // messages for the wire (signs media URLs); nil: no media URLs
+	Limit     ratelimit.Allower // every authenticated event but ping and typing
+	Typing    ratelimit.Allower // typing_start / typing_stop
+	Wire      *wire.Converter   // messages for the wire (signs media URLs); nil: no media URLs
 }
 
 // Hub owns every socket of this instance.
