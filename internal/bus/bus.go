@@ -20,6 +20,13 @@ const (
 	// list gets another instance's frame after it, and none of its own
 	// instance's: those read the state before the list did.
 	Presence = "presence"
+	// Inbox is a customer message's inbox row (conversation_update, list
+	// variant) for every online operator, whose unread count each
+	// instance fills in; Room is the conversation, Seq the message's.
+	Inbox = "inbox"
+	// Disconnect is an order, not a frame: close every socket of
+	// Audience.OperatorID; Frame is the close reason, a JSON string.
+	Disconnect = "disconnect"
 )
 
 // Audience selects the sockets a frame goes to.

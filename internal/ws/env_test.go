@@ -50,6 +50,13 @@ func newEnv(t testing.TB, db *store.DB, opts ...envOption) *env {
 // (a wrapper of db that counts or holds reads).
 func newEnvStore(t testing.TB, db *store.DB, st chat.Store, opts ...envOption) *env {
 	t.Helper()
+	return newEnvOn(t, db, st, bus.NewMemory(), opts...)
+}
+
+// newEnvOn is newEnvStore on bus b: envs on one bus are instances of one
+// deployment (set each its own InstanceID).
+func newEnvOn(t testing.TB, db *store.DB, st chat.Store, b bus.Bus, opts ...envOption) *env {
+	t.Helper()
 	clk := clock.NewFake(t0)
 	logs := &logRecorder{}
 	log := slog.New(logs)
@@ -65,7 +72,6 @@ func newEnvStore(t testing.TB, db *store.DB, st chat.Store, opts ...envOption) *
 	for _, f := range opts {
 		f(&o)
 	}
-	b := bus.NewMemory()
 	e.hub = ws.NewHub(o, ws.Deps{
 		Store: st, Service: e.svc, Tokens: e.tokens, Bus: b, Validator: validator, Clock: clk, Log: log,
 		Limit:  ratelimit.New(10, 30, clk),

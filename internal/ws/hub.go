@@ -87,6 +87,9 @@ type Hub struct {
 	wg       sync.WaitGroup // one per socket, done when its goroutines ended
 	stop     chan struct{}
 	loopDone chan struct{}
+	// Other instances' inbox rows, for this instance's worker (inbox.go).
+	inbox     chan bus.Message
+	inboxDone chan struct{}
 }
 
 // writeBufs is the write buffer pool of every hub's sockets.
@@ -136,6 +139,8 @@ func NewHub(opt Options, deps Deps) *Hub {
 		floods:    newFloodLogs(deps.Clock),
 		stop:      make(chan struct{}),
 		loopDone:  make(chan struct{}),
+		inbox:     make(chan bus.Message, inboxQueue),
+		inboxDone: make(chan struct{}),
 	}
 	h.upgrader = websocket.Upgrader{
 		// Read buffer 0: gorilla reads through the hijacked reader, which
@@ -149,6 +154,7 @@ func NewHub(opt Options, deps Deps) *Hub {
 	}
 	deps.Bus.Subscribe(h.deliver)
 	go h.recheckLoop()
+	go h.inboxLoop()
 	return h
 }
 
@@ -164,10 +170,15 @@ func (h *Hub) Close(ctx context.Context) error {
 		c.closeWith(websocket.CloseGoingAway, "server shutting down")
 	}
 	h.mu.Unlock()
-	select {
-	case <-h.loopDone:
-	case <-ctx.Done():
-		return fmt.Errorf("ws: operator re-check still running at shutdown: %w", ctx.Err())
+	for _, loop := range []struct {
+		done <-chan struct{}
+		what string
+	}{{h.loopDone, "operator re-check"}, {h.inboxDone, "inbox worker"}} {
+		select {
+		case <-loop.done:
+		case <-ctx.Done():
+			return fmt.Errorf("ws: %s still running at shutdown: %w", loop.what, ctx.Err())
+		}
 	}
 	h.kpi.stop()
 	h.pres.stop()
@@ -318,8 +329,22 @@ func (h *Hub) Online() map[int64]string {
 	return out
 }
 
-// DisconnectOperator closes every socket of an operator (it was disabled).
+// DisconnectOperator closes every socket of an operator, on every instance
+// (it was disabled, its role or password changed).
 func (h *Hub) DisconnectOperator(id int64, reason string) {
+	h.disconnectLocal(id, reason)
+	data, err := json.Marshal(reason)
+	if err != nil {
+		return
+	}
+	// The other instances close theirs; this one has (deliver skips its own).
+	if err := h.deps.Bus.Publish(context.Background(), bus.Message{Origin: h.opt.InstanceID, Audience: bus.Audience{Kind: bus.Disconnect, OperatorID: id}, Frame: data}); err != nil {
+		h.log.Error("publish disconnect", "err", err, "operator_id", id)
+	}
+}
+
+// disconnectLocal closes this instance's sockets of operator id.
+func (h *Hub) disconnectLocal(id int64, reason string) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for c := range h.ops[id] {
@@ -367,10 +392,10 @@ func (h *Hub) Recheck(ctx context.Context) {
 			// Sockets keep the role they authenticated with; a changed role
 			// must not keep its old powers until the next reconnect.
 			h.log.Info("closing sockets of an operator whose role changed", "operator_id", id)
-			h.DisconnectOperator(id, "role changed")
+			h.disconnectLocal(id, "role changed")
 		case err == nil || errorsIsNotFound(err):
 			h.log.Info("closing sockets of a disabled operator", "operator_id", id)
-			h.DisconnectOperator(id, "operator disabled")
+			h.disconnectLocal(id, "operator disabled")
 		default:
 			h.log.Warn("operator re-check failed", "operator_id", id, "err", err)
 		}
@@ -456,6 +481,17 @@ func (h *Hub) deliver(m bus.Message) {
 	case bus.Analytics:
 		for c := range h.analytics {
 			send(c)
+		}
+	case bus.Inbox:
+		if m.Origin != h.opt.InstanceID { // this instance updated its own
+			h.queueInbox(m)
+		}
+	case bus.Disconnect:
+		var reason string
+		if m.Origin != h.opt.InstanceID && json.Unmarshal(m.Frame, &reason) == nil {
+			for c := range h.ops[m.Audience.OperatorID] {
+				c.closeWith(websocket.ClosePolicyViolation, reason)
+			}
 		}
 	case bus.Presence:
 		for _, set := range h.ops {

@@ -24,11 +24,12 @@ type floodLogs struct {
 	authRefused *ratelimit.Sampler // auth refused: a connection cap
 	frames      *ratelimit.Sampler // frames rejected on unauthenticated sockets
 	slow        *ratelimit.Sampler // unauthenticated sockets dropped as slow consumers
+	inbox       *ratelimit.Sampler // other instances' inbox rows dropped: the worker is behind
 }
 
 func newFloodLogs(c clock.Clock) floodLogs {
 	s := func() *ratelimit.Sampler { return ratelimit.NewSampler(logEvery, c) }
-	return floodLogs{origin: s(), pendingFull: s(), pendingIP: s(), authedFull: s(), authRefused: s(), frames: s(), slow: s()}
+	return floodLogs{origin: s(), pendingFull: s(), pendingIP: s(), authedFull: s(), authRefused: s(), frames: s(), slow: s(), inbox: s()}
 }
 
 // sampled writes the line when s lets it through, with how many it held

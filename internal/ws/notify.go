@@ -56,7 +56,9 @@ func (h *Hub) sessionsChanged(ctx context.Context, operators ...int64) {
 // customer message also updates every online operator's inbox with the list
 // variant: operators watching the room have read it (unread 0), the others
 // get their unread count. Watchers get it too: the UI updates its inbox row
-// only from this event.
+// only from this event. This instance updates its own operators' inboxes
+// before it returns; the other instances are sent the row over the bus and
+// update theirs (inbox.go).
 func (h *Hub) MessageStored(ctx context.Context, m chat.Message, tempID, excludeConn string) {
 	now := h.deps.Clock.Now()
 	h.publishSeq(ctx, bus.Audience{Kind: bus.Room, Room: m.LineUserID, ExcludeConn: excludeConn}, m.Seq, lc.NewNewMessageEvent(h.deps.Wire.Message(m, tempID), now))
@@ -68,28 +70,9 @@ func (h *Hub) MessageStored(ctx context.Context, m chat.Message, tempID, exclude
 		h.log.Error("conversation update: load customer", "err", err)
 		return
 	}
-	// Two statements, however many operators are online: the watchers
-	// have read it, the others get their unread count.
-	watching := h.watchers(m.LineUserID)
-	var readers, others []int64
-	for opID := range h.Online() {
-		if watching[opID] {
-			readers = append(readers, opID)
-		} else {
-			others = append(others, opID)
-		}
-	}
-	if err := h.deps.Store.MarkReadBy(ctx, readers, m.LineUserID, m.Seq); err != nil {
-		h.log.Error("conversation update: mark read", "err", err)
-	}
-	unread, err := h.deps.Store.UnreadBy(ctx, others, m.LineUserID)
-	if err != nil {
-		h.log.Error("conversation update: unread", "err", err)
-		others = nil
-	}
-	for _, opID := range append(readers, others...) {
-		h.publish(ctx, bus.Audience{Kind: bus.Operator, OperatorID: opID}, lc.NewConversationUpdateEvent(listView(cust, m, unread[opID]), now))
-	}
+	row := lc.NewConversationUpdateEvent(listView(cust, m, 0), now)
+	h.updateInboxes(ctx, m.LineUserID, m.Seq, row)
+	h.publishSeq(ctx, bus.Audience{Kind: bus.Inbox, Room: m.LineUserID}, m.Seq, row)
 }
 
 // watchers is the set of operators with a socket in room.
