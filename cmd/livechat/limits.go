@@ -13,10 +13,12 @@ import (
 
 // limits are the socket rate limits and the login lockout: shared through
 // Redis when LIVECHAT_REDIS_URL is set (each falls back to this instance's
-// memory while Redis fails), in memory otherwise.
+// memory while Redis fails), in memory otherwise. Their Redis client also
+// serves the presence directory.
 type limits struct {
 	events, typing ratelimit.Allower
 	logins         ratelimit.Failures
+	redis          *redis.Client // nil without LIVECHAT_REDIS_URL
 	close          func() error
 }
 
@@ -39,6 +41,7 @@ func newLimits(cfg config.Config, clk clock.Clock, log *slog.Logger) (limits, er
 		events: ratelimit.NewRedis(client, "ws", cfg.RateLimit, cfg.RateBurst, clk, log),
 		typing: ratelimit.NewRedis(client, "ws-typing", cfg.TypingRateLimit, cfg.TypingRateBurst, clk, log),
 		logins: ratelimit.NewRedisFailures(client, "login", cfg.LoginMaxFailures, cfg.LoginFailureReset, clk, log),
+		redis:  client,
 		close:  client.Close,
 	}, nil
 }

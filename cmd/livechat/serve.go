@@ -23,6 +23,7 @@ import (
 	"livechat/internal/mediaurl"
 	"livechat/internal/outbound"
 	"livechat/internal/outbox"
+	"livechat/internal/presence"
 	"livechat/internal/rest"
 	"livechat/internal/webhook"
 	"livechat/internal/wire"
@@ -91,6 +92,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	mediaURLs := mediaurl.New(secret, cfg.MediaURLTTL, clk)
 	conv := wire.New(mediaURLs)
 	svc := chat.NewService(db, clk, outbound.NewRecorder(), log, cfg.Location)
+	var dir ws.Directory // one instance: none
+	if lim.redis != nil {
+		dir = presence.NewRedis(lim.redis, "livechat:presence", presenceTTL, clk)
+	}
 	hub := ws.NewHub(ws.Options{
 		InstanceID:      instance,
 		AllowedOrigins:  cfg.AllowedOrigins,
@@ -104,9 +109,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		MaxPendingPerIP: cfg.MaxPendingPerIP,
 	}, ws.Deps{
 		Store: db, Service: svc, Tokens: tokens, Bus: b, Validator: validator, Clock: clk, Log: log,
-		Limit:  lim.events,
-		Typing: lim.typing,
-		Wire:   conv,
+		Limit:     lim.events,
+		Typing:    lim.typing,
+		Wire:      conv,
+		Directory: dir,
 	})
 	svc.SetNotifier(hub)
 	lineClient := line.NewClient(cfg.LineAPIBase, cfg.LineDataAPIBase, cfg.LineChannelToken, nil)
@@ -232,6 +238,12 @@ func busName(redisURL string) string {
 	}
 	return "redis"
 }
+
+// presenceTTL is how long an instance's operators stay online in the
+// directory after its last heartbeat (every 5 s). The others correct their
+// sockets at the second heartbeat that finds them gone, so an instance
+// that dies takes its operators offline within 30 s.
+const presenceTTL = 20 * time.Second
 
 func instanceID() string {
 	b := make([]byte, 4)

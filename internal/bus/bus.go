@@ -24,6 +24,9 @@ const (
 	// variant) for every online operator, whose unread count each
 	// instance fills in; Room is the conversation, Seq the message's.
 	Inbox = "inbox"
+	// Status is an operator's new status (Frame, a JSON string), for its
+	// sockets on the other instances.
+	Status = "status"
 	// Disconnect is an order, not a frame: close every socket of
 	// Audience.OperatorID; Frame is the close reason, a JSON string.
 	Disconnect = "disconnect"

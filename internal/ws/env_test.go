@@ -57,7 +57,17 @@ func newEnvStore(t testing.TB, db *store.DB, st chat.Store, opts ...envOption) *
 // deployment (set each its own InstanceID).
 func newEnvOn(t testing.TB, db *store.DB, st chat.Store, b bus.Bus, opts ...envOption) *env {
 	t.Helper()
-	clk := clock.NewFake(t0)
+	return newEnvDeps(t, db, st, b, nil, nil, opts...)
+}
+
+// newEnvDeps is newEnvOn on clock clk (nil: one of its own; instances of a
+// deployment share one) with deps, when not nil, changing the hub's
+// dependencies (the env's clock is set by then).
+func newEnvDeps(t testing.TB, db *store.DB, st chat.Store, b bus.Bus, clk *clock.Fake, deps func(*env, *ws.Deps), opts ...envOption) *env {
+	t.Helper()
+	if clk == nil {
+		clk = clock.NewFake(t0)
+	}
 	logs := &logRecorder{}
 	log := slog.New(logs)
 	validator, err := contract.New(asyncapi.YAML)
@@ -72,11 +82,15 @@ func newEnvOn(t testing.TB, db *store.DB, st chat.Store, b bus.Bus, opts ...envO
 	for _, f := range opts {
 		f(&o)
 	}
-	e.hub = ws.NewHub(o, ws.Deps{
+	d := ws.Deps{
 		Store: st, Service: e.svc, Tokens: e.tokens, Bus: b, Validator: validator, Clock: clk, Log: log,
 		Limit:  ratelimit.New(10, 30, clk),
 		Typing: ratelimit.New(5, 10, clk),
-	})
+	}
+	if deps != nil {
+		deps(e, &d)
+	}
+	e.hub = ws.NewHub(o, d)
 	e.svc.SetNotifier(e.hub)
 	e.srv = httptest.NewServer(api.New(api.Deps{DB: db, Socket: e.hub, AllowedOrigins: o.AllowedOrigins, Log: log}))
 	t.Cleanup(func() {

@@ -415,6 +415,7 @@ func (e *events) HandleUnsubscribeAnalytics(context.Context, lc.EmptyPayloadSche
 func (e *events) HandleSetStatus(ctx context.Context, p lc.SetStatusPayloadSchema) error {
 	op, _ := e.c.operator()
 	e.c.hub.setStatus(op.ID, p.Status)
+	e.c.hub.publishStatus(ctx, op.ID, p.Status) // for its tabs on other instances
 	e.c.hub.presenceChanged(ctx, op.ID)
 	return nil
 }

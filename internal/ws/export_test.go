@@ -21,3 +21,11 @@ func (h *Hub) PresenceListWaiting() int {
 	}
 	return len(l.next.conns)
 }
+
+// Heartbeat runs a presence directory heartbeat now: this instance's
+// operators written, the others read.
+func (h *Hub) Heartbeat() {
+	done := make(chan struct{})
+	h.dir.beat <- done
+	<-done
+}

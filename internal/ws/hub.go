@@ -44,6 +44,10 @@ type Options struct {
 	// ResumeWindow is the most messages a join_room with last_seq replays;
 	// a client that missed more gets a fresh snapshot (resync) (500).
 	ResumeWindow int
+	// PresenceHeartbeat is how often this instance renews its operators in
+	// the presence directory and reconciles its sockets' presence with it
+	// (5 s; the directory's TTL is to be about four of them).
+	PresenceHeartbeat time.Duration
 }
 
 // Deps are the hub's collaborators.
@@ -58,6 +62,8 @@ type Deps struct {
 	Limit     ratelimit.Allower // every authenticated event but ping and typing
 	Typing    ratelimit.Allower // typing_start / typing_stop
 	Wire      *wire.Converter   // messages for the wire (signs media URLs); nil: no media URLs
+	// Directory shares presence with the other instances; nil: one instance.
+	Directory Directory
 }
 
 // Hub owns every socket of this instance.
@@ -90,6 +96,10 @@ type Hub struct {
 	// Other instances' inbox rows, for this instance's worker (inbox.go).
 	inbox     chan bus.Message
 	inboxDone chan struct{}
+	dir       directory
+	// statusMu guards status, apart from mu: the bus handler sets another
+	// instance's status change while it holds mu for reading.
+	statusMu sync.Mutex
 }
 
 // writeBufs is the write buffer pool of every hub's sockets.
@@ -107,6 +117,7 @@ func NewHub(opt Options, deps Deps) *Hub {
 	def(&opt.PongWait, 60*time.Second)
 	def(&opt.WriteWait, 10*time.Second)
 	def(&opt.RecheckPeriod, 60*time.Second)
+	def(&opt.PresenceHeartbeat, 5*time.Second)
 	if opt.ReadLimit <= 0 {
 		opt.ReadLimit = 64 << 10
 	}
@@ -141,6 +152,7 @@ func NewHub(opt Options, deps Deps) *Hub {
 		loopDone:  make(chan struct{}),
 		inbox:     make(chan bus.Message, inboxQueue),
 		inboxDone: make(chan struct{}),
+		dir:       directory{kick: make(chan struct{}, 1), tick: make(chan struct{}, 1), beat: make(chan chan struct{}), done: make(chan struct{})},
 	}
 	h.upgrader = websocket.Upgrader{
 		// Read buffer 0: gorilla reads through the hijacked reader, which
@@ -155,6 +167,11 @@ func NewHub(opt Options, deps Deps) *Hub {
 	deps.Bus.Subscribe(h.deliver)
 	go h.recheckLoop()
 	go h.inboxLoop()
+	if deps.Directory != nil {
+		go h.directoryLoop()
+	} else {
+		close(h.dir.done)
+	}
 	return h
 }
 
@@ -173,7 +190,7 @@ func (h *Hub) Close(ctx context.Context) error {
 	for _, loop := range []struct {
 		done <-chan struct{}
 		what string
-	}{{h.loopDone, "operator re-check"}, {h.inboxDone, "inbox worker"}} {
+	}{{h.loopDone, "operator re-check"}, {h.inboxDone, "inbox worker"}, {h.dir.done, "presence directory"}} {
 		select {
 		case <-loop.done:
 		case <-ctx.Done():
@@ -228,7 +245,9 @@ func (h *Hub) detach(c *Conn) (room string, lastInRoom, lastConn bool) {
 	delete(set, c)
 	if len(set) == 0 {
 		delete(h.ops, op.ID)
+		h.statusMu.Lock()
 		delete(h.status, op.ID)
+		h.statusMu.Unlock()
 		return room, lastInRoom, true
 	}
 	return room, lastInRoom, false
@@ -309,15 +328,18 @@ func (h *Hub) setAnalytics(c *Conn, on bool) {
 }
 
 func (h *Hub) setStatus(opID int64, status string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	h.statusMu.Lock()
+	defer h.statusMu.Unlock()
 	h.status[opID] = status
 }
 
-// Online returns, for each operator with a socket on this instance, its status.
-func (h *Hub) Online() map[int64]string {
+// localOnline returns, for each operator with a socket on this instance,
+// its status.
+func (h *Hub) localOnline() map[int64]string {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
+	h.statusMu.Lock()
+	defer h.statusMu.Unlock()
 	out := make(map[int64]string, len(h.ops))
 	for id := range h.ops {
 		s := h.status[id]
@@ -327,6 +349,11 @@ func (h *Hub) Online() map[int64]string {
 		out[id] = s
 	}
 	return out
+}
+
+// Online returns, for each operator online on any instance, its status.
+func (h *Hub) Online() map[int64]string {
+	return h.everywhere(context.Background())
 }
 
 // DisconnectOperator closes every socket of an operator, on every instance
@@ -486,6 +513,12 @@ func (h *Hub) deliver(m bus.Message) {
 		if m.Origin != h.opt.InstanceID { // this instance updated its own
 			h.queueInbox(m)
 		}
+	case bus.Status:
+		var status string
+		if _, here := h.ops[m.Audience.OperatorID]; here && m.Origin != h.opt.InstanceID && json.Unmarshal(m.Frame, &status) == nil {
+			h.setStatus(m.Audience.OperatorID, status)
+			h.directoryChanged()
+		}
 	case bus.Disconnect:
 		var reason string
 		if m.Origin != h.opt.InstanceID && json.Unmarshal(m.Frame, &reason) == nil {
@@ -494,6 +527,7 @@ func (h *Hub) deliver(m bus.Message) {
 			}
 		}
 	case bus.Presence:
+		h.announce(m.Frame)
 		for _, set := range h.ops {
 			for c := range set {
 				if o := frame(); o != nil {

@@ -61,7 +61,7 @@ func (h *Hub) inboxLoop() {
 func (h *Hub) updateInboxes(ctx context.Context, room string, seq int64, row lc.ConversationUpdateMessagePayload) {
 	watching := h.watchers(room)
 	var readers, others []int64
-	for opID := range h.Online() {
+	for opID := range h.localOnline() {
 		if watching[opID] {
 			readers = append(readers, opID)
 		} else {

@@ -23,7 +23,7 @@ type kpiPush struct {
 
 // kpis computes the live KPIs.
 func (h *Hub) kpis(ctx context.Context) (lc.AnalyticsUpdatePayloadSchema, error) {
-	k, err := h.deps.Service.KPIs(ctx, len(h.Online()))
+	k, err := h.deps.Service.KPIs(ctx, len(h.everywhere(ctx)))
 	if err != nil {
 		return lc.AnalyticsUpdatePayloadSchema{}, err
 	}

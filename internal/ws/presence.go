@@ -47,6 +47,7 @@ type presencePush struct {
 // changed (after the change is visible). They go out now, or at the end
 // of the interval when a push went out less than presenceInterval ago.
 func (h *Hub) presenceChanged(ctx context.Context, operators ...int64) {
+	h.directoryChanged()
 	p := &h.pres
 	p.mu.Lock()
 	if p.closed {
@@ -74,14 +75,14 @@ func (h *Hub) presenceChanged(ctx context.Context, operators ...int64) {
 			p.pending = nil
 			ids := p.takeLocked(h.deps.Clock.Now())
 			p.mu.Unlock()
-			h.pushPresence(ctx, ids)
+			h.pushPresence(ctx, ids, false)
 		})
 		p.mu.Unlock()
 		return
 	}
 	ids := p.takeLocked(now)
 	p.mu.Unlock()
-	h.pushPresence(ctx, ids)
+	h.pushPresence(ctx, ids, false)
 }
 
 // takeLocked starts a push at now: it takes the changed operators.
@@ -96,8 +97,9 @@ func (p *presencePush) takeLocked(now time.Time) map[int64]struct{} {
 }
 
 // pushPresence publishes the operators' presence to every socket of every
-// instance. When the store fails they go out with the next change.
-func (h *Hub) pushPresence(ctx context.Context, ids map[int64]struct{}) {
+// instance, or with local to this instance's only. When the store fails
+// they go out with the next change.
+func (h *Hub) pushPresence(ctx context.Context, ids map[int64]struct{}, local bool) {
 	if len(ids) == 0 {
 		return
 	}
@@ -117,7 +119,17 @@ func (h *Hub) pushPresence(ctx context.Context, ids map[int64]struct{}) {
 		p.mu.Unlock()
 		return
 	}
-	h.publish(ctx, bus.Audience{Kind: bus.Presence}, lc.NewPresenceUpdateEvent(lc.PresenceUpdatePayloadSchema{Operators: ops}, h.deps.Clock.Now()))
+	frame := lc.NewPresenceUpdateEvent(lc.PresenceUpdatePayloadSchema{Operators: ops}, h.deps.Clock.Now())
+	if !local {
+		h.publish(ctx, bus.Audience{Kind: bus.Presence}, frame)
+		return
+	}
+	data, err := json.Marshal(frame)
+	if err != nil {
+		h.log.Error("encode frame", "err", err)
+		return
+	}
+	h.deliver(bus.Message{Origin: h.opt.InstanceID, Audience: bus.Audience{Kind: bus.Presence}, Frame: data})
 }
 
 // stop cancels a pending push (shutdown).
@@ -143,7 +155,7 @@ func (h *Hub) presence(ctx context.Context, only map[int64]struct{}) ([]lc.Opera
 	if err != nil {
 		return nil, fmt.Errorf("ws: presence: %w", err)
 	}
-	online := h.Online()
+	online := h.everywhere(ctx)
 	out := []lc.OperatorPresenceSchema{}
 	for _, op := range ops {
 		if only == nil && !op.Active {
@@ -249,6 +261,7 @@ func (h *Hub) fullPresence(ctx context.Context) (*outbound, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ws: presence: %w", err)
 	}
+	h.announce(data)
 	return &outbound{data: data}, nil
 }
 
