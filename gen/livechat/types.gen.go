@@ -956,7 +956,8 @@ type MessageAckMessagePayload struct {
 // NOTE: Sent to every tab of the operator who sent the message once LINE has
 // accepted the push (`delivery_status` sent), so the dashboard can show
 // it delivered. `message_sent` came first, with `delivery_status`
-// pending; a message LINE refuses gets `message_failed` instead. The
+// pending (a retry's `message_sent` may already say sent); a message
+// LINE refuses gets `message_failed` instead. The
 // SKN admin UI confirms delivery on this event.
 type MessageAckMessage struct {
 	// Payload will be inserted in the message payload
@@ -1019,7 +1020,9 @@ type MessageFailedMessagePayload struct {
 // MessageFailedMessage is the message expected for 'MessageFailedMessage' channel.
 // NOTE: Sent to every tab of the operator who sent the message, so the
 // failure is seen even if the sending tab closed. The message stays
-// stored, with `delivery_status` failed.
+// stored, with `delivery_status` failed. To send it again, send a new
+// `send_message` with a new `temp_id`: its old `temp_id` answers this
+// failed message (see `send_message`).
 type MessageFailedMessage struct {
 	// Payload will be inserted in the message payload
 	Payload MessageFailedMessagePayload
@@ -1079,7 +1082,10 @@ type MessageSentMessagePayload struct {
 }
 
 // MessageSentMessage is the message expected for 'MessageSentMessage' channel.
-// NOTE: Built from the stored row, with the client's `temp_id` echoed.
+// NOTE: Built from the stored row, with the client's `temp_id` echoed. A
+// retried `send_message` (its `temp_id` already used) gets the
+// original's `message_sent` again: the same message, with its
+// `delivery_status` as it is now.
 type MessageSentMessage struct {
 	// Payload will be inserted in the message payload
 	Payload MessageSentMessagePayload
@@ -1519,6 +1525,19 @@ type SendMessageMessagePayload struct {
 // `message_sent` with its `temp_id`, the room's other tabs get
 // `new_message`. If delivery to the customer fails later, the sender gets
 // `message_failed`.
+//
+// A `temp_id` makes the send idempotent. A `send_message` with a
+// `temp_id` this operator already used in this conversation (from any
+// tab, before or after a reconnect, or in a REST send) is a retry: it
+// stores and sends nothing, the room gets no `new_message`, and the
+// sending tab gets the original's `message_sent` again, with the same
+// `id`, `seq`, `created_at` and `temp_id` and the `delivery_status` the
+// message has now (pending, sent or failed), whatever the retry's text.
+// So a client that lost the connection before its `message_sent` sends
+// the same frame again. To send a failed message again, send it with a
+// new `temp_id`: the old one answers the failed message. A `temp_id`
+// is the client's id for one message: never reuse one for another
+// text. Without a `temp_id` every send is a new message.
 type SendMessageMessage struct {
 	// Payload will be inserted in the message payload
 	Payload SendMessageMessagePayload
@@ -2660,7 +2679,7 @@ type SendMessagePayloadSchema struct {
 	// Description: A LINE user id, the key of a customer's conversation.
 	LineUserId *LineUserIdSchema `json:"line_user_id,omitempty"`
 
-	// Description: The client's id for its optimistic copy; echoed in `message_sent` and `message_failed`.
+	// Description: The client's id for its optimistic copy, one per message (e.g. `tmp-` and a timestamp and a random part); echoed in `message_sent` and `message_failed`. A `temp_id` this operator already used in the conversation makes the send a retry, answered with that message (see `send_message`).
 	TempId *string `json:"temp_id,omitempty" validate:"omitempty,max=100"`
 
 	// Description: The message, 1 to 5000 characters after trimming.

@@ -24,11 +24,38 @@ var (
 	ErrTokenExpired   = errors.New("chat: token expired")
 	ErrTokenInvalid   = errors.New("chat: invalid token")
 
+	// ErrDuplicateSend: an operator message whose temp_id the same operator
+	// already used in the same conversation; nothing was stored. The store
+	// answers it as a *DuplicateSendError carrying the original.
+	ErrDuplicateSend = fmt.Errorf("%w: temp_id already used", ErrConflict)
+	// ErrIdempotencyKeyReused: an idempotency key (REST's Idempotency-Key)
+	// sent again with another request than the one it first came with.
+	ErrIdempotencyKeyReused = errors.New("chat: idempotency key reused with a different request")
+
 	// Not-found errors that the protocol tells apart.
 	ErrCustomerNotFound = fmt.Errorf("%w: customer", ErrNotFound)
 	ErrSessionNotFound  = fmt.Errorf("%w: session", ErrNotFound)
 	ErrOperatorNotFound = fmt.Errorf("%w: operator", ErrNotFound)
 )
+
+// DuplicateSendError is ErrDuplicateSend with the message that was stored
+// under the temp_id first.
+type DuplicateSendError struct {
+	Original Message
+}
+
+func (e *DuplicateSendError) Error() string {
+	return fmt.Sprintf("temp_id %q of operator %d already used by message %d", e.Original.TempID, deref(e.Original.OperatorID), e.Original.ID)
+}
+
+func (e *DuplicateSendError) Unwrap() error { return ErrDuplicateSend }
+
+func deref(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
 
 // Error carries a message that is safe to show a client, and wraps the
 // sentinel that decides the error code.

@@ -224,11 +224,19 @@ type SendRequest struct {
 	// Ack, if set, runs once the message is stored and announced, before
 	// delivery to the customer (the sending tab's message_sent).
 	Ack func(Message)
+	// SameText makes TempID a strict idempotency key (REST's
+	// Idempotency-Key): a key already used with another text is
+	// ErrIdempotencyKeyReused instead of a replay.
+	SameText bool
 }
 
 // SendMessage stores an operator's message (persist first, with its seq),
 // announces it, then hands it to the customer's channel. A delivery failure
 // marks the message failed and tells the sender; it is not an error here.
+//
+// A TempID the actor already used in this conversation makes it a retry:
+// nothing is stored, announced or delivered, and the message stored under
+// it first is acked and returned, whatever its delivery state (see replay).
 func (s *Service) SendMessage(ctx context.Context, r SendRequest) (Message, error) {
 	if !Storable(r.TempID) { // an identifier, stored with the message: refused, not altered
 		return Message{}, &Error{Kind: ErrInvalid, Message: "temp_id must be valid UTF-8 without NUL characters", Field: "payload.temp_id"}
@@ -261,6 +269,10 @@ func (s *Service) SendMessage(ctx context.Context, r SendRequest) (Message, erro
 		guard.Owner = &opID
 	}
 	if err := s.store.AppendMessage(ctx, &m, guard, s.now()); err != nil {
+		var dup *DuplicateSendError
+		if errors.As(err, &dup) {
+			return s.replay(r, text, dup.Original)
+		}
 		return Message{}, sendRefused(r.LineUserID, err)
 	}
 	if r.Ack != nil {
@@ -277,6 +289,27 @@ func (s *Service) SendMessage(ctx context.Context, r SendRequest) (Message, erro
 	}
 	s.deliver(ctx, &m, r.TempID)
 	return m, nil
+}
+
+// replay answers a retried send with orig, the message its temp_id already
+// stored: acked as it is now, and nothing else (it was announced and
+// handed to the channel when it was stored). A strict key with another
+// text is refused; a temp_id with another text is answered all the same,
+// as the protocol says (logged at debug level only: a client can cause it
+// at will).
+func (s *Service) replay(r SendRequest, text string, orig Message) (Message, error) {
+	if orig.Content != text {
+		if r.SameText {
+			return Message{}, &Error{Kind: ErrIdempotencyKeyReused,
+				Message: "This Idempotency-Key was already used for a message with a different text; send a new message with a new key"}
+		}
+		s.log.Debug("temp_id reused with a different text: answered with the original message",
+			"operator_id", r.Actor.ID, "line_user_id", r.LineUserID, "message_id", orig.ID)
+	}
+	if r.Ack != nil {
+		r.Ack(orig)
+	}
+	return orig, nil
 }
 
 // sendRefused words why an operator's message was not stored.

@@ -141,6 +141,13 @@ type Messages interface {
 	// error wraps ErrConflict and the cause: ErrSessionNotFound (no open
 	// session), ErrSessionState (not ACTIVE, or not guard.SessionID) or
 	// ErrForbidden (not guard.Owner's).
+	//
+	// An operator's message (OperatorID set) with a TempID that operator
+	// already used for this customer is not stored either (a unique index
+	// enforces it, also under concurrent appends): no seq is used, and the
+	// error is a *DuplicateSendError (ErrDuplicateSend) carrying the stored
+	// message as it is now. That is checked before the guard, so a retry
+	// gets the original even when the session changed since.
 	AppendMessage(ctx context.Context, m *Message, guard *AppendGuard, now time.Time) error
 	Message(ctx context.Context, id int64) (Message, error)
 	// RecentMessages returns up to limit messages with seq < beforeSeq

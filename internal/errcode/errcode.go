@@ -36,6 +36,8 @@ const (
 	Conflict              = "conflict"          // REST only: a duplicate
 	InvalidSignature      = "invalid_signature" // LINE webhook only: bad X-Line-Signature
 	Unavailable           = "unavailable"       // HTTP only: a dependency is down or not configured
+	// REST only: an Idempotency-Key sent again with another text.
+	IdempotencyKeyReused = "idempotency_key_reused"
 )
 
 // inSpec is the spec's ErrorCode enum: the codes a socket may carry.
@@ -90,6 +92,7 @@ var rules = []rule{
 	{chat.ErrTooLong, MessageTooLong, http.StatusBadRequest, "Message too long"},
 	{chat.ErrInvalid, ValidationError, http.StatusBadRequest, "Invalid input"},
 	{chat.ErrSessionState, InvalidSessionState, http.StatusConflict, "The session is not in a state that allows this"},
+	{chat.ErrIdempotencyKeyReused, IdempotencyKeyReused, http.StatusUnprocessableEntity, "This Idempotency-Key was already used with a different request"},
 	{chat.ErrConflict, Conflict, http.StatusConflict, "Conflict"},
 	{chat.ErrRateLimited, RateLimitExceeded, http.StatusTooManyRequests, "Rate limit exceeded"},
 	{chat.ErrTokenMissing, AuthMissingToken, http.StatusUnauthorized, "Access token required."},

@@ -36,7 +36,7 @@ func TestInSpecIsTheSpecsEnum(t *testing.T) {
 			t.Errorf("spec code %q not InSpec", c)
 		}
 	}
-	for _, c := range []string{errcode.NotFound, errcode.Conflict, errcode.InvalidSignature, errcode.Unavailable} {
+	for _, c := range []string{errcode.NotFound, errcode.Conflict, errcode.InvalidSignature, errcode.Unavailable, errcode.IdempotencyKeyReused} {
 		if errcode.InSpec(c) {
 			t.Errorf("HTTP-only code %q is InSpec", c)
 		}
@@ -55,6 +55,8 @@ func TestMapping(t *testing.T) {
 		{chat.ErrTooLong, errcode.MessageTooLong, http.StatusBadRequest},
 		{chat.ErrTokenExpired, errcode.AuthExpiredToken, http.StatusUnauthorized},
 		{&errcode.Error{Code: errcode.NotFound}, errcode.NotFound, http.StatusNotFound},
+		{chat.E(chat.ErrIdempotencyKeyReused, "again"), errcode.IdempotencyKeyReused, http.StatusUnprocessableEntity},
+		{&errcode.Error{Code: errcode.IdempotencyKeyReused}, errcode.IdempotencyKeyReused, http.StatusUnprocessableEntity},
 		{errors.New("disk on fire"), errcode.InternalError, http.StatusInternalServerError},
 	}
 	for _, tc := range cases {

@@ -111,6 +111,7 @@ var codes = map[int][]string{
 	404: {errcode.NotFound, errcode.SessionNotFound, errcode.CustomerNotFound, errcode.OperatorNotFound},
 	409: {errcode.Conflict, errcode.SessionAlreadyClaimed, errcode.InvalidSessionState},
 	413: {errcode.ValidationError},
+	422: {errcode.IdempotencyKeyReused},
 	429: {errcode.RateLimitExceeded},
 }
 
@@ -278,8 +279,15 @@ func FuzzSendMessage(f *testing.F) {
 			Text   string `json:"text"`
 			TempID string `json:"temp_id"`
 		}
-		r := e.call(t, "POST", lc+"conversations/"+to+"/messages", e.tok[actor.ID], string(body))
 		well := wellFormed(body, &req)
+		// A temp_id the actor already used in the conversation makes the
+		// send a retry: answered with that message, nothing stored.
+		var prior int64
+		if well && req.TempID != "" && chat.Storable(req.TempID) {
+			_ = e.db.Bun().NewRaw("SELECT id FROM messages WHERE line_user_id = ? AND operator_id = ? AND temp_id = ?", to, actor.ID, req.TempID).
+				Scan(context.Background(), &prior) // none: 0
+		}
+		r := e.call(t, "POST", lc+"conversations/"+to+"/messages", e.tok[actor.ID], string(body))
 		m := ep.answer(t, r, body, well)
 		// The owner and an admin may send any text that cleans to 1 to 5000
 		// characters, with a temp_id of at most 100 storable characters.
@@ -292,6 +300,12 @@ func FuzzSendMessage(f *testing.F) {
 			unchanged(t, r.Status, "chat_sessions", sessions, e.rows(t, "chat_sessions", "id"))
 			unchanged(t, r.Status, "customers", customers, e.rows(t, "customers", "line_user_id"))
 			unchanged(t, r.Status, "messages", messages, e.count(t, "messages"))
+			return
+		}
+		if prior != 0 {
+			if n := e.count(t, "messages"); n != messages || num(t, m["id"]) != prior || m["temp_id"] != req.TempID {
+				t.Fatalf("a retry of message %d stored %d messages and answered %v", prior, n-messages, m)
+			}
 			return
 		}
 		if n := e.count(t, "messages"); n != messages+1 {

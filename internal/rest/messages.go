@@ -54,11 +54,48 @@ func (s *server) history(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, historyPage{Messages: s.Wire.Messages(msgs), HasMore: more})
 }
 
+// idempotencyKeyHeader names the send's idempotency key.
+const idempotencyKeyHeader = "Idempotency-Key"
+
+// idempotencyKey is the request's Idempotency-Key, "" without one. It is
+// an identifier as temp_id is (it is stored as the message's temp_id):
+// storable, at most maxTempIDLen characters, and given once, not empty.
+func idempotencyKey(r *http.Request) (string, error) {
+	vs, ok := r.Header[idempotencyKeyHeader]
+	switch {
+	case !ok:
+		return "", nil
+	case len(vs) != 1:
+		return "", invalid(idempotencyKeyHeader, idempotencyKeyHeader+" must be given once")
+	case vs[0] == "":
+		return "", invalid(idempotencyKeyHeader, idempotencyKeyHeader+" must not be empty")
+	}
+	if err := identifier(idempotencyKeyHeader, vs[0]); err != nil {
+		return "", err
+	}
+	if utf8.RuneCountInString(vs[0]) > maxTempIDLen {
+		return "", invalid(idempotencyKeyHeader, fmt.Sprintf("%s must be at most %d characters", idempotencyKeyHeader, maxTempIDLen))
+	}
+	return vs[0], nil
+}
+
 // sendMessage is the REST fallback of send_message: the same service call,
 // so the same checks, the same seq and the same new_message broadcast (to
 // every socket in the room, as none of them sent it).
+//
+// It is idempotent per operator and conversation by temp_id, as the
+// socket's send is: a temp_id already used answers 201 with the message
+// stored under it, and stores and sends nothing. An Idempotency-Key header
+// takes the place of the body's temp_id (stored and echoed as temp_id),
+// and binds the text too: the key again with another text is 422
+// idempotency_key_reused.
 func (s *server) sendMessage(w http.ResponseWriter, r *http.Request) {
 	id, err := lineUserIDParam(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	key, err := idempotencyKey(r)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -79,12 +116,16 @@ func (s *server) sendMessage(w http.ResponseWriter, r *http.Request) {
 		writeError(w, invalid("temp_id", fmt.Sprintf("temp_id must be at most %d characters", maxTempIDLen)))
 		return
 	}
-	m, err := s.Service.SendMessage(r.Context(), chat.SendRequest{Actor: actor(r), LineUserID: id, Text: req.Text, TempID: req.TempID})
+	send := chat.SendRequest{Actor: actor(r), LineUserID: id, Text: req.Text, TempID: req.TempID}
+	if key != "" {
+		send.TempID, send.SameText = key, true
+	}
+	m, err := s.Service.SendMessage(r.Context(), send)
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("send to %s: %w", id, restField(err)))
 		return
 	}
-	writeJSON(w, http.StatusCreated, s.Wire.Message(m, req.TempID))
+	writeJSON(w, http.StatusCreated, s.Wire.Message(m, send.TempID))
 }
 
 // restField renames the socket's payload.X fields (the service names them

@@ -135,6 +135,9 @@ func TestMountedUnderAPI(t *testing.T) {
 	if got := r.Header.Get("Access-Control-Allow-Origin"); got != "https://admin.example.com" {
 		t.Errorf("Access-Control-Allow-Origin %q", got)
 	}
+	if got := r.Header.Get("Access-Control-Allow-Headers"); !strings.Contains(got, "Idempotency-Key") {
+		t.Errorf("Access-Control-Allow-Headers %q: a browser could not send the send's Idempotency-Key", got)
+	}
 	e.call(t, "GET", "/api/v1/nope", "", nil).expectError(t, 404, "not_found")
 	login(t, e, "alice", password).expect(t, 200)
 }

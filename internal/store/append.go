@@ -5,7 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"livechat/internal/chat"
 )
@@ -36,11 +39,45 @@ func (db *DB) AppendMessage(ctx context.Context, m *chat.Message, guard *chat.Ap
 	} else {
 		r, err = db.appendPostgres(ctx, m, guard, now)
 	}
+	var dup *duplicate
+	if errors.As(err, &dup) {
+		// Read once the writer's batch committed (the original may be
+		// in it), from the table as it is now.
+		orig, rerr := db.Message(ctx, dup.id)
+		if rerr != nil {
+			return fmt.Errorf("store: append message for %s: read message %d, the original of temp_id %q: %w", m.LineUserID, dup.id, m.TempID, rerr)
+		}
+		err = &chat.DuplicateSendError{Original: orig}
+	}
 	if err != nil {
 		return fmt.Errorf("store: append message for %s: %w", m.LineUserID, err)
 	}
 	m.ID, m.Seq, m.SessionID, m.CreatedAt = r.id, r.seq, r.sessionID, now
 	return nil
+}
+
+// duplicate is an append refused because its operator already used its
+// temp_id in the conversation: id is the message stored under it.
+// AppendMessage answers it as a *chat.DuplicateSendError.
+type duplicate struct{ id int64 }
+
+func (d *duplicate) Error() string { return fmt.Sprintf("temp_id already used by message %d", d.id) }
+func (d *duplicate) Unwrap() error { return chat.ErrDuplicateSend }
+
+// keyed reports whether m is an operator message with a temp_id, the ones
+// messages_temp_id_idx keeps unique.
+func keyed(m *chat.Message) bool { return m.TempID != "" && m.OperatorID != nil }
+
+// isTempIDConflict reports a violation of messages_temp_id_idx.
+func isTempIDConflict(err error) bool {
+	if !isUnique(err) {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.ConstraintName == "messages_temp_id_idx"
+	}
+	return strings.Contains(err.Error(), "messages.line_user_id, messages.operator_id, messages.temp_id")
 }
 
 // appended is what an append stored.
@@ -88,6 +125,12 @@ func messageArgs(m *chat.Message) []any {
 		m.OperatorID, m.OperatorName, string(m.DeliveryStatus), m.DeliveryError, retryKey, m.TempID}
 }
 
+// findTempIDSQL is the message its operator already stored under a
+// temp_id in the conversation. Its last term repeats the partial index's
+// WHERE literally, so that both databases use the index (Postgres also in a
+// generic plan).
+const findTempIDSQL = `SELECT id FROM messages WHERE line_user_id = ? AND operator_id = ? AND temp_id = ? AND temp_id <> ''`
+
 const sqliteOpenSession = `SELECT id, status, operator_id FROM chat_sessions WHERE line_user_id = ? AND status IN ('WAITING', 'ACTIVE')`
 
 const sqliteBumpSeq = `UPDATE customers SET last_seq = last_seq + 1, last_message_at = ? WHERE line_user_id = ? RETURNING last_seq`
@@ -105,11 +148,21 @@ const sqliteTouchSession = `
 	WHERE id = ?`
 
 // appendSQLite is one append inside the group writer's transaction, under
-// the write lock: nobody else writes meanwhile, so the guard is checked
+// the write lock: nobody else writes meanwhile, so a temp_id already used
+// (also by an earlier append of the same batch) and the guard are checked
 // before anything is written, and a failure after the seq was taken rolls
-// back to the savepoint.
+// back to the savepoint, refusing only this append.
 func (db *DB) appendSQLite(ctx context.Context, tx *sql.Tx, m *chat.Message, guard *chat.AppendGuard, now time.Time) (appended, error) {
 	s := db.stmts
+	if keyed(m) {
+		dup, err := findTempID(ctx, tx.StmtContext(ctx, s.findTempID), m)
+		if err != nil {
+			return appended{}, err
+		}
+		if dup != nil {
+			return appended{}, dup
+		}
+	}
 	open, err := querySession(ctx, tx.StmtContext(ctx, s.openSession), m.LineUserID)
 	if err != nil {
 		return appended{}, dbErr(err)
@@ -150,9 +203,31 @@ func (db *DB) appendSQLite(ctx context.Context, tx *sql.Tx, m *chat.Message, gua
 		return appended{}, &brokenBatch{errors.Join(dbErr(err), rerr)}
 	}
 	if err != nil {
+		if keyed(m) && isTempIDConflict(err) {
+			// Not expected under the write lock, which the check above
+			// holds; should another writer have come first all the same,
+			// answer the message it stored.
+			if dup, ferr := findTempID(ctx, tx.StmtContext(ctx, s.findTempID), m); ferr == nil && dup != nil {
+				return appended{}, dup
+			}
+		}
 		return appended{}, dbErr(err)
 	}
 	return r, nil
+}
+
+// findTempID runs findTempIDSQL for m: a *duplicate, or nil when the
+// temp_id is new.
+func findTempID(ctx context.Context, st *sql.Stmt, m *chat.Message) (*duplicate, error) {
+	var id int64
+	err := st.QueryRowContext(ctx, m.LineUserID, *m.OperatorID, m.TempID).Scan(&id)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, dbErr(err)
+	}
+	return &duplicate{id: id}, nil
 }
 
 // brokenBatch is a savepoint that could not be rolled back or released:
@@ -183,17 +258,28 @@ func querySession(ctx context.Context, st *sql.Stmt, lineUserID string) (*openRo
 // pgAppendMessage is the whole append on Postgres. lck locks the customer
 // row, and s's WHERE needs lck before it locks the open session, so the
 // locks are taken in CloseSession's order (customer, then session). g is
-// what the guard needs; c takes the seq only if the guard passes, so a
-// refused message uses none. The last SELECT answers whether or not a
-// message was stored, with what the guard saw, so a refusal needs no
-// second query.
+// what the guard needs; d is the message its operator already stored
+// under the temp_id (no operator_id or an empty temp_id finds none); c takes
+// the seq only if there is none and the guard passes, so a refused message
+// uses none. The last SELECT answers whether or not a message was stored,
+// with what the guard saw and the original, so a refusal needs no second
+// query.
+//
+// d reads the statement's snapshot, taken before lck waited: a concurrent
+// append of the same temp_id that committed meanwhile is not in it, and
+// its row makes the INSERT fail on messages_temp_id_idx instead, which
+// undoes the whole statement, seq included (see appendPostgres).
 //
 // $1 line_user_id, $2 now, $3 guarded, $4 the guard's session (0: any),
-// $5 the guard's owner (NULL: any), $6..$16 messageArgs, $17 "the sender
-// is an operator" (the session's first response).
+// $5 the guard's owner (NULL: any), $6..$16 messageArgs ($11 operator_id,
+// $16 temp_id), $17 "the sender is an operator" (the session's first
+// response).
 const pgAppendMessage = `
 	WITH lck AS (
 		SELECT 1 FROM customers WHERE line_user_id = $1 FOR UPDATE
+	), d AS (
+		SELECT id FROM messages
+		WHERE line_user_id = $1 AND operator_id = $11::bigint AND temp_id = $16 AND temp_id <> ''
 	), s AS (
 		SELECT id, status, operator_id FROM chat_sessions
 		WHERE line_user_id = $1 AND status IN ('WAITING', 'ACTIVE') AND EXISTS (SELECT 1 FROM lck)
@@ -203,7 +289,7 @@ const pgAppendMessage = `
 			(SELECT id FROM s) AS session_id, (SELECT status FROM s) AS status, (SELECT operator_id FROM s) AS operator_id
 	), c AS (
 		UPDATE customers SET last_seq = last_seq + 1, last_message_at = $2
-		WHERE line_user_id = $1 AND (SELECT
+		WHERE line_user_id = $1 AND NOT EXISTS (SELECT 1 FROM d) AND (SELECT
 			NOT $3::boolean OR (g.status = 'ACTIVE' AND ($4::bigint = 0 OR g.session_id = $4::bigint)
 				AND ($5::bigint IS NULL OR g.operator_id = $5::bigint))
 			FROM g)
@@ -220,7 +306,7 @@ const pgAppendMessage = `
 			first_response_at = CASE WHEN first_response_at IS NULL AND $17::boolean THEN $2 ELSE first_response_at END
 		WHERE id = (SELECT session_id FROM m)
 	)
-	SELECT g.customer, g.session_id, g.status, g.operator_id, m.id, m.seq FROM g LEFT JOIN m ON true`
+	SELECT g.customer, g.session_id, g.status, g.operator_id, m.id, m.seq, (SELECT id FROM d) FROM g LEFT JOIN m ON true`
 
 // appendPostgres runs pgAppendMessage and explains a refusal from what it
 // answered.
@@ -241,10 +327,17 @@ func (db *DB) appendPostgres(ctx context.Context, m *chat.Message, guard *chat.A
 		openID   *int64
 		status   *string
 		id, seq  *int64
+		dupID    *int64
 	)
-	err := db.stmts.appendMessage.QueryRowContext(ctx, args...).Scan(&customer, &openID, &status, &open.operatorID, &id, &seq)
+	err := db.stmts.appendMessage.QueryRowContext(ctx, args...).Scan(&customer, &openID, &status, &open.operatorID, &id, &seq, &dupID)
 	if err != nil {
+		if keyed(m) && isTempIDConflict(err) {
+			return appended{}, db.committedTempID(ctx, m, err)
+		}
 		return appended{}, dbErr(err)
+	}
+	if dupID != nil {
+		return appended{}, &duplicate{id: *dupID}
 	}
 	if id != nil {
 		return appended{id: *id, seq: *seq, sessionID: openID}, nil
@@ -261,4 +354,16 @@ func (db *DB) appendPostgres(ctx context.Context, m *chat.Message, guard *chat.A
 		return appended{}, err
 	}
 	return appended{}, fmt.Errorf("store: append stored nothing, and the guard passed: %w", chat.ErrConflict)
+}
+
+// committedTempID answers an append that lost the race for its temp_id to
+// one that committed first: a *duplicate with that one's id. conflict is
+// the insert's error.
+func (db *DB) committedTempID(ctx context.Context, m *chat.Message, conflict error) error {
+	var id int64
+	err := db.bun.DB.QueryRowContext(ctx, db.sqlText(findTempIDSQL), m.LineUserID, *m.OperatorID, m.TempID).Scan(&id)
+	if err != nil {
+		return fmt.Errorf("find the message that took temp_id %q: %w (after %w)", m.TempID, dbErr(err), dbErr(conflict))
+	}
+	return &duplicate{id: id}
 }

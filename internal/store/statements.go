@@ -19,8 +19,9 @@ import (
 // there and keeps it.
 type statements struct {
 	// SQLite: an operator message is four small statements in the group
-	// writer's transaction.
-	openSession, bumpSeq, insertMessage, touchSession *sql.Stmt
+	// writer's transaction (five with a temp_id).
+	// findTempID first, for an operator message with a temp_id.
+	findTempID, openSession, bumpSeq, insertMessage, touchSession *sql.Stmt
 	// Postgres: the whole append is one statement.
 	appendMessage *sql.Stmt
 	// Both: the outbox's claim and outcome of one attempt.
@@ -64,6 +65,7 @@ func (db *DB) prepare(ctx context.Context) error {
 	var err error
 	if db.dialect == SQLite {
 		err = errors.Join(
+			prep(&s.findTempID, findTempIDSQL),
 			prep(&s.openSession, sqliteOpenSession),
 			prep(&s.bumpSeq, sqliteBumpSeq),
 			prep(&s.insertMessage, sqliteInsertMessage),
@@ -86,7 +88,7 @@ func (db *DB) prepare(ctx context.Context) error {
 }
 
 func (s *statements) close() {
-	for _, st := range []*sql.Stmt{s.openSession, s.bumpSeq, s.insertMessage, s.touchSession, s.appendMessage, s.claimDelivery, s.finishDelivery, s.claimDeliveries, s.finishDeliveries} {
+	for _, st := range []*sql.Stmt{s.findTempID, s.openSession, s.bumpSeq, s.insertMessage, s.touchSession, s.appendMessage, s.claimDelivery, s.finishDelivery, s.claimDeliveries, s.finishDeliveries} {
 		if st != nil {
 			_ = st.Close()
 		}

@@ -13,8 +13,9 @@ import (
 
 // Group commit on SQLite. One goroutine owns the writes of operator and
 // customer messages: it takes whatever is queued, up to maxBatch, runs each
-// append in one transaction (a savepoint each, so one refused message does
-// not undo the others) and commits once. Every caller returns after the
+// append in one transaction (a savepoint each, so one refused message, by
+// its guard or as a repeated temp_id, does not undo the others) and
+// commits once. Every caller returns after the
 // commit: nothing is acknowledged before it is durable. The queue is
 // bounded, so a sender that outruns the disk waits (and its socket's TCP
 // window fills) instead of piling up memory.
@@ -156,7 +157,10 @@ func (w *groupWriter) commit(batch []*appendReq) {
 	}
 	if err := tx.Commit(); err != nil {
 		for _, r := range live {
-			if r.err == nil {
+			// A duplicate may name a message of this batch, which is
+			// not stored after all.
+			var dup *duplicate
+			if r.err == nil || errors.As(r.err, &dup) {
 				r.res, r.err = appended{}, fmt.Errorf("commit: %w", dbErr(err))
 			}
 		}
