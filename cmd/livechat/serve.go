@@ -66,7 +66,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	var checks []api.Check
 	var b bus.Bus = bus.NewMemory()
 	if cfg.RedisURL != "" {
-		rb, err := bus.NewRedis(ctx, cfg.RedisURL, "livechat:events", log)
+		rb, err := bus.NewRedis(ctx, cfg.RedisURL, "livechat:events", log, bus.RedisOptions{})
 		if err != nil {
 			return err
 		}
