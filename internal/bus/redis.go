@@ -210,7 +210,17 @@ func (b *Redis) Dropped() uint64 { return b.dropped.Load() }
 // round trip succeeded and its subscription stands.
 func (b *Redis) Healthy() bool { return b.healthy.Load() }
 
-// Ping checks that Redis answers (readiness).
+// Ready is the readiness check: nil when the bus has Redis up (Healthy)
+// and Redis answers a ping now, so that a Redis that just went away shows
+// at once.
+func (b *Redis) Ready(ctx context.Context) error {
+	if !b.Healthy() {
+		return errors.New("bus: redis down: a round trip failed or the subscription is lost")
+	}
+	return b.Ping(ctx)
+}
+
+// Ping checks that Redis answers.
 func (b *Redis) Ping(ctx context.Context) error {
 	if err := b.client.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("bus: redis ping: %w", err)
