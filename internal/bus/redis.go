@@ -57,9 +57,9 @@ type Redis struct {
 	pubsub *redis.PubSub
 
 	stateMu  sync.Mutex
-	pubDown  atomic.Bool // publishing failed: Publish drops until a ping answers
+	pubDown  bool        // a round trip failed, and no ping has answered since
 	subDown  bool        // the subscription is lost
-	healthy  atomic.Bool
+	healthy  atomic.Bool // neither: while not, Publish drops for the others
 	downAt   time.Time
 	downDrop uint64 // dropped when the outage began
 
@@ -174,9 +174,9 @@ func (b *Redis) OnReconnect(f func()) {
 }
 
 // Publish hands m to this instance's handlers, then queues it for the
-// other instances; it never waits for Redis. While Redis is down or the
-// queue is full, m is dropped for the others and counted (Dropped); that is
-// no error. The bus keeps m.Frame until it is sent: do not modify it.
+// other instances; it never waits for Redis. While Redis is down (not
+// Healthy) or the queue is full, m is dropped for the others and counted
+// (Dropped); that is no error. The bus keeps m.Frame until it is sent: do not modify it.
 func (b *Redis) Publish(_ context.Context, m Message) error {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
@@ -186,7 +186,7 @@ func (b *Redis) Publish(_ context.Context, m Message) error {
 	for _, h := range b.handlers {
 		h(m)
 	}
-	if b.pubDown.Load() {
+	if !b.healthy.Load() {
 		b.dropped.Add(1)
 		return nil
 	}
@@ -229,7 +229,8 @@ func (b *Redis) Ping(ctx context.Context) error {
 }
 
 // Close stops delivery, gives what is queued up to CloseGrace to reach
-// Redis, stops both goroutines and waits for them. Against a Redis that
+// Redis (none while Redis is down), stops both goroutines and waits for
+// them. Against a Redis that
 // accepts connections and never answers, a round trip or dial under way
 // may hold it up to go-redis's read or dial timeout more.
 func (b *Redis) Close() error {
@@ -244,6 +245,9 @@ func (b *Redis) Close() error {
 	close(b.stop)
 	b.mu.Unlock()
 
+	if !b.Healthy() {
+		b.sendStop() // Redis is down: nothing queued would get through
+	}
 	grace := time.NewTimer(b.opt.CloseGrace)
 	select {
 	case <-b.sendDone:
@@ -494,14 +498,14 @@ func isTimeout(err error) bool {
 func (b *Redis) pubFailed(err error) {
 	b.stateMu.Lock()
 	defer b.stateMu.Unlock()
-	b.pubDown.Store(true)
+	b.pubDown = true
 	b.changed(err)
 }
 
 func (b *Redis) pubRecovered() {
 	b.stateMu.Lock()
 	defer b.stateMu.Unlock()
-	b.pubDown.Store(false)
+	b.pubDown = false
 	b.changed(nil)
 }
 
@@ -528,7 +532,7 @@ func (b *Redis) subRestored() {
 
 // changed logs a change of health. The caller holds stateMu.
 func (b *Redis) changed(err error) {
-	up := !b.pubDown.Load() && !b.subDown
+	up := !b.pubDown && !b.subDown
 	if up == b.healthy.Load() {
 		return
 	}

@@ -50,6 +50,13 @@ func newEnv(t testing.TB, db *store.DB, opts ...envOption) *env {
 // (a wrapper of db that counts or holds reads).
 func newEnvStore(t testing.TB, db *store.DB, st chat.Store, opts ...envOption) *env {
 	t.Helper()
+	return newEnvBus(t, db, st, bus.NewMemory(), opts...)
+}
+
+// newEnvBus is newEnvStore on bus b (closed with the env): one instance
+// of several when b is a Redis bus that others share.
+func newEnvBus(t testing.TB, db *store.DB, st chat.Store, b bus.Bus, opts ...envOption) *env {
+	t.Helper()
 	clk := clock.NewFake(t0)
 	logs := &logRecorder{}
 	log := slog.New(logs)
@@ -65,7 +72,6 @@ func newEnvStore(t testing.TB, db *store.DB, st chat.Store, opts ...envOption) *
 	for _, f := range opts {
 		f(&o)
 	}
-	b := bus.NewMemory()
 	e.hub = ws.NewHub(o, ws.Deps{
 		Store: st, Service: e.svc, Tokens: e.tokens, Bus: b, Validator: validator, Clock: clk, Log: log,
 		Limit:  ratelimit.New(10, 30, clk),
