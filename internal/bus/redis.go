@@ -107,11 +107,51 @@ const (
 	backoffHi = 2 * time.Second
 )
 
-// envelope is a message as it travels over Redis: Bus first, so that the
-// receiver tells its own from the JSON's prefix.
+// envelope is a message as it travels over Redis, but for its frame:
+// {"bus":…,"origin":…,"audience":{…},"seq":…,"frame":…}. Bus comes first,
+// so that the receiver tells its own from the JSON's prefix; the frame
+// comes last, spliced in as it is (encoding/json would compact and copy
+// it, the bulk of the bus's CPU).
 type envelope struct {
-	Bus string `json:"bus"`
-	Message
+	Bus      string   `json:"bus"`
+	Origin   string   `json:"origin"`
+	Audience Audience `json:"audience"`
+	Seq      int64    `json:"seq,omitempty"`
+}
+
+// frameKey separates the envelope's head from its frame. It cannot occur
+// earlier: inside the head's strings a quote is escaped.
+const frameKey = `,"frame":`
+
+// encode appends m's envelope to dst. m.Frame must be JSON (the hub
+// marshals every frame).
+func (b *Redis) encode(dst []byte, m Message) ([]byte, error) {
+	head, err := json.Marshal(envelope{Bus: b.id, Origin: m.Origin, Audience: m.Audience, Seq: m.Seq})
+	if err != nil {
+		return dst, fmt.Errorf("bus: encode: %w", err)
+	}
+	dst = append(dst, head[:len(head)-1]...)
+	dst = append(dst, frameKey...)
+	dst = append(dst, m.Frame...)
+	return append(dst, '}'), nil
+}
+
+// decode reads an envelope: the head with encoding/json, the frame as it
+// is once it is valid JSON. Anything else (an older instance's message,
+// with the frame elsewhere) is decoded whole.
+func decode(payload string) (Message, error) {
+	if i := strings.Index(payload, frameKey); i > 0 && payload[len(payload)-1] == '}' {
+		var env envelope
+		frame := []byte(payload[i+len(frameKey) : len(payload)-1])
+		if json.Valid(frame) && json.Unmarshal([]byte(payload[:i]+"}"), &env) == nil {
+			return Message{Origin: env.Origin, Audience: env.Audience, Frame: frame, Seq: env.Seq}, nil
+		}
+	}
+	var m Message
+	if err := json.Unmarshal([]byte(payload), &m); err != nil {
+		return Message{}, fmt.Errorf("bus: decode: %w", err)
+	}
+	return m, nil
 }
 
 // NewRedis connects to url, subscribes to channel and waits for the
@@ -317,9 +357,9 @@ func (b *Redis) send() {
 func (b *Redis) flush(batch []Message) error {
 	pipe := b.client.Pipeline()
 	for _, m := range batch {
-		data, err := json.Marshal(envelope{Bus: b.id, Message: m})
-		if err != nil { // a frame that is not JSON: it reached this instance's sockets, not the others
-			b.log.Error("bus: encode", "err", err, "audience", m.Audience.Kind)
+		data, err := b.encode(nil, m)
+		if err != nil { // it reached this instance's sockets, not the others
+			b.log.Error("bus: dropping a message for the other instances", "err", err, "audience", m.Audience.Kind)
 			continue
 		}
 		pipe.Publish(b.sendCtx, b.channel, data)
@@ -450,8 +490,8 @@ func (b *Redis) remote(payload string) {
 	if strings.HasPrefix(payload, b.self) {
 		return // this bus's own: delivered when it was published
 	}
-	var env envelope
-	if err := json.Unmarshal([]byte(payload), &env); err != nil {
+	m, err := decode(payload)
+	if err != nil {
 		if ok, n := b.bad.Allow(); ok {
 			b.log.Warn("bus: dropping malformed message", "err", err, "suppressed", n)
 		}
@@ -460,7 +500,7 @@ func (b *Redis) remote(payload string) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	for _, h := range b.handlers {
-		h(env.Message)
+		h(m)
 	}
 }
 
