@@ -137,6 +137,7 @@ func (w *lineWriter) String() string {
 
 type readyBody struct {
 	Status  string   `json:"status"`
+	Redis   string   `json:"redis"`
 	Reasons []string `json:"reasons"`
 }
 

@@ -64,19 +64,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	instance := instanceID()
 	var checks []api.Check
+	var redisUp api.RedisCheck // nil without Redis
 	var b bus.Bus = bus.NewMemory()
 	if cfg.RedisURL != "" {
-		rb, err := bus.NewRedis(ctx, cfg.RedisURL, "livechat:events", log)
+		rb, err := bus.NewRedis(ctx, cfg.RedisURL, "livechat:events", log, bus.RedisOptions{})
 		if err != nil {
 			return err
 		}
-		b = rb
-		checks = append(checks, func(ctx context.Context) []string {
-			if rb.Ping(ctx) != nil {
-				return []string{"bus: redis unreachable: other instances miss this one's events"}
-			}
-			return nil
-		})
+		b, redisUp = rb, rb.Ready
 	}
 	defer b.Close()
 
@@ -162,7 +157,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	})
 	srv := &http.Server{
 		Handler: api.New(api.Deps{
-			DB: db, Checks: checks, Socket: hub, REST: restAPI, AllowedOrigins: cfg.AllowedOrigins, Log: log,
+			DB: db, Redis: redisUp, Checks: checks, Socket: hub, REST: restAPI, AllowedOrigins: cfg.AllowedOrigins, Log: log,
 			Webhook: webhook.NewHandler(cfg.LineChannelSecret, db, inbox, clk, log),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,

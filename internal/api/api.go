@@ -23,9 +23,13 @@ type Pinger interface {
 // it is degraded, nothing when it is fine.
 type Check func(ctx context.Context) []string
 
+// RedisCheck reports whether Redis is up: nil, or why not.
+type RedisCheck func(ctx context.Context) error
+
 // Deps are what the router serves.
 type Deps struct {
 	DB             Pinger
+	Redis          RedisCheck   // nil when no Redis is configured; down degrades /readyz, never fails it
 	Checks         []Check      // degrade /readyz, never fail it
 	Socket         http.Handler // the WebSocket hub
 	REST           http.Handler // /api/v1/… JSON endpoints; nil to leave them out
@@ -40,7 +44,7 @@ func New(d Deps) http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.Handle("GET /readyz", &readiness{db: d.DB, checks: d.Checks, log: d.Log})
+	mux.Handle("GET /readyz", &readiness{db: d.DB, redis: d.Redis, checks: d.Checks, log: d.Log})
 	mux.HandleFunc("GET /asyncapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml; charset=utf-8")
 		_, _ = w.Write(asyncapi.YAML)

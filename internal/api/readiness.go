@@ -17,9 +17,10 @@ const readyTimeout = 2 * time.Second
 // serve: its database fails. Anything else that is wrong (Redis, LINE, a
 // stuck worker) makes it 200 with status "degraded" and the reasons: a
 // shared dependency failing must never take every instance out of a load
-// balancer at once.
+// balancer at once. With Redis configured, "redis" says "up" or "down".
 type readiness struct {
 	db     Pinger
+	redis  RedisCheck
 	checks []Check
 	log    *slog.Logger
 
@@ -28,9 +29,13 @@ type readiness struct {
 }
 
 type readyBody struct {
-	Status  string   `json:"status"` // ok, degraded or unavailable
+	Status  string   `json:"status"`          // ok, degraded or unavailable
+	Redis   string   `json:"redis,omitempty"` // up or down; absent without Redis
 	Reasons []string `json:"reasons,omitempty"`
 }
+
+// redisDown is the reason /readyz gives while Redis is down.
+const redisDown = "bus: redis unreachable: this instance's sockets get its own events only; the other instances' are missed, and they miss this one's"
 
 func (h *readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
@@ -42,20 +47,32 @@ func (h *readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := readyBody{Status: "ok"}
+	var redisErr error
+	if h.redis != nil {
+		body.Redis = "up"
+		if redisErr = h.redis(ctx); redisErr != nil {
+			body.Redis = "down"
+			body.Reasons = append(body.Reasons, redisDown)
+		}
+	}
 	for _, c := range h.checks {
 		body.Reasons = append(body.Reasons, c(ctx)...)
 	}
 	if len(body.Reasons) > 0 {
 		body.Status = "degraded"
 	}
-	h.changed(body)
+	var args []any
+	if redisErr != nil {
+		args = append(args, "redis_err", redisErr)
+	}
+	h.changed(body, args...)
 	writeJSON(w, http.StatusOK, body)
 }
 
 // changed logs an answer that differs from the previous one: probes come
 // every few seconds, and only a change is news.
 func (h *readiness) changed(b readyBody, args ...any) {
-	key := b.Status + ": " + strings.Join(b.Reasons, "; ")
+	key := b.Status + " " + b.Redis + ": " + strings.Join(b.Reasons, "; ")
 	h.mu.Lock()
 	same := key == h.last
 	h.last = key
@@ -67,5 +84,9 @@ func (h *readiness) changed(b readyBody, args ...any) {
 	if b.Status == "ok" {
 		level = slog.LevelInfo
 	}
-	h.log.Log(context.Background(), level, "readiness changed", append([]any{"status", b.Status, "reasons", slices.Clone(b.Reasons)}, args...)...)
+	attrs := []any{"status", b.Status}
+	if b.Redis != "" {
+		attrs = append(attrs, "redis", b.Redis)
+	}
+	h.log.Log(context.Background(), level, "readiness changed", append(attrs, append([]any{"reasons", slices.Clone(b.Reasons)}, args...)...)...)
 }

@@ -1,7 +1,10 @@
 // Package bus fans server frames out to every instance. Memory is the
 // in-process default (one instance); Redis carries the same messages across
-// instances over pub/sub. Every instance, the publisher included, delivers a
-// message exactly once through its subscription, so there is no echo.
+// instances over pub/sub. Either way Publish hands a message to the
+// publishing instance's handlers itself, synchronously and in publish
+// order, so this instance's sockets never wait for Redis; every other
+// instance gets it once through its subscription, and the publisher skips
+// its own when Redis sends it back, so there is no echo.
 package bus
 
 import (
@@ -59,10 +62,27 @@ type Handler func(Message)
 
 // Bus publishes messages to every instance's handler.
 type Bus interface {
-	// Publish hands m to every subscribed handler of every instance.
+	// Publish hands m to every subscribed handler of every instance: this
+	// instance's before it returns, the others' as the medium carries it
+	// (at most once: a medium that is down drops it for them, not for
+	// this instance).
 	Publish(ctx context.Context, m Message) error
 	// Subscribe registers this instance's handler; call it before Publish.
 	Subscribe(h Handler)
 	// Close stops delivery and releases resources.
 	Close() error
 }
+
+// Shared is a bus over a medium the instances share (Redis), which can
+// go away and come back. Memory has none.
+type Shared interface {
+	Bus
+	// Healthy reports whether the medium is up as far as the bus knows.
+	Healthy() bool
+	// OnReconnect registers a func called each time the bus receives from
+	// the other instances again after a loss: what they published
+	// meanwhile never arrives, and this is the hook to refill it.
+	OnReconnect(f func())
+}
+
+var _ Shared = (*Redis)(nil)

@@ -7,11 +7,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"os"
 	"testing"
 	"time"
 
 	"livechat/internal/bus"
+	"livechat/internal/bus/redistest"
 )
 
 // eachBus runs fn against a pair of buses that share a medium (two
@@ -23,25 +23,39 @@ func eachBus(t *testing.T, fn func(t *testing.T, a, b bus.Bus)) {
 		fn(t, m, m)
 	})
 	t.Run("redis", func(t *testing.T) {
-		url := os.Getenv("LIVECHAT_TEST_REDIS_URL")
-		if url == "" {
-			t.Skip("LIVECHAT_TEST_REDIS_URL not set: skipping Redis")
-		}
-		raw := make([]byte, 6)
-		_, _ = rand.Read(raw)
-		channel := "livechat:test:" + hex.EncodeToString(raw) // no sharing between tests
-		open := func() bus.Bus {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			r, err := bus.NewRedis(ctx, url, channel, slog.New(slog.DiscardHandler))
-			if err != nil {
-				t.Fatalf("LIVECHAT_TEST_REDIS_URL is set but Redis is unreachable: %v", err)
-			}
-			t.Cleanup(func() { r.Close() })
-			return r
-		}
-		fn(t, open(), open())
+		url := redistest.URL(t)
+		channel := testChannel()
+		fn(t, openRedis(t, url, channel, bus.RedisOptions{}), openRedis(t, url, channel, bus.RedisOptions{}))
 	})
+}
+
+// testChannel is a channel of the test's own: no sharing between tests.
+func testChannel() string {
+	raw := make([]byte, 6)
+	_, _ = rand.Read(raw)
+	return "livechat:test:" + hex.EncodeToString(raw)
+}
+
+// openRedis opens a Redis bus, closed when the test ends.
+func openRedis(t *testing.T, url, channel string, opt bus.RedisOptions) *bus.Redis {
+	t.Helper()
+	return openRedisLog(t, url, channel, opt, slog.New(slog.DiscardHandler))
+}
+
+func openRedisLog(t *testing.T, url, channel string, opt bus.RedisOptions, log *slog.Logger) *bus.Redis {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r, err := bus.NewRedis(ctx, url, channel, log, opt)
+	if err != nil {
+		t.Fatalf("LIVECHAT_TEST_REDIS_URL is set but Redis is unreachable: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := r.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return r
 }
 
 func collect(b bus.Bus) <-chan bus.Message {
@@ -95,6 +109,29 @@ func TestEveryInstanceReceivesEveryMessageOnceInOrder(t *testing.T) {
 		check(ca)
 		if cb != nil {
 			check(cb)
+		}
+	})
+}
+
+// This instance's handlers have a message before Publish returns: local
+// delivery never waits for Redis (on Redis it went around through the
+// subscription before).
+func TestPublishDeliversLocallyBeforeItReturns(t *testing.T) {
+	eachBus(t, func(t *testing.T, a, _ bus.Bus) {
+		ca := collect(a)
+		for i := range 20 {
+			frame := fmt.Sprintf(`{"n":%d}`, i)
+			if err := a.Publish(context.Background(), bus.Message{Origin: "a", Audience: bus.Audience{Kind: bus.All}, Frame: json.RawMessage(frame)}); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case m := <-ca:
+				if string(m.Frame) != frame {
+					t.Fatalf("got %s, want %s", m.Frame, frame)
+				}
+			default:
+				t.Fatalf("message %d not delivered to this instance when Publish returned", i)
+			}
 		}
 	})
 }
