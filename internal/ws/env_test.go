@@ -36,6 +36,7 @@ type env struct {
 	tokens *auth.Tokens
 	clock  *clock.Fake
 	out    *outbound.Recorder
+	bus    bus.Bus
 	logs   *logRecorder // everything the server logged
 }
 
@@ -74,7 +75,7 @@ func newEnvDeps(t testing.TB, db *store.DB, st chat.Store, b bus.Bus, clk *clock
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, db: db, clock: clk, out: outbound.NewRecorder(), logs: logs}
+	e := &env{t: t, db: db, clock: clk, out: outbound.NewRecorder(), logs: logs, bus: b}
 	e.tokens = auth.NewTokens([]byte("0123456789abcdef0123456789abcdef"), clk)
 	bkk, _ := time.LoadLocation("Asia/Bangkok")
 	e.svc = chat.NewService(st, clk, e.out, log, bkk)

@@ -277,6 +277,7 @@ func (e *events) HandleJoinRoom(ctx context.Context, p lc.JoinRoomPayloadSchema)
 		return fmt.Errorf("ws: join answer: %w", err)
 	}
 	h.openGate(c, &outbound{data: data}, through)
+	h.seqBaseline(room, through)
 	if first {
 		h.publish(ctx, bus.Audience{Kind: bus.Room, Room: room, ExcludeOperator: op.ID}, lc.NewOperatorJoinedEvent(operatorRoom(op.ID, room), c.now()))
 	}

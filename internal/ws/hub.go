@@ -97,6 +97,7 @@ type Hub struct {
 	inbox     chan bus.Message
 	inboxDone chan struct{}
 	dir       directory
+	seqs      roomSeqs // each room's message order (refill.go)
 	// statusMu guards status, apart from mu: the bus handler sets another
 	// instance's status change while it holds mu for reading.
 	statusMu sync.Mutex
@@ -165,6 +166,9 @@ func NewHub(opt Options, deps Deps) *Hub {
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
 	deps.Bus.Subscribe(h.deliver)
+	if shared, ok := deps.Bus.(bus.Shared); ok {
+		shared.OnReconnect(h.refillAll)
+	}
 	go h.recheckLoop()
 	go h.inboxLoop()
 	if deps.Directory != nil {
@@ -449,6 +453,15 @@ func (h *Hub) publishSeq(ctx context.Context, aud bus.Audience, seq int64, frame
 // deliver is the bus handler: it queues a frame on the local sockets of the
 // audience. It never blocks: a full queue disconnects that socket.
 func (h *Hub) deliver(m bus.Message) {
+	if m.Audience.Kind == bus.Room && m.Seq != 0 {
+		h.inSequence(m) // a room's messages, in seq order and gap-free (refill.go)
+		return
+	}
+	h.deliverNow(m)
+}
+
+// deliverNow queues m on the local sockets of its audience.
+func (h *Hub) deliverNow(m bus.Message) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	var shared *outbound // framed once, when the first socket takes it

@@ -1,0 +1,219 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"sync"
+	"time"
+
+	lc "livechat/gen/livechat"
+	"livechat/internal/bus"
+	"livechat/internal/chat"
+	"livechat/internal/clock"
+)
+
+// Pub/sub is at most once, and concurrent senders publish in no set order,
+// so an instance puts each room's new_message frames in seq order before
+// its sockets get them. A frame with the next seq goes out (with any held
+// ones that follow it); a frame past a gap is held; if the gap is still
+// open after gapWait, the missing messages are read from the database (the
+// bus lost them) and go out before what was held. A frame at or below the
+// room's last seq has gone out already, as a refill or twice from the bus,
+// and is dropped. When the bus reconnects (Redis restarted), every room
+// with sockets here is refilled from the database before anything new.
+
+// gapWait is how long a gap may stay open before the database fills it: a
+// frame overtaken by a later one comes within it.
+const gapWait = 100 * time.Millisecond
+
+// refillMax is the most messages one refill reads; a room that missed more
+// is left to its clients' resume (join_room with last_seq), as the held
+// frames go out with the gap.
+const refillMax = 500
+
+// refillTimeout bounds a refill's read.
+const refillTimeout = 5 * time.Second
+
+type roomSeqs struct {
+	mu    sync.Mutex // guards rooms
+	rooms map[string]*roomSeq
+}
+
+type roomSeq struct {
+	mu   sync.Mutex            // held while the room's frames are handed to its sockets, so they go in order
+	last int64                 // the highest seq handed to the room's sockets
+	held map[int64]bus.Message // past a gap
+	gap  clock.Timer           // the refill due, while frames are held
+}
+
+// room is a room's order, made at first (base: the seq before the first
+// one to come).
+func (s *roomSeqs) room(room string, base int64) *roomSeq {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rs := s.rooms[room]
+	if rs == nil {
+		rs = &roomSeq{last: base}
+		if s.rooms == nil {
+			s.rooms = map[string]*roomSeq{}
+		}
+		s.rooms[room] = rs
+	}
+	return rs
+}
+
+func (s *roomSeqs) forget(room string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.rooms, room)
+}
+
+// inSequence hands a room's new_message to its sockets in seq order.
+func (h *Hub) inSequence(m bus.Message) {
+	room := m.Audience.Room
+	if !h.hasRoom(room) {
+		h.seqs.forget(room) // nobody here to tell; a joiner starts from its answer
+		return
+	}
+	rs := h.seqs.room(room, m.Seq-1)
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	switch {
+	case m.Seq <= rs.last:
+		return // out already
+	case m.Seq > rs.last+1:
+		if rs.held == nil {
+			rs.held = map[int64]bus.Message{}
+		}
+		rs.held[m.Seq] = m
+		if rs.gap == nil {
+			rs.gap = h.deps.Clock.AfterFunc(gapWait, func() { h.fillGap(room, rs) })
+		}
+		return
+	}
+	h.deliverNow(m)
+	rs.last = m.Seq
+	h.releaseHeld(rs)
+}
+
+// releaseHeld hands over the held frames that now follow without a gap.
+// The caller holds rs.mu.
+func (h *Hub) releaseHeld(rs *roomSeq) {
+	for {
+		next, ok := rs.held[rs.last+1]
+		if !ok {
+			break
+		}
+		delete(rs.held, next.Seq)
+		h.deliverNow(next)
+		rs.last = next.Seq
+	}
+	if len(rs.held) == 0 && rs.gap != nil {
+		rs.gap.Stop()
+		rs.gap = nil
+	}
+}
+
+// fillGap reads what a room's held frames wait for and hands it over, then
+// them.
+func (h *Hub) fillGap(room string, rs *roomSeq) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.gap = nil
+	if len(rs.held) == 0 {
+		return
+	}
+	upto := slices.Max(mapsKeys(rs.held))
+	h.refillLocked(room, rs, upto)
+	// Whatever is still missing (the read failed or came short) is passed
+	// by: the held frames go out, and the clients' resume covers the rest.
+	for len(rs.held) > 0 {
+		next := slices.Min(mapsKeys(rs.held))
+		h.log.Warn("room messages missing after a refill", "room", room, "from", rs.last+1, "to", next-1)
+		rs.last = next - 1
+		h.releaseHeld(rs)
+	}
+}
+
+// refillLocked hands the room's messages after rs.last, up to upto (0: as
+// many as refillMax), read from the database, with the held frames in
+// their place. The caller holds rs.mu.
+func (h *Hub) refillLocked(room string, rs *roomSeq, upto int64) {
+	n := refillMax
+	if upto > 0 {
+		n = min(n, int(upto-rs.last))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), refillTimeout)
+	defer cancel()
+	msgs, err := h.deps.Store.MessagesAfter(ctx, room, rs.last, n)
+	if err != nil {
+		h.log.Error("refill room messages", "room", room, "err", err)
+		return
+	}
+	now := h.deps.Clock.Now()
+	for _, msg := range msgs {
+		if msg.Seq != rs.last+1 {
+			break
+		}
+		if held, ok := rs.held[msg.Seq]; ok {
+			delete(rs.held, msg.Seq)
+			h.deliverNow(held)
+		} else if frame := h.refillFrame(msg, now); frame != nil {
+			h.deliverNow(bus.Message{Origin: h.opt.InstanceID, Audience: bus.Audience{Kind: bus.Room, Room: room}, Seq: msg.Seq, Frame: frame})
+		}
+		rs.last = msg.Seq
+	}
+	h.releaseHeld(rs)
+}
+
+func (h *Hub) refillFrame(m chat.Message, now time.Time) []byte {
+	data, err := json.Marshal(lc.NewNewMessageEvent(h.deps.Wire.Message(m, m.TempID), now))
+	if err != nil {
+		h.log.Error("encode frame", "err", err)
+		return nil
+	}
+	return data
+}
+
+// refillAll refills every room with sockets here: the bus reconnected,
+// and what the other instances published meanwhile never arrived.
+func (h *Hub) refillAll() {
+	s := &h.seqs
+	s.mu.Lock()
+	rooms := make(map[string]*roomSeq, len(s.rooms))
+	for room, rs := range s.rooms {
+		rooms[room] = rs
+	}
+	s.mu.Unlock()
+	for room, rs := range rooms {
+		if !h.hasRoom(room) {
+			s.forget(room)
+			continue
+		}
+		rs.mu.Lock()
+		h.refillLocked(room, rs, 0)
+		rs.mu.Unlock()
+	}
+}
+
+// seqBaseline starts a room's order at what a join's answer carried (0
+// for a conversation without messages), when the room has none yet: a gap
+// right after it is then noticed.
+func (h *Hub) seqBaseline(room string, through int64) {
+	h.seqs.room(room, through)
+}
+
+func (h *Hub) hasRoom(room string) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.rooms[room]) > 0
+}
+
+func mapsKeys(m map[int64]bus.Message) []int64 {
+	out := make([]int64, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}

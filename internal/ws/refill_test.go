@@ -1,0 +1,132 @@
+package ws_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	lc "livechat/gen/livechat"
+	"livechat/internal/bus"
+	"livechat/internal/bus/redistest"
+	"livechat/internal/chat"
+	"livechat/internal/store/storetest"
+	"livechat/internal/wire"
+	"livechat/internal/ws"
+)
+
+// gapWait is the hub's: how long a gap in a room's seqs may stay open
+// before the database fills it.
+const gapWait = 100 * time.Millisecond
+
+// stored appends n customer messages without telling anyone (as if their
+// frames were lost on the bus) and returns them.
+func (e *env) stored(t *testing.T, cust chat.Customer, n int) []chat.Message {
+	t.Helper()
+	var out []chat.Message
+	for range n {
+		m := chat.Message{LineUserID: cust.LineUserID, Direction: chat.Incoming, MessageType: "text", Content: "quiet", SenderRole: chat.SenderUser}
+		if err := e.db.AppendMessage(context.Background(), &m, nil, e.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// publishFrom publishes m's new_message as another instance would.
+func (e *env) publishFrom(t *testing.T, m chat.Message) {
+	t.Helper()
+	data, err := json.Marshal(lc.NewNewMessageEvent((*wire.Converter)(nil).Message(m, ""), e.clock.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.bus.Publish(context.Background(), bus.Message{Origin: "elsewhere", Audience: bus.Audience{Kind: bus.Room, Room: m.LineUserID}, Frame: data, Seq: m.Seq}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRoomGapIsRefilled: a frame past a gap waits; when the gap is still
+// open after gapWait, the missing messages come from the database, then
+// the frame: in seq order, once each.
+func TestRoomGapIsRefilled(t *testing.T) {
+	e := newEnv(t, sqlite(t))
+	cust := storetest.Customer(t, e.db)
+	e.says(t, cust, 2)
+	c := e.login(t, storetest.Operator(t, e.db, "alice", chat.RoleAgent))
+	joinAnswerOf(t, c, cust, nil)
+	ms := e.stored(t, cust, 3) // seqs 3, 4, 5; only 5's frame arrives
+	e.publishFrom(t, ms[2])
+	if got := newMessages(t, c); len(got) != 0 {
+		t.Fatalf("past the gap, before gapWait: %v", got)
+	}
+	e.clock.Advance(gapWait)
+	if got := newMessages(t, c); !slices.Equal(got, []int64{3, 4, 5}) {
+		t.Fatalf("after gapWait: %v, want 3 4 5", got)
+	}
+	e.publishFrom(t, ms[0]) // a late frame of a refilled message
+	e.says(t, cust, 1)
+	if got := newMessages(t, c); !slices.Equal(got, []int64{6}) {
+		t.Fatalf("after the refill: %v, want 6 only", got)
+	}
+}
+
+// TestRoomOvertakenFrameWaits: a frame that overtook an earlier one waits
+// for it, without a read; a repeated frame is dropped.
+func TestRoomOvertakenFrameWaits(t *testing.T) {
+	e := newEnv(t, sqlite(t))
+	cust := storetest.Customer(t, e.db)
+	c := e.login(t, storetest.Operator(t, e.db, "alice", chat.RoleAgent))
+	joinAnswerOf(t, c, cust, 0)
+	ms := e.stored(t, cust, 2)
+	e.publishFrom(t, ms[1])
+	e.publishFrom(t, ms[0])
+	e.publishFrom(t, ms[1])
+	if got := newMessages(t, c); !slices.Equal(got, []int64{1, 2}) {
+		t.Fatalf("got %v, want 1 2", got)
+	}
+}
+
+// TestRoomsRefilledAfterRedisReconnects: what another instance published
+// while Redis was down reaches this instance's sockets once Redis is back,
+// before anything newer.
+func TestRoomsRefilledAfterRedisReconnects(t *testing.T) {
+	srv := redistest.Start(t)
+	db := sqlite(t)
+	open := func(instance string) *env {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		rb, err := bus.NewRedis(ctx, srv.URL, "livechat:test:refill", slog.New(slog.DiscardHandler), bus.RedisOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return newEnvOn(t, db, db, rb, func(o *ws.Options) { o.InstanceID = instance })
+	}
+	one, two := open("one"), open("two")
+	cust := storetest.Customer(t, db)
+	one.says(t, cust, 1)
+	c := two.login(t, storetest.Operator(t, db, "alice", chat.RoleAgent))
+	joinAnswerOf(t, c, cust, nil)
+	srv.Stop()
+	one.says(t, cust, 2) // seqs 2, 3: dropped for two
+	srv.Restart()
+	next := func() int64 {
+		t.Helper()
+		var m struct {
+			Seq int64 `json:"seq"`
+		}
+		c.WaitFor("new_message").Decode(t, &m)
+		return m.Seq
+	}
+	got := []int64{next(), next()}
+	one.says(t, cust, 1)
+	got = append(got, next())
+	if !slices.Equal(got, []int64{2, 3, 4}) {
+		t.Fatalf("got %v, want 2 3 4", got)
+	}
+	if extra := newMessages(t, c); len(extra) != 0 {
+		t.Fatalf("then %v", extra)
+	}
+}
