@@ -186,7 +186,7 @@ wait:
 	}
 
 	// Every client against its room in the store.
-	lost, dup, reord, phantom, resumes, resyncs, retried := 0, 0, 0, 0, 0, 0, 0
+	lost, dup, reord, phantom, resumes, resyncs, retried, lostRedis := 0, 0, 0, 0, 0, 0, 0, 0
 	var lostNotes []string
 	for _, c := range h.clients {
 		c.mu.Lock()
@@ -213,22 +213,30 @@ wait:
 		if len(c.dups) > 0 {
 			lostNotes = append(lostNotes, fmt.Sprintf("%s (room %d) received again: seqs %v", c.name, c.room, c.dups))
 		}
-		if len(c.reorders) > 0 {
-			lostNotes = append(lostNotes, fmt.Sprintf("%s (room %d) received out of order: seqs %v", c.name, c.room, c.reorders))
+		for _, r := range c.reorders {
+			why := "a message whose seq the store has not"
+			if m, ok := inDB[r.seq]; ok {
+				why = h.explain(c, m, acked, accepted)
+			}
+			lostNotes = append(lostNotes, fmt.Sprintf("REORDERED %s room %d: seq %d received at %.2fs on instance %d after seq %d; it was stored at %.2fs; %s",
+				c.name, c.room, r.seq, r.at.Sub(h.start).Seconds(), r.inst, r.after, inDB[r.seq].CreatedAt.Sub(h.start).Seconds(), why))
 		}
 		// Each lost message: when it was stored, which socket the client
 		// had then (on which instance), where it came from, which fault.
-		byWhy := map[string][]int64{}
+		byWhy := map[string][]string{}
 		var whys []string
 		for _, m := range missing {
 			why := h.explain(c, m, acked, accepted)
+			if strings.Contains(why, "during redis down") {
+				lostRedis++
+			}
 			if _, ok := byWhy[why]; !ok {
 				whys = append(whys, why)
 			}
-			byWhy[why] = append(byWhy[why], m.Seq)
+			byWhy[why] = append(byWhy[why], fmt.Sprintf("%d@%.2fs", m.Seq, m.CreatedAt.Sub(h.start).Seconds()))
 		}
 		for _, why := range whys {
-			lostNotes = append(lostNotes, fmt.Sprintf("LOST %s room %d (%s) seqs %v: %s", c.name, c.room, h.rooms[c.room], byWhy[why], why))
+			lostNotes = append(lostNotes, fmt.Sprintf("LOST %s room %d (%s) seqs (seq@stored) %v: %s", c.name, c.room, h.rooms[c.room], byWhy[why], why))
 		}
 		c.mu.Unlock()
 	}
@@ -253,9 +261,12 @@ wait:
 		h.prof.name, ops, custs, len(h.clients), resumes, resyncs, retried, failedWH, phantom,
 		storeMissing, storeExtra, storeDup, len(pushed), lineMissing, lineDup, lineExtra)
 	summary := fmt.Sprintf("lost=%d duplicated=%d reordered=%d messages=%d", lost, dup, reord, total)
+	window := fmt.Sprintf("lost while Redis was down or within 3 s of its restart: %d of %d", lostRedis, lost)
 	t.Log(details)
+	t.Log(window)
 	t.Log(summary)
 	fmt.Println(details)
+	fmt.Println(window)
 	fmt.Println(summary)
 
 	if lost+dup+reord+phantom != 0 {
@@ -326,14 +337,17 @@ func (h *chaosHarness) explain(c *chaosClient, m chat.Message, acked map[string]
 	} else {
 		parts = append(parts, fmt.Sprintf("a %s message %q", m.SenderRole, m.Content))
 	}
-	fault := "no fault under way"
+	var faults []string
 	h.fmu.Lock()
 	for _, f := range h.faults {
 		if at >= f.from-500*time.Millisecond && at <= f.to+3*time.Second {
-			fault = fmt.Sprintf("during %s (%.2fs..%.2fs, +3 s)", f.what, f.from.Seconds(), f.to.Seconds())
+			faults = append(faults, fmt.Sprintf("during %s (%.2fs..%.2fs, +3 s)", f.what, f.from.Seconds(), f.to.Seconds()))
 		}
 	}
 	h.fmu.Unlock()
-	parts = append(parts, fault)
+	if len(faults) == 0 {
+		faults = append(faults, "no fault under way")
+	}
+	parts = append(parts, strings.Join(faults, ", "))
 	return strings.Join(parts, "; ")
 }

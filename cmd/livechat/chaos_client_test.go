@@ -109,7 +109,7 @@ type chaosClient struct {
 	held     map[int64]bool
 	maxSeq   int64
 	dups     []int64 // seqs received again
-	reorders []int64 // seqs first received after a higher one
+	reorders []reorder // seqs first received after a higher one
 	spans    []connSpan
 	retried  map[string]bool // temp_ids sent on more than one socket
 	acks     map[string]int64
@@ -118,6 +118,13 @@ type chaosClient struct {
 	resyncs  int
 	errs     []string
 	claimed  chan error // the answer to claim_session
+}
+
+// reorder is a message first received after a later one.
+type reorder struct {
+	seq, after int64
+	at         time.Time
+	inst       int
 }
 
 // connSpan is one socket's life.
@@ -153,7 +160,7 @@ func (c *chaosClient) receive(seq int64, retry bool) {
 		return
 	}
 	if seq < c.maxSeq {
-		c.reorders = append(c.reorders, seq)
+		c.reorders = append(c.reorders, reorder{seq: seq, after: c.maxSeq, at: time.Now(), inst: c.inst})
 	}
 	c.held[seq] = true
 	c.maxSeq = max(c.maxSeq, seq)

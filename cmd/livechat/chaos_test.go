@@ -513,7 +513,11 @@ func (h *chaosHarness) faultSchedule(loadStart time.Duration) {
 	h.logf("server 1 restarted on %s", h.addrs[1])
 	record("server 1 SIGKILLed, restarted", from)
 
-	until(at(0.55))
+	until(at(0.45))
+	h.cut(1, 2, 7, 8, 11, 12) // back to instance 1 for some, which the kill emptied
+	record("cut watcher0 owner1 watcher3 owner4 watcher5 owner6", h.now())
+
+	until(at(0.60))
 	from = h.now()
 	h.logf("Redis stopped")
 	h.redis.Stop()
@@ -522,7 +526,7 @@ func (h *chaosHarness) faultSchedule(loadStart time.Duration) {
 	h.logf("Redis restarted on the same port")
 	record("redis down", from)
 
-	until(at(0.75))
+	until(at(0.80))
 	h.cut(6, 9, 13, 18)
 	record("cut owner3 watcher4 watcher6 owner9", h.now())
 
