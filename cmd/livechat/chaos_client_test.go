@@ -108,7 +108,7 @@ type chaosClient struct {
 	up       chan struct{}
 	held     map[int64]bool
 	maxSeq   int64
-	dups     []int64 // seqs received again
+	dups     []int64   // seqs received again
 	reorders []reorder // seqs first received after a higher one
 	spans    []connSpan
 	retried  map[string]bool // temp_ids sent on more than one socket
