@@ -218,6 +218,9 @@ wait:
 			if m, ok := inDB[r.seq]; ok {
 				why = h.explain(c, m, acked, accepted)
 			}
+			if m, ok := inDB[r.after]; ok {
+				why += fmt.Sprintf("; seq %d was %s", r.after, h.origin(m, acked, accepted))
+			}
 			lostNotes = append(lostNotes, fmt.Sprintf("REORDERED %s room %d: seq %d received at %.2fs on instance %d after seq %d; it was stored at %.2fs; %s",
 				c.name, c.room, r.seq, r.at.Sub(h.start).Seconds(), r.inst, r.after, inDB[r.seq].CreatedAt.Sub(h.start).Seconds(), why))
 		}
@@ -330,13 +333,7 @@ func (h *chaosHarness) explain(c *chaosClient, m chat.Message, acked map[string]
 		}
 	}
 	parts = append(parts, sock)
-	if a, ok := acked[m.Content]; ok {
-		parts = append(parts, fmt.Sprintf("an operator message acknowledged on instance %d", a.inst))
-	} else if inst, ok := accepted[m.Content]; ok {
-		parts = append(parts, fmt.Sprintf("a customer message whose webhook went to instance %d", inst))
-	} else {
-		parts = append(parts, fmt.Sprintf("a %s message %q", m.SenderRole, m.Content))
-	}
+	parts = append(parts, h.origin(m, acked, accepted))
 	var faults []string
 	h.fmu.Lock()
 	for _, f := range h.faults {
@@ -350,4 +347,15 @@ func (h *chaosHarness) explain(c *chaosClient, m chat.Message, acked map[string]
 	}
 	parts = append(parts, strings.Join(faults, ", "))
 	return strings.Join(parts, "; ")
+}
+
+// origin says where a message came from.
+func (h *chaosHarness) origin(m chat.Message, acked map[string]chaosAck, accepted map[string]int) string {
+	if a, ok := acked[m.Content]; ok {
+		return fmt.Sprintf("an operator message acknowledged on instance %d", a.inst)
+	}
+	if inst, ok := accepted[m.Content]; ok {
+		return fmt.Sprintf("a customer message whose webhook went to instance %d (any instance's inbox worker may store it)", inst)
+	}
+	return fmt.Sprintf("a %s message %q", m.SenderRole, m.Content)
 }
