@@ -66,6 +66,15 @@ func Open(t testing.TB, dialect string) *store.DB {
 	return db
 }
 
+// PostgresURL creates a schema of the test's own on EnvPostgresDSN's server
+// and returns a URL whose search_path selects it, for processes the test
+// starts (servers, CLI calls); the schema is dropped when t ends. It skips
+// when EnvPostgresDSN is unset and fails when the server is unreachable.
+func PostgresURL(t testing.TB) string {
+	t.Helper()
+	return postgresSchema(t)
+}
+
 // postgresSchema creates a schema with a random name and returns a URL whose
 // search_path selects it. The schema is dropped in cleanup, after the store
 // (registered later, so cleaned up earlier) has closed.
