@@ -329,7 +329,8 @@ func (e *events) HandleSendMessage(ctx context.Context, p lc.SendMessagePayloadS
 	_, err = h.deps.Service.SendMessage(ctx, chat.SendRequest{
 		Actor: op, LineUserID: room, Text: p.Text, TempID: tempID, Origin: c.id,
 		Ack: func(m chat.Message) {
-			c.sendFrame(lc.NewMessageSentEvent(h.deps.Wire.Message(m, tempID), c.now()))
+			frame := lc.NewMessageSentEvent(h.deps.Wire.Message(m, tempID), c.now())
+			h.ackInSequence(room, m.Seq, c.id, func() { c.sendFrame(frame) })
 		},
 	})
 	if err != nil {

@@ -40,11 +40,18 @@ type roomSeqs struct {
 	rooms map[string]*roomSeq
 }
 
+// pendingAck is a sender's message_sent waiting for its turn.
+type pendingAck struct {
+	conn string // the sending tab, which a refill of the message skips
+	send func()
+}
+
 type roomSeq struct {
-	mu   sync.Mutex            // held while the room's frames are handed to its sockets, so they go in order
-	last int64                 // the highest seq handed to the room's sockets
-	held map[int64]bus.Message // past a gap
-	gap  clock.Timer           // the refill due, while frames are held
+	mu   sync.Mutex             // held while the room's frames are handed to its sockets, so they go in order
+	last int64                  // the highest seq handed to the room's sockets
+	held map[int64]bus.Message  // past a gap
+	acks map[int64][]pendingAck // a sender's message_sent, due once the seqs before it went out
+	gap  clock.Timer            // the refill due, while frames or acks wait
 }
 
 // room is a room's order, made at first (base: the seq before the first
@@ -97,10 +104,11 @@ func (h *Hub) inSequence(m bus.Message) {
 	h.releaseHeld(rs)
 }
 
-// releaseHeld hands over the held frames that now follow without a gap.
-// The caller holds rs.mu.
+// releaseHeld hands over the held frames that now follow without a gap,
+// and the acks whose turn came. The caller holds rs.mu.
 func (h *Hub) releaseHeld(rs *roomSeq) {
 	for {
+		h.releaseAcks(rs)
 		next, ok := rs.held[rs.last+1]
 		if !ok {
 			break
@@ -109,9 +117,42 @@ func (h *Hub) releaseHeld(rs *roomSeq) {
 		h.deliverNow(next)
 		rs.last = next.Seq
 	}
-	if len(rs.held) == 0 && rs.gap != nil {
+	if len(rs.held) == 0 && len(rs.acks) == 0 && rs.gap != nil {
 		rs.gap.Stop()
 		rs.gap = nil
+	}
+}
+
+// releaseAcks sends the acks of the messages that follow what went out.
+func (h *Hub) releaseAcks(rs *roomSeq) {
+	for seq, acks := range rs.acks {
+		if seq <= rs.last+1 {
+			delete(rs.acks, seq)
+			for _, a := range acks {
+				a.send()
+			}
+		}
+	}
+}
+
+// ackInSequence sends a sender's message_sent for its message of seq in
+// room after the messages before it, as its tab's other frames go: a tab
+// never has seq N+1 before N, its own included. It waits at most gapWait,
+// as a held frame does.
+func (h *Hub) ackInSequence(room string, seq int64, conn string, send func()) {
+	rs := h.seqs.room(room, seq-1)
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if seq <= rs.last+1 {
+		send()
+		return
+	}
+	if rs.acks == nil {
+		rs.acks = map[int64][]pendingAck{}
+	}
+	rs.acks[seq] = append(rs.acks[seq], pendingAck{conn: conn, send: send})
+	if rs.gap == nil {
+		rs.gap = h.deps.Clock.AfterFunc(gapWait, func() { h.fillGap(room, rs) })
 	}
 }
 
@@ -121,10 +162,16 @@ func (h *Hub) fillGap(room string, rs *roomSeq) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	rs.gap = nil
-	if len(rs.held) == 0 {
+	if len(rs.held) == 0 && len(rs.acks) == 0 {
 		return
 	}
-	upto := slices.Max(mapsKeys(rs.held))
+	var upto int64
+	if len(rs.held) > 0 {
+		upto = slices.Max(mapsKeys(rs.held))
+	}
+	for seq := range rs.acks {
+		upto = max(upto, seq-1)
+	}
 	h.refillLocked(room, rs, upto)
 	// Whatever is still missing (the read failed or came short) is passed
 	// by: the held frames go out, and the clients' resume covers the rest.
@@ -134,6 +181,12 @@ func (h *Hub) fillGap(room string, rs *roomSeq) {
 		rs.last = next - 1
 		h.releaseHeld(rs)
 	}
+	for seq, acks := range rs.acks { // waited long enough
+		delete(rs.acks, seq)
+		for _, a := range acks {
+			a.send()
+		}
+	}
 }
 
 // refillLocked hands the room's messages after rs.last, up to upto (0: as
@@ -142,6 +195,10 @@ func (h *Hub) fillGap(room string, rs *roomSeq) {
 func (h *Hub) refillLocked(room string, rs *roomSeq, upto int64) {
 	n := refillMax
 	if upto > 0 {
+		if upto <= rs.last {
+			h.releaseHeld(rs)
+			return
+		}
 		n = min(n, int(upto-rs.last))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), refillTimeout)
@@ -156,11 +213,16 @@ func (h *Hub) refillLocked(room string, rs *roomSeq, upto int64) {
 		if msg.Seq != rs.last+1 {
 			break
 		}
+		sender := "" // the message's own sending tab, when its ack waits here
+		if acks := rs.acks[msg.Seq]; len(acks) == 1 {
+			sender = acks[0].conn
+		}
+		h.releaseAcks(rs) // the sender's ack before anything after its message
 		if held, ok := rs.held[msg.Seq]; ok {
 			delete(rs.held, msg.Seq)
 			h.deliverNow(held)
 		} else if frame := h.refillFrame(msg, now); frame != nil {
-			h.deliverNow(bus.Message{Origin: h.opt.InstanceID, Audience: bus.Audience{Kind: bus.Room, Room: room}, Seq: msg.Seq, Frame: frame})
+			h.deliverNow(bus.Message{Origin: h.opt.InstanceID, Audience: bus.Audience{Kind: bus.Room, Room: room, ExcludeConn: sender}, Seq: msg.Seq, Frame: frame})
 		}
 		rs.last = msg.Seq
 	}

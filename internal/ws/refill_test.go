@@ -3,6 +3,7 @@ package ws_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"slices"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"livechat/internal/bus"
 	"livechat/internal/bus/redistest"
 	"livechat/internal/chat"
+	"livechat/internal/contract/wstest"
 	"livechat/internal/store/storetest"
 	"livechat/internal/wire"
 	"livechat/internal/ws"
@@ -128,5 +130,41 @@ func TestRoomsRefilledAfterRedisReconnects(t *testing.T) {
 	}
 	if extra := newMessages(t, c); len(extra) != 0 {
 		t.Fatalf("then %v", extra)
+	}
+}
+
+// TestSendersAckWaitsForEarlierSeqs: a sender's message_sent comes after
+// the room's earlier messages, even one this instance has not seen yet (a
+// frame lost on the bus): its tab never has seq N+1 before N.
+func TestSendersAckWaitsForEarlierSeqs(t *testing.T) {
+	e := newEnv(t, sqlite(t))
+	a := e.login(t, storetest.Operator(t, e.db, "alice", chat.RoleAgent))
+	cust := e.claimed(t, a) // alice owns the session, in the room
+	e.says(t, cust, 1)
+	a.Sync()
+	e.stored(t, cust, 1) // seq 2: its frame never comes
+	a.Send("send_message", map[string]any{"text": "hi", "temp_id": "t1"})
+	var seen []string
+	note := func(f wstest.Frame) {
+		if f.Type == "new_message" || f.Type == "message_sent" {
+			var m struct {
+				Seq int64 `json:"seq"`
+			}
+			f.Decode(t, &m)
+			seen = append(seen, fmt.Sprintf("%s %d", f.Type, m.Seq))
+		}
+	}
+	for _, f := range a.Sync() { // stored by now: the ping follows the send
+		note(f)
+	}
+	if len(seen) != 0 {
+		t.Fatalf("before gapWait alice got %v", seen)
+	}
+	e.clock.Advance(gapWait) // seq 2 is refilled, then the ack
+	for len(seen) < 2 {
+		note(a.Next())
+	}
+	if want := []string{"new_message 2", "message_sent 3"}; !slices.Equal(seen, want) {
+		t.Fatalf("alice got %v, want %v", seen, want)
 	}
 }
