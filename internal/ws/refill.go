@@ -51,7 +51,10 @@ type roomSeq struct {
 	last int64                  // the highest seq handed to the room's sockets
 	held map[int64]bus.Message  // past a gap
 	acks map[int64][]pendingAck // a sender's message_sent, due once the seqs before it went out
-	gap  clock.Timer            // the refill due, while frames or acks wait
+	// sentBy is the sending tab of a message acknowledged here whose frame
+	// has not gone out yet: a refill of it skips that tab.
+	sentBy map[int64]string
+	gap    clock.Timer // the refill due, while frames or acks wait
 }
 
 // room is a room's order, made at first (base: the seq before the first
@@ -68,6 +71,13 @@ func (s *roomSeqs) room(room string, base int64) *roomSeq {
 		s.rooms[room] = rs
 	}
 	return rs
+}
+
+// current reports whether rs is room's order still.
+func (s *roomSeqs) current(room string, rs *roomSeq) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rooms[room] == rs
 }
 
 func (s *roomSeqs) forget(room string) {
@@ -129,8 +139,25 @@ func (h *Hub) releaseAcks(rs *roomSeq) {
 		if seq <= rs.last+1 {
 			delete(rs.acks, seq)
 			for _, a := range acks {
+				rs.acked(seq, a.conn)
 				a.send()
 			}
+		}
+	}
+}
+
+// acked notes the sending tab of a message acknowledged before its frame
+// went out, and forgets those that went.
+func (rs *roomSeq) acked(seq int64, conn string) {
+	if seq > rs.last {
+		if rs.sentBy == nil {
+			rs.sentBy = map[int64]string{}
+		}
+		rs.sentBy[seq] = conn
+	}
+	for s := range rs.sentBy {
+		if s <= rs.last {
+			delete(rs.sentBy, s)
 		}
 	}
 }
@@ -144,6 +171,7 @@ func (h *Hub) ackInSequence(room string, seq int64, conn string, send func()) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	if seq <= rs.last+1 {
+		rs.acked(seq, conn)
 		send()
 		return
 	}
@@ -162,6 +190,12 @@ func (h *Hub) fillGap(room string, rs *roomSeq) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	rs.gap = nil
+	if !h.seqs.current(room, rs) {
+		// The room emptied here and was forgotten: what rs held was for
+		// sockets that left, and a newer order serves those that came.
+		rs.held, rs.acks = nil, nil
+		return
+	}
 	if len(rs.held) == 0 && len(rs.acks) == 0 {
 		return
 	}
@@ -184,6 +218,7 @@ func (h *Hub) fillGap(room string, rs *roomSeq) {
 	for seq, acks := range rs.acks { // waited long enough
 		delete(rs.acks, seq)
 		for _, a := range acks {
+			rs.acked(seq, a.conn)
 			a.send()
 		}
 	}
@@ -213,11 +248,8 @@ func (h *Hub) refillLocked(room string, rs *roomSeq, upto int64) {
 		if msg.Seq != rs.last+1 {
 			break
 		}
-		sender := "" // the message's own sending tab, when its ack waits here
-		if acks := rs.acks[msg.Seq]; len(acks) == 1 {
-			sender = acks[0].conn
-		}
-		h.releaseAcks(rs) // the sender's ack before anything after its message
+		h.releaseAcks(rs)            // the sender's ack before anything after its message
+		sender := rs.sentBy[msg.Seq] // its own tab has its message_sent
 		if held, ok := rs.held[msg.Seq]; ok {
 			delete(rs.held, msg.Seq)
 			h.deliverNow(held)
