@@ -245,6 +245,9 @@ func (e *events) HandleJoinRoom(ctx context.Context, p lc.JoinRoomPayloadSchema)
 		return err // unknown customer: no room joined, the previous one kept
 	}
 	prevTyping := c.typingRoom()
+	// The room's order starts, if it has none here, where the answer
+	// surely reaches: a frame that overtakes an earlier one then waits.
+	h.seqBaseline(room, cust.LastSeq)
 	// In the room before its history is read (resume.go): what is stored
 	// meanwhile follows the answer, once.
 	left, lastInLeft, first, rejoin := h.joinGated(c, room)
@@ -277,7 +280,6 @@ func (e *events) HandleJoinRoom(ctx context.Context, p lc.JoinRoomPayloadSchema)
 		return fmt.Errorf("ws: join answer: %w", err)
 	}
 	h.openGate(c, &outbound{data: data}, through)
-	h.seqBaseline(room, through)
 	if first {
 		h.publish(ctx, bus.Audience{Kind: bus.Room, Room: room, ExcludeOperator: op.ID}, lc.NewOperatorJoinedEvent(operatorRoom(op.ID, room), c.now()))
 	}
@@ -326,6 +328,7 @@ func (e *events) HandleSendMessage(ctx context.Context, p lc.SendMessagePayloadS
 		return &tempIDError{err: err, tempID: tempID}
 	}
 	op, _ := c.operator()
+	defer h.sendBegins(room, op.ID, tempID, c.id)()
 	_, err = h.deps.Service.SendMessage(ctx, chat.SendRequest{
 		Actor: op, LineUserID: room, Text: p.Text, TempID: tempID, Origin: c.id,
 		Ack: func(m chat.Message) {

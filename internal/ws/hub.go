@@ -98,6 +98,7 @@ type Hub struct {
 	inboxDone chan struct{}
 	dir       directory
 	seqs      roomSeqs // each room's message order (refill.go)
+	inflight  sends    // sends between store and ack (refill.go)
 	// statusMu guards status, apart from mu: the bus handler sets another
 	// instance's status change while it holds mu for reading.
 	statusMu sync.Mutex

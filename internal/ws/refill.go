@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -32,6 +33,10 @@ const gapWait = 100 * time.Millisecond
 // frames go out with the gap.
 const refillMax = 500
 
+// refillTries is how many times a failed refill is tried again, waiting
+// twice as long each time, before the held frames go out past the gap.
+const refillTries = 4
+
 // refillTimeout bounds a refill's read.
 const refillTimeout = 5 * time.Second
 
@@ -55,6 +60,7 @@ type roomSeq struct {
 	// has not gone out yet: a refill of it skips that tab.
 	sentBy map[int64]string
 	gap    clock.Timer // the refill due, while frames or acks wait
+	fails  int         // refills that failed in a row
 }
 
 // room is a room's order, made at first (base: the seq before the first
@@ -109,7 +115,7 @@ func (h *Hub) inSequence(m bus.Message) {
 		}
 		return
 	}
-	h.deliverNow(m)
+	h.deliverNow(rs.skipSender(m))
 	rs.last = m.Seq
 	h.releaseHeld(rs)
 }
@@ -124,7 +130,7 @@ func (h *Hub) releaseHeld(rs *roomSeq) {
 			break
 		}
 		delete(rs.held, next.Seq)
-		h.deliverNow(next)
+		h.deliverNow(rs.skipSender(next))
 		rs.last = next.Seq
 	}
 	if len(rs.held) == 0 && len(rs.acks) == 0 && rs.gap != nil {
@@ -144,6 +150,14 @@ func (h *Hub) releaseAcks(rs *roomSeq) {
 			}
 		}
 	}
+}
+
+// skipSender keeps m from the tab that has its message_sent here.
+func (rs *roomSeq) skipSender(m bus.Message) bus.Message {
+	if conn := rs.sentBy[m.Seq]; conn != "" {
+		m.Audience.ExcludeConn = conn // the publisher's own, if local, is this one
+	}
+	return m
 }
 
 // acked notes the sending tab of a message acknowledged before its frame
@@ -193,7 +207,9 @@ func (h *Hub) fillGap(room string, rs *roomSeq) {
 	if !h.seqs.current(room, rs) {
 		// The room emptied here and was forgotten: what rs held was for
 		// sockets that left, and a newer order serves those that came.
-		rs.held, rs.acks = nil, nil
+		// A sender that moved on still gets its acks.
+		rs.held = nil
+		h.sendAllAcks(rs)
 		return
 	}
 	if len(rs.held) == 0 && len(rs.acks) == 0 {
@@ -206,16 +222,27 @@ func (h *Hub) fillGap(room string, rs *roomSeq) {
 	for seq := range rs.acks {
 		upto = max(upto, seq-1)
 	}
-	h.refillLocked(room, rs, upto)
-	// Whatever is still missing (the read failed or came short) is passed
-	// by: the held frames go out, and the clients' resume covers the rest.
+	if !h.refillLocked(room, rs, upto) && rs.fails < refillTries {
+		rs.fails++ // the read failed: hold on, and try again later
+		rs.gap = h.deps.Clock.AfterFunc(gapWait<<rs.fails, func() { h.fillGap(room, rs) })
+		return
+	}
+	rs.fails = 0
+	// Whatever is still missing (the reads failed, or came short) is passed
+	// by: the held frames go out. A client that holds them resumes past the
+	// hole; the warning says which seqs.
 	for len(rs.held) > 0 {
 		next := slices.Min(mapsKeys(rs.held))
 		h.log.Warn("room messages missing after a refill", "room", room, "from", rs.last+1, "to", next-1)
 		rs.last = next - 1
 		h.releaseHeld(rs)
 	}
-	for seq, acks := range rs.acks { // waited long enough
+	h.sendAllAcks(rs) // they waited long enough
+}
+
+// sendAllAcks sends every waiting ack.
+func (h *Hub) sendAllAcks(rs *roomSeq) {
+	for seq, acks := range rs.acks {
 		delete(rs.acks, seq)
 		for _, a := range acks {
 			rs.acked(seq, a.conn)
@@ -227,12 +254,12 @@ func (h *Hub) fillGap(room string, rs *roomSeq) {
 // refillLocked hands the room's messages after rs.last, up to upto (0: as
 // many as refillMax), read from the database, with the held frames in
 // their place. The caller holds rs.mu.
-func (h *Hub) refillLocked(room string, rs *roomSeq, upto int64) {
+func (h *Hub) refillLocked(room string, rs *roomSeq, upto int64) (ok bool) {
 	n := refillMax
 	if upto > 0 {
 		if upto <= rs.last {
 			h.releaseHeld(rs)
-			return
+			return true
 		}
 		n = min(n, int(upto-rs.last))
 	}
@@ -241,7 +268,7 @@ func (h *Hub) refillLocked(room string, rs *roomSeq, upto int64) {
 	msgs, err := h.deps.Store.MessagesAfter(ctx, room, rs.last, n)
 	if err != nil {
 		h.log.Error("refill room messages", "room", room, "err", err)
-		return
+		return false
 	}
 	now := h.deps.Clock.Now()
 	for _, msg := range msgs {
@@ -250,15 +277,19 @@ func (h *Hub) refillLocked(room string, rs *roomSeq, upto int64) {
 		}
 		h.releaseAcks(rs)            // the sender's ack before anything after its message
 		sender := rs.sentBy[msg.Seq] // its own tab has its message_sent
+		if sender == "" && msg.OperatorID != nil && msg.TempID != "" {
+			sender = h.sending(room, *msg.OperatorID, msg.TempID) // or is about to
+		}
 		if held, ok := rs.held[msg.Seq]; ok {
 			delete(rs.held, msg.Seq)
-			h.deliverNow(held)
+			h.deliverNow(rs.skipSender(held))
 		} else if frame := h.refillFrame(msg, now); frame != nil {
 			h.deliverNow(bus.Message{Origin: h.opt.InstanceID, Audience: bus.Audience{Kind: bus.Room, Room: room, ExcludeConn: sender}, Seq: msg.Seq, Frame: frame})
 		}
 		rs.last = msg.Seq
 	}
 	h.releaseHeld(rs)
+	return true
 }
 
 func (h *Hub) refillFrame(m chat.Message, now time.Time) []byte {
@@ -286,7 +317,9 @@ func (h *Hub) refillAll() {
 			continue
 		}
 		rs.mu.Lock()
-		h.refillLocked(room, rs, 0)
+		if h.seqs.current(room, rs) {
+			h.refillLocked(room, rs, 0)
+		}
 		rs.mu.Unlock()
 	}
 }
@@ -310,4 +343,43 @@ func mapsKeys(m map[int64]bus.Message) []int64 {
 		out = append(out, k)
 	}
 	return out
+}
+
+// sends are the sends in flight on this instance, from before their
+// message is stored until it is acknowledged: a refill that reads such a
+// message before its ack is noted skips the sending tab.
+type sends struct {
+	mu    sync.Mutex
+	conns map[string]string // room, operator, temp_id → the sending tab
+}
+
+func sendKey(room string, opID int64, tempID string) string {
+	return room + "\x00" + strconv.FormatInt(opID, 10) + "\x00" + tempID
+}
+
+// sendBegins notes a send of conn's; the func it returns ends it.
+func (h *Hub) sendBegins(room string, opID int64, tempID, conn string) func() {
+	if tempID == "" {
+		return func() {}
+	}
+	k := sendKey(room, opID, tempID)
+	h.inflight.mu.Lock()
+	if h.inflight.conns == nil {
+		h.inflight.conns = map[string]string{}
+	}
+	h.inflight.conns[k] = conn
+	h.inflight.mu.Unlock()
+	return func() {
+		h.inflight.mu.Lock()
+		if h.inflight.conns[k] == conn {
+			delete(h.inflight.conns, k)
+		}
+		h.inflight.mu.Unlock()
+	}
+}
+
+func (h *Hub) sending(room string, opID int64, tempID string) string {
+	h.inflight.mu.Lock()
+	defer h.inflight.mu.Unlock()
+	return h.inflight.conns[sendKey(room, opID, tempID)]
 }
