@@ -2,45 +2,17 @@ package presence_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"maps"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
+	"livechat/internal/bus/redistest"
 	"livechat/internal/clock"
 	"livechat/internal/presence"
 )
 
-// client is a client of LIVECHAT_TEST_REDIS_URL (skipped when unset, failed
-// when set but unreachable) and a prefix no other test shares.
-func client(t testing.TB) (*redis.Client, string) {
-	t.Helper()
-	url := os.Getenv("LIVECHAT_TEST_REDIS_URL")
-	if url == "" {
-		t.Skip("LIVECHAT_TEST_REDIS_URL not set: skipping Redis")
-	}
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := redis.NewClient(opt)
-	t.Cleanup(func() { c.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := c.Ping(ctx).Err(); err != nil {
-		t.Fatalf("LIVECHAT_TEST_REDIS_URL is set but Redis is unreachable: %v", err)
-	}
-	raw := make([]byte, 6)
-	_, _ = rand.Read(raw)
-	return c, "livechat:test:presence:" + hex.EncodeToString(raw)
-}
-
 func TestDirectory(t *testing.T) {
-	c, prefix := client(t)
+	c, prefix := redistest.Client(t)
 	ctx := context.Background()
 	clk := clock.NewFake(time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC))
 	d := presence.NewRedis(c, prefix, 30*time.Second, clk)

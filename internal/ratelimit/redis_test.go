@@ -2,44 +2,18 @@ package ratelimit_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
 	"net"
-	"os"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"livechat/internal/bus/redistest"
 	"livechat/internal/clock"
 	"livechat/internal/ratelimit"
 )
-
-// testRedis is a client of LIVECHAT_TEST_REDIS_URL (skipped when unset,
-// failed when set but unreachable) and a name no other test shares.
-func testRedis(t *testing.T) (*redis.Client, string) {
-	t.Helper()
-	url := os.Getenv("LIVECHAT_TEST_REDIS_URL")
-	if url == "" {
-		t.Skip("LIVECHAT_TEST_REDIS_URL not set: skipping Redis")
-	}
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := redis.NewClient(opt)
-	t.Cleanup(func() { c.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := c.Ping(ctx).Err(); err != nil {
-		t.Fatalf("LIVECHAT_TEST_REDIS_URL is set but Redis is unreachable: %v", err)
-	}
-	raw := make([]byte, 6)
-	_, _ = rand.Read(raw)
-	return c, "test-" + hex.EncodeToString(raw)
-}
 
 // a second client, as another instance has.
 func another(t *testing.T, c *redis.Client) *redis.Client {
@@ -51,7 +25,7 @@ func another(t *testing.T, c *redis.Client) *redis.Client {
 // TestRedisBucketIsShared: two instances take from one bucket, with the
 // memory limiter's refill and retry-after.
 func TestRedisBucketIsShared(t *testing.T) {
-	c, name := testRedis(t)
+	c, name := redistest.Client(t)
 	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
 	log := slog.New(slog.DiscardHandler)
 	a := ratelimit.NewRedis(c, name, 10, 30, clk, log)
@@ -86,7 +60,7 @@ func TestRedisBucketIsShared(t *testing.T) {
 // the other; a success anywhere clears them, and a forgiven attempt does
 // not count.
 func TestRedisFailuresAreShared(t *testing.T) {
-	c, name := testRedis(t)
+	c, name := redistest.Client(t)
 	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
 	log := slog.New(slog.DiscardHandler)
 	a := ratelimit.NewRedisFailures(c, name, 2, 15*time.Minute, clk, log)

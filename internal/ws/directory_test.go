@@ -2,15 +2,13 @@ package ws_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"livechat/internal/bus"
+	"livechat/internal/bus/redistest"
 	"livechat/internal/chat"
 	"livechat/internal/clock"
 	directory "livechat/internal/presence"
@@ -24,24 +22,7 @@ import (
 // client and prefix too, for a directory of a made-up instance.
 func redisDirectory(t *testing.T) (func(*env, *ws.Deps), *redis.Client, string) {
 	t.Helper()
-	url := os.Getenv("LIVECHAT_TEST_REDIS_URL")
-	if url == "" {
-		t.Skip("LIVECHAT_TEST_REDIS_URL not set: skipping Redis")
-	}
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := redis.NewClient(opt)
-	t.Cleanup(func() { c.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := c.Ping(ctx).Err(); err != nil {
-		t.Fatalf("LIVECHAT_TEST_REDIS_URL is set but Redis is unreachable: %v", err)
-	}
-	raw := make([]byte, 6)
-	_, _ = rand.Read(raw)
-	prefix := "livechat:test:presence:" + hex.EncodeToString(raw)
+	c, prefix := redistest.Client(t)
 	return func(e *env, d *ws.Deps) { d.Directory = directory.NewRedis(c, prefix, 30*time.Second, e.clock) }, c, prefix
 }
 

@@ -168,7 +168,7 @@ func NewHub(opt Options, deps Deps) *Hub {
 	}
 	deps.Bus.Subscribe(h.deliver)
 	if shared, ok := deps.Bus.(bus.Shared); ok {
-		shared.OnReconnect(h.refillAll)
+		shared.OnReconnect(h.reconnected)
 	}
 	go h.recheckLoop()
 	go h.inboxLoop()

@@ -301,6 +301,27 @@ func (h *Hub) refillFrame(m chat.Message, now time.Time) []byte {
 	return data
 }
 
+// settleRefills are when, after the bus reconnected, every room is
+// refilled again: another instance's publisher may not know yet that
+// Redis is back (it probes with a backoff of up to 2 s) and drops what it
+// publishes meanwhile, which no later frame may reveal as a gap.
+var settleRefills = []time.Duration{time.Second, 3 * time.Second, 6 * time.Second}
+
+// reconnected is the bus's reconnect hook: every room is refilled now,
+// and again while the other instances settle.
+func (h *Hub) reconnected() {
+	h.refillAll()
+	for _, d := range settleRefills {
+		h.deps.Clock.AfterFunc(d, func() {
+			select {
+			case <-h.stop:
+			default:
+				h.refillAll()
+			}
+		})
+	}
+}
+
 // refillAll refills every room with sockets here: the bus reconnected,
 // and what the other instances published meanwhile never arrived.
 func (h *Hub) refillAll() {
