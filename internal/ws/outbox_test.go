@@ -27,6 +27,12 @@ func withOutbox(t *testing.T, e *env) (*linefake.Server, *outbox.Outbox, chan ou
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- ob.Run(ctx) }()
+	// Run is past its recovery scan before the test stores anything: a
+	// scan still running (a loaded machine delays it) would claim the
+	// test's first message as well.
+	if err := ob.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
