@@ -3,6 +3,7 @@ package ws
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"slices"
 	"strconv"
 	"sync"
@@ -217,7 +218,7 @@ func (h *Hub) fillGap(room string, rs *roomSeq) {
 	}
 	var upto int64
 	if len(rs.held) > 0 {
-		upto = slices.Max(mapsKeys(rs.held))
+		upto = slices.Max(slices.Collect(maps.Keys(rs.held)))
 	}
 	for seq := range rs.acks {
 		upto = max(upto, seq-1)
@@ -232,7 +233,7 @@ func (h *Hub) fillGap(room string, rs *roomSeq) {
 	// by: the held frames go out. A client that holds them resumes past the
 	// hole; the warning says which seqs.
 	for len(rs.held) > 0 {
-		next := slices.Min(mapsKeys(rs.held))
+		next := slices.Min(slices.Collect(maps.Keys(rs.held)))
 		h.log.Warn("room messages missing after a refill", "room", room, "from", rs.last+1, "to", next-1)
 		rs.last = next - 1
 		h.releaseHeld(rs)
@@ -356,14 +357,6 @@ func (h *Hub) hasRoom(room string) bool {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	return len(h.rooms[room]) > 0
-}
-
-func mapsKeys(m map[int64]bus.Message) []int64 {
-	out := make([]int64, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }
 
 // sends are the sends in flight on this instance, from before their
