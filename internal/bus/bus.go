@@ -85,4 +85,19 @@ type Shared interface {
 	OnReconnect(f func())
 }
 
-var _ Shared = (*Redis)(nil)
+// Rooms is a bus that carries a room's frames only to the instances
+// watching the room (Redis, on a channel per room); on Memory every
+// handler gets everything.
+type Rooms interface {
+	// Watch starts receiving room's frames from the other instances, until
+	// as many Unwatch calls; it returns once they will arrive, as far as
+	// the medium can tell in a bounded wait.
+	Watch(ctx context.Context, room string)
+	// Unwatch undoes one Watch. It never blocks.
+	Unwatch(room string)
+}
+
+var (
+	_ Shared = (*Redis)(nil)
+	_ Rooms  = (*Redis)(nil)
+)

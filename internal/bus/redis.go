@@ -20,20 +20,23 @@ import (
 	"livechat/internal/ratelimit"
 )
 
-// Redis fans messages out over one pub/sub channel. Publish hands a message
+// Redis fans messages out over pub/sub: room frames on a channel per room,
+// which an instance subscribes to while it has a socket in the room
+// (rooms.go), the rest on one channel. Publish hands a message
 // to this instance's handlers itself, synchronously and in publish order as
 // Memory does, and queues it for Redis, for the other instances; this
 // instance's own messages, which Redis sends back to it, are recognised by
 // the bus id in their envelope and skipped. So this instance's sockets never
 // wait for Redis, and work on while it is down.
 //
-// Two goroutines, owned by the bus and stopped by Close: the sender drains
-// the bounded queue, pipelining what waits into one round trip; the
+// Three goroutines, owned by the bus and stopped by Close: the sender
+// drains the bounded queue, pipelining what waits into one round trip; the
 // receiver calls the handlers with the other instances' messages in the
-// order Redis delivers them. Pub/sub is at-most-once: what is published
-// while Redis is down or the queue is full is not sent (Dropped counts it),
-// and what other instances publish while the subscription is lost never
-// arrives (OnReconnect is the hook to refill it).
+// order Redis delivers them; the subscriber follows the rooms watched.
+// Pub/sub is at-most-once: what is published while Redis is down or the
+// queue is full is not sent (Dropped counts it), and what other instances
+// publish while the subscription is lost never arrives (OnReconnect is the
+// hook to refill it).
 type Redis struct {
 	client  *redis.Client
 	channel string
@@ -55,6 +58,14 @@ type Redis struct {
 
 	psMu   sync.Mutex // pubsub, replaced when a silent connection is given up
 	pubsub *redis.PubSub
+
+	roomsMu sync.Mutex            // the room subscriptions (rooms.go)
+	rooms   map[string]*roomWatch // watched rooms
+	subbed  map[string]struct{}   // room channels subscribed to, as far as SUBSCRIBE was sent
+	pending map[string]int        // SUBSCRIBEs sent per channel and not yet confirmed
+	dirty   map[string]struct{}   // rooms watched or given up since the subscriber last ran
+	kick    chan struct{}         // wakes the subscriber
+	subDone chan struct{}
 
 	stateMu  sync.Mutex
 	pubDown  bool        // a round trip failed, and no ping has answered since
@@ -179,18 +190,21 @@ func NewRedis(ctx context.Context, url, channel string, log *slog.Logger, opt Re
 	id := hex.EncodeToString(raw)
 	b := &Redis{
 		client: client, channel: channel, log: log, opt: opt, id: id, self: `{"bus":"` + id + `"`,
-		queue:    make(chan Message, opt.Queue),
-		stop:     make(chan struct{}),
-		full:     ratelimit.NewSampler(10*time.Second, clock.Real{}),
-		bad:      ratelimit.NewSampler(10*time.Second, clock.Real{}),
-		pubsub:   ps,
-		recvDone: make(chan struct{}), sendDone: make(chan struct{}),
+		queue:  make(chan Message, opt.Queue),
+		stop:   make(chan struct{}),
+		full:   ratelimit.NewSampler(10*time.Second, clock.Real{}),
+		bad:    ratelimit.NewSampler(10*time.Second, clock.Real{}),
+		pubsub: ps,
+		rooms:  map[string]*roomWatch{}, subbed: map[string]struct{}{}, pending: map[string]int{}, dirty: map[string]struct{}{},
+		kick:     make(chan struct{}, 1),
+		recvDone: make(chan struct{}), sendDone: make(chan struct{}), subDone: make(chan struct{}),
 	}
 	b.healthy.Store(true)
 	b.runCtx, b.cancel = context.WithCancel(context.Background())
 	b.sendCtx, b.sendStop = context.WithCancel(context.Background())
 	go b.receive(ps)
 	go b.send()
+	go b.subscriber()
 	return b, nil
 }
 
@@ -299,6 +313,7 @@ func (b *Redis) Close() error {
 	b.sendStop()
 
 	b.cancel()
+	<-b.subDone
 	b.psMu.Lock()
 	err := b.pubsub.Close()
 	if errors.Is(err, redis.ErrClosed) {
@@ -362,7 +377,7 @@ func (b *Redis) flush(batch []Message) error {
 			b.log.Error("bus: dropping a message for the other instances", "err", err, "audience", m.Audience.Kind)
 			continue
 		}
-		pipe.Publish(b.sendCtx, b.channel, data)
+		pipe.Publish(b.sendCtx, b.channelFor(m), data)
 	}
 	if pipe.Len() == 0 {
 		return nil
@@ -451,9 +466,14 @@ func (b *Redis) receive(ps *redis.PubSub) {
 		case *redis.Message:
 			b.remote(v.Payload)
 		case *redis.Subscription:
-			if v.Kind == "subscribe" && lost {
+			switch {
+			case v.Kind != "subscribe":
+			case lost: // a new connection, subscribed to every channel at once
 				lost, failures = false, 0
+				b.resubscribedAll()
 				b.subRestored()
+			default:
+				b.subscribed(v.Channel)
 			}
 		}
 	}
@@ -462,7 +482,8 @@ func (b *Redis) receive(ps *redis.PubSub) {
 // resubscribe replaces a silent pubsub with a new one (nil once closing).
 func (b *Redis) resubscribe(old *redis.PubSub) *redis.PubSub {
 	_ = old.Close()
-	ps := b.client.Subscribe(b.runCtx, b.channel) // its errors come again from its receive
+	chans := append([]string{b.channel}, b.roomChannels()...)
+	ps := b.client.Subscribe(b.runCtx, chans...) // its errors come again from its receive
 	b.psMu.Lock()
 	defer b.psMu.Unlock()
 	if b.pubsub == nil {

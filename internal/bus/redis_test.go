@@ -296,6 +296,7 @@ func TestPublishNeverWaitsForASilentRedis(t *testing.T) {
 	opt := bus.RedisOptions{Queue: 16, Batch: 4, HealthEvery: 200 * time.Millisecond}
 	a, b := openRedis(t, url, channel, opt), openRedis(t, url, channel, opt)
 	ca, cb := count(a), count(b)
+	a.Watch(context.Background(), "U1")
 	settle(t, a, b, ca, cb, 0)
 
 	srv.Pause()
@@ -323,6 +324,7 @@ func TestPublishNeverWaitsForASilentRedis(t *testing.T) {
 	cb.await(t, "b healthy again", b.Healthy)
 	crosses(t, a, cb, "a")
 	crosses(t, b, ca, "b")
+	crossesRoom(t, b, ca, "U1") // the new connection has the watched rooms' channels too
 }
 
 // BenchmarkRedisCrossInstance publishes on one Redis bus, in bursts of
@@ -355,6 +357,7 @@ func BenchmarkRedisCrossInstance(b *testing.B) {
 		}
 	})
 	pub.Subscribe(func(bus.Message) {})
+	sub.Watch(context.Background(), "U0123456789abcdef0123456789abcdef")
 	m := bus.Message{Origin: "a", Audience: bus.Audience{Kind: bus.Room, Room: "U0123456789abcdef0123456789abcdef"}, Seq: 1,
 		Frame: json.RawMessage(`{"type":"new_message","payload":{"id":1,"seq":1,"line_user_id":"U0123456789abcdef0123456789abcdef","content":"0123456789012345678901234567890123456789012345678901234567890123"},"timestamp":"2026-11-25T10:00:00Z"}`)}
 	cpu := func() time.Duration {

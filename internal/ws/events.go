@@ -240,8 +240,12 @@ func (e *events) HandleJoinRoom(ctx context.Context, p lc.JoinRoomPayloadSchema)
 	c, h := e.c, e.c.hub
 	op, _ := c.operator()
 	room := string(p.LineUserId)
+	// Subscribed to the room's frames from the other instances before
+	// anything of the answer is read: what is stored after a read arrives.
+	h.watchRoom(ctx, room)
 	cust, err := h.deps.Service.Customer(ctx, room)
 	if err != nil {
+		h.unwatchRoom(room)
 		return err // unknown customer: no room joined, the previous one kept
 	}
 	prevTyping := c.typingRoom()
@@ -251,6 +255,9 @@ func (e *events) HandleJoinRoom(ctx context.Context, p lc.JoinRoomPayloadSchema)
 	// In the room before its history is read (resume.go): what is stored
 	// meanwhile follows the answer, once.
 	left, lastInLeft, first, rejoin := h.joinGated(c, room)
+	if rejoin {
+		h.unwatchRoom(room) // the socket holds one for the room already
+	}
 	if left != "" {
 		h.typingEnded(ctx, c, prevTyping)
 		if lastInLeft {

@@ -98,6 +98,10 @@ type Hub struct {
 	inboxDone chan struct{}
 	dir       directory
 	seqs      roomSeqs // each room's message order (refill.go)
+	// watch is the bus's subscription per room (nil: every instance gets
+	// every room's frames). Each socket in a room holds one watch, taken
+	// before it joins and given up as it leaves (leaveLocked).
+	watch bus.Rooms
 	inflight  sends    // sends between store and ack (refill.go)
 	// statusMu guards status, apart from mu: the bus handler sets another
 	// instance's status change while it holds mu for reading.
@@ -156,6 +160,7 @@ func NewHub(opt Options, deps Deps) *Hub {
 		inboxDone: make(chan struct{}),
 		dir:       directory{kick: make(chan struct{}, 1), tick: make(chan struct{}, 1), beat: make(chan chan struct{}), done: make(chan struct{})},
 	}
+	h.watch, _ = deps.Bus.(bus.Rooms)
 	h.upgrader = websocket.Upgrader{
 		// Read buffer 0: gorilla reads through the hijacked reader, which
 		// ServeHTTP makes small (see readBufferSize). The write buffer is
@@ -300,10 +305,12 @@ func (h *Hub) leaveLocked(c *Conn) (room string, last bool) {
 		return "", false
 	}
 	c.room, c.through, c.gate = "", 0, nil
+	h.unwatchRoom(room)
 	set := h.rooms[room]
 	delete(set, c)
 	if len(set) == 0 {
 		delete(h.rooms, room)
+		h.seqs.forget(room) // a joiner starts the order again from its answer
 	}
 	op, _ := c.operator()
 	for o := range set {
@@ -312,6 +319,21 @@ func (h *Hub) leaveLocked(c *Conn) (room string, last bool) {
 		}
 	}
 	return room, true
+}
+
+// watchRoom has the bus bring room's frames from the other instances (a
+// socket's watch, for its join; leaveLocked gives it up).
+func (h *Hub) watchRoom(ctx context.Context, room string) {
+	if h.watch != nil {
+		h.watch.Watch(ctx, room)
+	}
+}
+
+// unwatchRoom gives a watch up. It never blocks: it may run under mu.
+func (h *Hub) unwatchRoom(room string) {
+	if h.watch != nil {
+		h.watch.Unwatch(room)
+	}
 }
 
 // currentRoom is c's room, or "".
