@@ -101,8 +101,8 @@ type Hub struct {
 	// watch is the bus's subscription per room (nil: every instance gets
 	// every room's frames). Each socket in a room holds one watch, taken
 	// before it joins and given up as it leaves (leaveLocked).
-	watch bus.Rooms
-	inflight  sends    // sends between store and ack (refill.go)
+	watch    bus.Rooms
+	inflight sends // sends between store and ack (refill.go)
 	// statusMu guards status, apart from mu: the bus handler sets another
 	// instance's status change while it holds mu for reading.
 	statusMu sync.Mutex
