@@ -33,6 +33,11 @@ const (
 	// Disconnect is an order, not a frame: close every socket of
 	// Audience.OperatorID; Frame is the close reason, a JSON string.
 	Disconnect = "disconnect"
+	// Resync is the bus's own, never handed to a handler: the publishing
+	// instance dropped messages for the others (Redis was down for it, or
+	// its queue was full), which may not reach them otherwise; each runs
+	// its reconnect hooks.
+	Resync = "resync"
 )
 
 // Audience selects the sockets a frame goes to.
@@ -80,8 +85,9 @@ type Shared interface {
 	// Healthy reports whether the medium is up as far as the bus knows.
 	Healthy() bool
 	// OnReconnect registers a func called each time the bus receives from
-	// the other instances again after a loss: what they published
-	// meanwhile never arrives, and this is the hook to refill it.
+	// the other instances again after a loss, or another instance says it
+	// dropped messages for the others: what was published meanwhile never
+	// arrives, and this is the hook to refill it.
 	OnReconnect(f func())
 }
 

@@ -53,6 +53,8 @@ type Redis struct {
 	queue   chan Message  // for the other instances; closed by Close
 	stop    chan struct{} // closed by Close
 	dropped atomic.Uint64
+	missed  atomic.Bool        // dropped since the last Resync went out
+	nudge   chan struct{}      // wakes the sender for a Resync when Redis is back
 	full    *ratelimit.Sampler // "queue full" log lines
 	bad     *ratelimit.Sampler // "malformed message" log lines
 
@@ -196,7 +198,7 @@ func NewRedis(ctx context.Context, url, channel string, log *slog.Logger, opt Re
 		bad:    ratelimit.NewSampler(10*time.Second, clock.Real{}),
 		pubsub: ps,
 		rooms:  map[string]*roomWatch{}, subbed: map[string]struct{}{}, pending: map[string]int{}, dirty: map[string]struct{}{},
-		kick:     make(chan struct{}, 1),
+		kick: make(chan struct{}, 1), nudge: make(chan struct{}, 1),
 		recvDone: make(chan struct{}), sendDone: make(chan struct{}), subDone: make(chan struct{}),
 	}
 	b.healthy.Store(true)
@@ -215,9 +217,11 @@ func (b *Redis) Subscribe(h Handler) {
 }
 
 // OnReconnect registers f, called each time the subscription is back after
-// it was lost (Redis restarted, the connection broke): the other
-// instances' messages of the meantime never arrive, and f is where to
-// refill them from the database. It runs on the receiver, before any
+// it was lost (Redis restarted, the connection broke), and each time
+// another instance says (Resync) it dropped messages for the others (Redis
+// was down for its publisher alone, or its queue was full): those messages
+// never arrive, and f is where to refill them from the database. It runs
+// on the receiver, before any
 // message that arrives on the new subscription is handed to the handlers,
 // so it must not block for long; it is never called for the first
 // subscription, which NewRedis waits for.
@@ -241,18 +245,24 @@ func (b *Redis) Publish(_ context.Context, m Message) error {
 		h(m)
 	}
 	if !b.healthy.Load() {
-		b.dropped.Add(1)
+		b.drop(1)
 		return nil
 	}
 	select {
 	case b.queue <- m:
 	default:
-		b.dropped.Add(1)
+		b.drop(1)
 		if ok, n := b.full.Allow(); ok {
 			b.log.Warn("bus: redis publish queue full: dropping for the other instances", "queue", b.opt.Queue, "suppressed", n)
 		}
 	}
 	return nil
+}
+
+// drop counts n messages not sent, and has the others told (resync).
+func (b *Redis) drop(n int) {
+	b.dropped.Add(uint64(n))
+	b.missed.Store(true)
 }
 
 // Dropped is how many messages were not sent to Redis, since the start:
@@ -337,11 +347,15 @@ func (b *Redis) send() {
 	defer close(b.sendDone)
 	batch := make([]Message, 0, b.opt.Batch)
 	for {
-		m, ok := <-b.queue
-		if !ok {
-			return
+		batch = batch[:0]
+		select {
+		case m, ok := <-b.queue:
+			if !ok {
+				return
+			}
+			batch = append(batch, m)
+		case <-b.nudge: // the Resync alone, unless more waits
 		}
-		batch = append(batch[:0], m)
 	fill:
 		for len(batch) < b.opt.Batch {
 			select {
@@ -354,23 +368,47 @@ func (b *Redis) send() {
 				break fill
 			}
 		}
-		if err := b.flush(batch); err != nil {
-			b.dropped.Add(uint64(len(batch)))
-			if b.sendCtx.Err() != nil {
-				return // Close's grace is over
-			}
-			b.pubFailed(err)
-			if !b.probe() {
-				return
-			}
-		}
+		b.flushOrProbe(batch)
 		clear(batch) // let the frames go
+		if b.sendCtx.Err() != nil {
+			return // Close's grace is over
+		}
 	}
 }
 
-// flush publishes batch in one round trip.
+// flushOrProbe sends batch; when that fails, it waits for Redis to answer
+// again and sends the others the resync what was dropped meanwhile calls for.
+func (b *Redis) flushOrProbe(batch []Message) {
+	for {
+		err := b.flush(batch)
+		if err == nil {
+			return
+		}
+		b.drop(len(batch))
+		if b.sendCtx.Err() != nil {
+			return
+		}
+		b.pubFailed(err)
+		if !b.probe() {
+			return
+		}
+		batch = nil // the resync only
+	}
+}
+
+// resyncFrame is the Resync order's frame.
+var resyncFrame = []byte(`{}`)
+
+// flush publishes batch in one round trip, after a Resync order when
+// messages were dropped since the last one went out.
 func (b *Redis) flush(batch []Message) error {
 	pipe := b.client.Pipeline()
+	if b.missed.Swap(false) {
+		hint, err := b.encode(nil, Message{Audience: Audience{Kind: Resync}, Frame: resyncFrame})
+		if err == nil {
+			pipe.Publish(b.sendCtx, b.channel, hint)
+		}
+	}
 	for _, m := range batch {
 		data, err := b.encode(nil, m)
 		if err != nil { // it reached this instance's sockets, not the others
@@ -383,6 +421,7 @@ func (b *Redis) flush(batch []Message) error {
 		return nil
 	}
 	if _, err := pipe.Exec(b.sendCtx); err != nil {
+		b.missed.Store(true) // the Resync, if any, was lost too
 		return fmt.Errorf("bus: redis publish: %w", err)
 	}
 	return nil
@@ -420,7 +459,7 @@ func (b *Redis) drain() bool {
 			if !ok {
 				return false
 			}
-			b.dropped.Add(1)
+			b.drop(1)
 		default:
 			return true
 		}
@@ -518,6 +557,10 @@ func (b *Redis) remote(payload string) {
 		}
 		return
 	}
+	if m.Audience.Kind == Resync {
+		b.runReconnects()
+		return
+	}
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	for _, h := range b.handlers {
@@ -583,6 +626,10 @@ func (b *Redis) subRestored() {
 	b.subDown = false
 	b.changed(nil)
 	b.stateMu.Unlock()
+	b.runReconnects()
+}
+
+func (b *Redis) runReconnects() {
 	b.mu.RLock()
 	hooks := b.reconnects
 	b.mu.RUnlock()
@@ -602,6 +649,10 @@ func (b *Redis) changed(err error) {
 		b.downAt, b.downDrop = time.Now(), b.dropped.Load()
 		b.log.Warn("bus: redis down: this instance's sockets get its own events only, the other instances' are missed", "err", err)
 		return
+	}
+	select {
+	case b.nudge <- struct{}{}:
+	default:
 	}
 	b.log.Info("bus: redis back", "down_for", time.Since(b.downAt).Round(time.Millisecond), "dropped", b.dropped.Load()-b.downDrop)
 }
