@@ -36,6 +36,7 @@ type Report struct {
 	Targets    []TargetInfo   `json:"targets"`
 	Results    []Result       `json:"results"`
 	Ratios     []Ratio        `json:"ratios"`
+	Overheads  []Overhead     `json:"overheads,omitempty"` // two instances over one
 	Pass       bool           `json:"pass"` // no delivery lost, duplicated or out of order
 	Error      string         `json:"error,omitempty"`
 }
@@ -97,6 +98,7 @@ func (rep *Report) finish(targets []TargetInfo, results []Result, err error) {
 	rep.DurationS = time.Since(rep.Started).Seconds()
 	rep.LoadAfter, _ = procfs.LoadAvg()
 	rep.Ratios = ratios(results)
+	rep.Overheads = overheads(results)
 	rep.Pass = true
 	for _, r := range results {
 		for _, c := range []*counts{r.Counts, r.SteadyCounts} {
@@ -211,6 +213,51 @@ func ratios(results []Result) []Ratio {
 				continue // nothing to compare (a skipped row, a step search that never held)
 			}
 			out = append(out, q)
+		}
+	}
+	return out
+}
+
+// Overhead is what the second instance costs a phase: two instances on
+// Redis (each room's watchers split across both) less one on the same
+// Postgres, same scenario and rate, same run.
+type Overhead struct {
+	Scenario string  `json:"scenario"`
+	Rate     float64 `json:"rate"`
+	OneP50   float64 `json:"one_p50_ms"`
+	OneP99   float64 `json:"one_p99_ms"`
+	TwoP50   float64 `json:"two_p50_ms"`
+	TwoP99   float64 `json:"two_p99_ms"`
+	Lost     int     `json:"lost"` // of the two instances' deliveries
+	// Met is the goal at its rate (issue 9: at 1,000 msgs/s, ≤ +1 ms p50,
+	// ≤ +5 ms p99, 0 lost); nil at other rates.
+	Met *bool `json:"met,omitempty"`
+}
+
+// The two-instance goal.
+const (
+	overheadRate  = 1000
+	overheadP50MS = 1
+	overheadP99MS = 5
+)
+
+func overheads(results []Result) []Overhead {
+	var out []Overhead
+	for _, two := range results {
+		if two.Target != "livechat/2×redis" || two.Deliver == nil || two.Counts == nil {
+			continue
+		}
+		for _, one := range results {
+			if one.Target != "livechat/postgres" || one.Scenario != two.Scenario || one.Params.Rate != two.Params.Rate || one.Deliver == nil {
+				continue
+			}
+			o := Overhead{Scenario: two.Scenario, Rate: two.Params.Rate, OneP50: one.Deliver.P50, OneP99: one.Deliver.P99,
+				TwoP50: two.Deliver.P50, TwoP99: two.Deliver.P99, Lost: two.Counts.Lost}
+			if o.Rate == overheadRate {
+				met := o.TwoP50-o.OneP50 <= overheadP50MS && o.TwoP99-o.OneP99 <= overheadP99MS && o.Lost == 0
+				o.Met = &met
+			}
+			out = append(out, o)
 		}
 	}
 	return out
@@ -349,7 +396,25 @@ func (rep *Report) sections() []section {
 		ratio.rows = append(ratio.rows, []string{q.Target, q.Versus, q.Scenario, rate, times(q.P50), times(q.P99), times(q.Efficiency),
 			times(q.CPU), times(q.KB), times(q.ConnsPerS), times(q.Sustained), times(q.BackMS)})
 	}
-	return []section{msgs, conns, other, ratio}
+	over := section{title: fmt.Sprintf("two instances over one: livechat/2×redis less livechat/postgres, same scenario and rate, same run, ms (goal at %d msgs/s: ≤ +%d ms p50, ≤ +%d ms p99, 0 lost)", overheadRate, overheadP50MS, overheadP99MS),
+		header: []string{"scenario", "rate", "p50 one", "p50 two", "+p50", "p99 one", "p99 two", "+p99", "lost", "goal met"}}
+	for _, o := range rep.Overheads {
+		met := ""
+		if o.Met != nil {
+			met = map[bool]string{true: "yes", false: "no"}[*o.Met]
+		}
+		over.rows = append(over.rows, []string{o.Scenario, num(o.Rate), msf(o.OneP50), msf(o.TwoP50), plus(o.TwoP50 - o.OneP50),
+			msf(o.OneP99), msf(o.TwoP99), plus(o.TwoP99 - o.OneP99), itoa(o.Lost), met})
+	}
+	return []section{msgs, conns, other, ratio, over}
+}
+
+// plus prints a difference in ms with its sign.
+func plus(d float64) string {
+	if d < 0 {
+		return "−" + msf(-d)
+	}
+	return "+" + msf(d)
 }
 
 func itoa(n int) string { return fmt.Sprint(n) }

@@ -61,6 +61,40 @@ func TestRatiosCompareTheSameLoad(t *testing.T) {
 	}
 }
 
+// The second instance's cost: two instances less one on the same
+// Postgres, per scenario and rate; the goal is judged at 1,000 msgs/s only.
+func TestOverheadsAreTwoInstancesLessOne(t *testing.T) {
+	lossy := fanoutResult("livechat/2×redis", 500, 3, 9, 0, 0)
+	lossy.Counts.Lost = 2
+	results := []Result{
+		fanoutResult("livechat/postgres", 1000, 2.0, 6.0, 0, 0),
+		fanoutResult("livechat/2×redis", 1000, 2.8, 10.5, 0, 0),
+		fanoutResult("livechat/postgres", 500, 1.5, 4.0, 0, 0),
+		lossy,
+		fanoutResult("livechat/sqlite", 1000, 1, 2, 0, 0),
+	}
+	got := overheads(results)
+	if len(got) != 2 {
+		t.Fatalf("overheads = %+v, want the two rates", got)
+	}
+	at1000, at500 := got[0], got[1]
+	if at1000.Rate != 1000 || at1000.OneP50 != 2 || at1000.TwoP99 != 10.5 || at1000.Met == nil || !*at1000.Met {
+		t.Fatalf("at 1,000 (+0.8 p50, +4.5 p99): %+v, want the goal met", at1000)
+	}
+	if at500.Met != nil || at500.Lost != 2 {
+		t.Fatalf("at 500: %+v, want no verdict and 2 lost", at500)
+	}
+	results[1].Deliver.P99 = 11.5 // +5.5 ms
+	if o := overheads(results)[0]; *o.Met {
+		t.Fatalf("+5.5 ms p99 judged met: %+v", o)
+	}
+	var buf bytes.Buffer
+	(&Report{Overheads: got}).table(&buf)
+	if !strings.Contains(buf.String(), "+0.80") || !strings.Contains(buf.String(), "+4.50") {
+		t.Fatalf("the table lacks the differences:\n%s", buf.String())
+	}
+}
+
 func TestReportPassAndJSONIsTheLastLine(t *testing.T) {
 	rep := &Report{Profile: "quick", Machine: procfs.Machine{CPUs: 2}}
 	ok := fanoutResult("floor", 1000, 0.2, 0.5, 90000, 10)
