@@ -37,7 +37,7 @@ type Report struct {
 	Results    []Result       `json:"results"`
 	Ratios     []Ratio        `json:"ratios"`
 	Overheads  []Overhead     `json:"overheads,omitempty"` // two instances over one
-	Pass       bool           `json:"pass"` // no delivery lost, duplicated or out of order
+	Pass       bool           `json:"pass"`                // no delivery lost, duplicated or out of order
 	Error      string         `json:"error,omitempty"`
 }
 
