@@ -411,7 +411,10 @@ func (s *Service) History(ctx context.Context, readerID int64, cust Customer, af
 		if err != nil {
 			return History{}, fmt.Errorf("messages after %d: %w", *after, err)
 		}
-		resync = len(h.Messages) > window // more came since cust was read
+		// More came since cust was read; or fewer than cust counts after
+		// the client's seq came back, which a replay must never pass off
+		// as all it missed.
+		resync = len(h.Messages) > window || int64(len(h.Messages)) < cust.LastSeq-*after
 	}
 	if after == nil || resync {
 		h.Messages, _, err = s.store.RecentMessages(ctx, cust.LineUserID, 0, n)

@@ -153,7 +153,8 @@ type Messages interface {
 	// RecentMessages returns up to limit messages with seq < beforeSeq
 	// (beforeSeq <= 0: the latest), oldest first, and whether older ones exist.
 	RecentMessages(ctx context.Context, lineUserID string, beforeSeq int64, limit int) ([]Message, bool, error)
-	// MessagesAfter returns up to limit messages with seq > afterSeq, oldest first.
+	// MessagesAfter returns up to limit messages with seq > afterSeq, oldest
+	// first: all of them up to 10,001, however small a REST page is.
 	MessagesAfter(ctx context.Context, lineUserID string, afterSeq int64, limit int) ([]Message, error)
 	// SearchMessages matches content by case-insensitive substring, with LIKE
 	// wildcards in q escaped; newest first.

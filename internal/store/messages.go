@@ -119,14 +119,27 @@ func (db *DB) RecentMessages(ctx context.Context, lineUserID string, beforeSeq i
 	return messages(rows), more, nil
 }
 
-// MessagesAfter returns messages with seq > afterSeq, oldest first.
+// afterMax caps MessagesAfter: a resume's window at its most (10,000), and
+// one more to tell that the client missed more. It is not a page of the
+// REST API, whose cap (maxLimit) a resume or a refill must not meet: that
+// would cut what they replay short, silently.
+const afterMax = 10001
+
+// MessagesAfter returns up to limit (at most afterMax; <= 0: the default
+// page) messages with seq > afterSeq, oldest first.
 func (db *DB) MessagesAfter(ctx context.Context, lineUserID string, afterSeq int64, limit int) ([]chat.Message, error) {
+	switch {
+	case limit <= 0:
+		limit = defaultLimit
+	case limit > afterMax:
+		limit = afterMax
+	}
 	var rows []messageRow
 	err := db.read.NewSelect().Model(&rows).
 		Where("line_user_id = ?", lineUserID).
 		Where("seq > ?", afterSeq).
 		Order("seq ASC").
-		Limit(int64(clampLimit(limit))).
+		Limit(int64(limit)).
 		Scan(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: messages of %s after %d: %w", lineUserID, afterSeq, dbErr(err))

@@ -265,9 +265,13 @@ func TestRecentMessagesLimitClamp(t *testing.T) {
 		if err != nil || len(got) != 100 || !more || got[0].Seq != 2 {
 			t.Errorf("RecentMessages(limit 500) = %d messages from seq %d, more %v, %v; want 100 from 2, more", len(got), got[0].Seq, more, err)
 		}
+		// A resume's or a refill's read is no REST page: it gets all it asks for.
 		after, err := db.MessagesAfter(t.Context(), c.LineUserID, 0, 500)
-		if err != nil || len(after) != 100 {
-			t.Errorf("MessagesAfter(limit 500) = %d messages, %v; want 100", len(after), err)
+		if err != nil || len(after) != 101 {
+			t.Errorf("MessagesAfter(limit 500) = %d messages, %v; want all 101", len(after), err)
+		}
+		if after, err := db.MessagesAfter(t.Context(), c.LineUserID, 1, 100); err != nil || len(after) != 100 || after[0].Seq != 2 {
+			t.Errorf("MessagesAfter(1, limit 100) = %d messages, %v; want 100 from seq 2", len(after), err)
 		}
 	})
 }

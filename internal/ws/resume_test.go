@@ -118,6 +118,44 @@ func TestJoinResume(t *testing.T) {
 	}
 }
 
+// TestJoinResumeFarBehind: a client more than a REST page (100) behind,
+// within the window, gets every message it missed. Before the fix it got
+// the first 100, flagged as all there was, and never the rest (found by
+// the 5,000-socket reconnect storm).
+func TestJoinResumeFarBehind(t *testing.T) {
+	e := newEnv(t, sqlite(t))
+	cust := storetest.Customer(t, e.db)
+	e.says(t, cust, 150)
+	c := e.login(t, storetest.Operator(t, e.db, "alice", chat.RoleAgent))
+	a := joinAnswerOf(t, c, cust, 10)
+	if !slices.Equal(a.seqs(), seqRange(11, 150)) || a.Resync == nil || *a.Resync {
+		t.Fatalf("140 behind: %d messages (%v…) resync %v, want 11 to 150 and resync false", len(a.Messages), a.seqs()[:min(3, len(a.seqs()))], a.Resync)
+	}
+}
+
+// shortAfter is a store whose MessagesAfter comes back short, as the
+// capped read did.
+type shortAfter struct{ *store.DB }
+
+func (s shortAfter) MessagesAfter(ctx context.Context, id string, after int64, n int) ([]chat.Message, error) {
+	ms, err := s.DB.MessagesAfter(ctx, id, after, n)
+	return ms[:min(len(ms), 100)], err
+}
+
+// TestJoinResumeNeverPassesAShortReadOff: a replay that came back with
+// fewer messages than the conversation has after last_seq answers a
+// snapshot flagged resync, never the short replay as if complete.
+func TestJoinResumeNeverPassesAShortReadOff(t *testing.T) {
+	db := sqlite(t)
+	e := newEnvStore(t, db, shortAfter{db})
+	cust := storetest.Customer(t, db)
+	e.says(t, cust, 150)
+	c := e.login(t, storetest.Operator(t, db, "alice", chat.RoleAgent))
+	if a := joinAnswerOf(t, c, cust, 10); a.Resync == nil || !*a.Resync || !slices.Equal(a.seqs(), seqRange(101, 150)) {
+		t.Fatalf("a short replay: %d messages resync %v, want the latest 50 and resync true", len(a.Messages), a.Resync)
+	}
+}
+
 // heldHistory holds the next read of a join's messages, before or after
 // it reads, until released.
 type heldHistory struct {
