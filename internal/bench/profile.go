@@ -42,7 +42,8 @@ type Profile struct {
 }
 
 // profiles: quick is `make bench` (about 3 minutes), full the long run,
-// smoke CI's check of correctness (about 10 s of load), tiny the Go test's.
+// smoke CI's check of correctness (about 10 s of load), tiny the Go test's,
+// storm the reconnect storm alone at issue 9's size (5,000 dropped).
 var profiles = map[string]Profile{
 	"quick": {
 		Name: "quick", Operators: 100, Admins: 10, Dialers: 64,
@@ -63,6 +64,11 @@ var profiles = map[string]Profile{
 		MixedRate: 500, TypingEvery: 2 * time.Second, StatusEvery: 10 * time.Second,
 		ReconnectRooms: 10, ReconnectWatch: 200, ReconnectRate: 100, ReconnectDrop: 5 * time.Second, ReconnectMeasure: 20 * time.Second,
 		Subscribers: 5000, Triggers: 5, TriggerGap: 1500 * time.Millisecond,
+	},
+	"storm": { // only the reconnect scenario has load: 10 rooms × 501 watchers, all but one a room drop
+		Name: "storm", Operators: 100, Admins: 10, Dialers: 64,
+		Warmup: 2 * time.Second, Drain: 30 * time.Second, Quiesce: 10 * time.Second, SLO: 50 * time.Millisecond,
+		ReconnectRooms: 10, ReconnectWatch: 501, ReconnectRate: 100, ReconnectDrop: 5 * time.Second, ReconnectMeasure: 30 * time.Second,
 	},
 	"smoke": {
 		Name: "smoke", Operators: 4, Admins: 1, Dialers: 16,
