@@ -30,7 +30,7 @@ commands:
                               run the fake LINE API (tests, demo); prints its base URL on stderr
   simulate --server URL --customers N [--fakeline URL] [--secret S] [--duration 10m] [--seed K] [--score 1-5] [--list]
                               play N LINE customers against a server and the fake LINE; prints a transcript
-  bench [--profile quick|full|smoke|tiny] [--pin] [--markdown FILE] [--database-url URL [--redis-url URL]]
+  bench [--profile quick|full|storm|smoke|tiny] [--pin] [--markdown FILE] [--database-url URL [--redis-url URL]]
         [--server URL --server-pid N] [--targets T,..] [--scenarios S,..] [--check] [--keep] [--print-env]
                               measure capacity beside the floor (starts its own servers); a table, then one JSON line
   bench floor-server [--addr 127.0.0.1:8070] [--sqlite DIR]

@@ -268,6 +268,9 @@ func (rs *roomSet) storm(ctx context.Context, ph *phase) {
 			}
 		}
 	}
+	// Logged as it happens, so that a profile of the server can be
+	// timed to the rejoin (README: Performance).
+	rs.r.log.Info("storm: dropping watchers", "target", rs.t.Name, "watchers", len(victims))
 	ph.dropAt.Store(int64(ph.clk.now()))
 	for _, v := range victims {
 		v.w.current().drop()
@@ -319,6 +322,8 @@ func (rs *roomSet) storm(ctx context.Context, ph *phase) {
 		ph.mu.Unlock()
 		return nil
 	})
+	rs.r.log.Info("storm: over", "target", rs.t.Name, "took", (ph.clk.now() - time.Duration(ph.dropAt.Load())).Round(time.Millisecond),
+		"failed", ph.reconnectFails.Load())
 }
 
 // shortErr is an error's first line, for counting errors by kind.
