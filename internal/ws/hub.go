@@ -553,6 +553,7 @@ func (h *Hub) deliverNow(m bus.Message) {
 		var status string
 		if _, here := h.ops[m.Audience.OperatorID]; here && m.Origin != h.opt.InstanceID && json.Unmarshal(m.Frame, &status) == nil {
 			h.setStatus(m.Audience.OperatorID, status)
+			h.pres.gen.Add(1)
 			h.directoryChanged()
 		}
 	case bus.Disconnect:
@@ -563,6 +564,9 @@ func (h *Hub) deliverNow(m bus.Message) {
 			}
 		}
 	case bus.Presence:
+		if m.Origin != h.opt.InstanceID {
+			h.pres.gen.Add(1) // a full list read before it is out of date
+		}
 		h.announce(m.Frame)
 		for _, set := range h.ops {
 			for c := range set {

@@ -265,3 +265,49 @@ func TestPresenceListIsSharedInAStorm(t *testing.T) {
 		t.Fatalf("%d reads of the operator list for %d sockets, want 2", got, n+1)
 	}
 }
+
+// countedLists counts the hub's reads of the operator list.
+type countedLists struct {
+	*store.DB
+	reads atomic.Int32
+}
+
+func (s *countedLists) ListOperators(ctx context.Context) ([]chat.Operator, error) {
+	s.reads.Add(1)
+	return s.DB.ListOperators(ctx)
+}
+
+// TestPresenceListIsReusedWhileNothingChanged: a socket that authenticates
+// when nothing changed since the last full list was read gets that list,
+// without a read (a reconnect storm's sockets share it); after a change,
+// or a second, the list is read again and says what changed.
+func TestPresenceListIsReusedWhileNothingChanged(t *testing.T) {
+	db := sqlite(t)
+	st := &countedLists{DB: db}
+	e := newEnvStore(t, db, st)
+	alice := storetest.Operator(t, db, "alice", chat.RoleAgent)
+	bob := storetest.Operator(t, db, "bob", chat.RoleAgent)
+	_, first := e.loginListed(t, alice)
+	reads := st.reads.Load()
+	_, again := e.loginListed(t, alice) // a second tab: alice was online already
+	if got := st.reads.Load(); got != reads || again.String() != first.String() {
+		t.Fatalf("alice's second tab: %d more reads, list %s; want none and %s", got-reads, again, first)
+	}
+	_, withBob := e.loginListed(t, bob) // bob comes online: a change
+	if got := st.reads.Load(); got == reads {
+		t.Fatal("bob's list was not read again after he came online")
+	}
+	if !slices.Contains(withBob.Operators, presenceEntry{idStr(bob.ID), "online", 0}) {
+		t.Fatalf("bob's list: %s, want him online", withBob)
+	}
+	reads = st.reads.Load()
+	if _, l := e.loginListed(t, bob); st.reads.Load() != reads || l.String() != withBob.String() {
+		t.Fatalf("bob's second tab: %d more reads, list %s", st.reads.Load()-reads, l)
+	}
+	e.clock.Advance(presenceInterval) // bob's coalesced push goes out (a read), and the list ages
+	reads = st.reads.Load()
+	e.loginListed(t, alice)
+	if st.reads.Load() == reads {
+		t.Fatal("a list a second old was reused")
+	}
+}
