@@ -134,7 +134,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		func(ctx context.Context) []string { return inbox.Health(ctx, stallAfter) },
 		func(ctx context.Context) []string { return ob.Health(ctx, stallAfter) },
 		lineConfigured(cfg.LineChannelToken, cfg.LineChannelSecret))
-	surveys := webhook.NewSurveys(lineClient, clk, log)
+	notices := webhook.DefaultCloseNotices
+	if cfg.InactiveNotice != "" {
+		notices.Inactive = cfg.InactiveNotice
+	}
+	if cfg.WaitingNotice != "" {
+		notices.Waiting = cfg.WaitingNotice
+	}
+	surveys := webhook.NewSurveys(lineClient, clk, log, notices)
 	svc.AfterClose = surveys.AfterClose
 	// Background workers outlive the HTTP grace period, so messages sent
 	// during shutdown still go out; they stop before the database closes.
@@ -148,6 +155,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	bg.Go(func() { loading.Run(bgCtx) })
 	bg.Go(func() { inbox.Run(bgCtx) })
 	bg.Go(func() { surveys.Run(bgCtx) })
+	bg.Go(func() {
+		svc.RunSweeps(bgCtx, cfg.SweepInterval, chat.Timeouts{Inactive: cfg.InactiveTimeout, Waiting: cfg.WaitingTimeout})
+	})
 	defer func() { stopBG(); bg.Wait() }()
 	restAPI := rest.New(rest.Deps{
 		Store: db, Service: svc, Tokens: tokens, Sockets: hub, Clock: clk, Log: log, Canned: db, Hours: db, Media: lineClient,

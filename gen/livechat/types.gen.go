@@ -1657,7 +1657,11 @@ type SessionClosedMessagePayload struct {
 }
 
 // SessionClosedMessage is the message expected for 'SessionClosedMessage' channel.
-// NOTE: Sent to every operator after the close is committed.
+// NOTE: Sent to every operator after the close is committed, once per close. Besides an operator's close
+// (closed_by OPERATOR), the sweeps close stale sessions: an ACTIVE one with no activity for
+// LIVECHAT_INACTIVE_TIMEOUT (closed_by SYSTEM, reason inactivity) and a WAITING one older than
+// LIVECHAT_WAITING_TIMEOUT (closed_by SYSTEM_TIMEOUT, reason waiting_timeout); a customer who unfollows
+// closes its own (closed_by USER, reason unfollow).
 type SessionClosedMessage struct {
 	// Payload will be inserted in the message payload
 	Payload SessionClosedMessagePayload
@@ -2714,8 +2718,8 @@ type SessionClosedPayloadSchema struct {
 	// Description: The operator who closed it, for OPERATOR closes.
 	OperatorId *int64 `json:"operator_id,omitempty"`
 
-	// Description: Why, for system closes (inactivity, waiting_timeout, unfollow).
-	Reason *string `json:"reason,omitempty"`
+	// Description: Why, for the closes of the system (inactivity with SYSTEM, waiting_timeout with SYSTEM_TIMEOUT) and of the customer (unfollow with USER); absent for an operator's.
+	Reason *string `json:"reason,omitempty" validate:"omitempty,oneof='inactivity' 'waiting_timeout' 'unfollow'"`
 
 	// Description: The closed session.
 	SessionId int64 `json:"session_id"`

@@ -30,6 +30,7 @@ func (s *Service) CloseByCustomer(ctx context.Context, lineUserID, reason string
 			return nil, fmt.Errorf("close session %d: %w", sess.ID, err)
 		}
 		s.log.InfoContext(ctx, "session closed by the customer", "session_id", closed.ID, "line_user_id", lineUserID, "reason", reason)
+		closed.CloseReason = ReasonUnfollow
 		s.notify.SessionClosed(ctx, closed)
 		return &closed, nil
 	}

@@ -40,4 +40,7 @@ type Session struct {
 	TransferCount   int
 	TransferReason  *string
 	CSATScore       *int // the customer's 1–5 rating after an operator close
+	// CloseReason is why the system or the customer closed it (Reason…),
+	// set on the session a close returns; not stored.
+	CloseReason string
 }

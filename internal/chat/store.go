@@ -63,6 +63,13 @@ type Sessions interface {
 	// the same transaction. owner nil: any operator, or none (a supervisor's,
 	// an admin's or the customer's close). Zero rows: ErrConflict.
 	CloseSession(ctx context.Context, sessionID int64, from Status, owner *int64, by ClosedBy, byID *int64, now time.Time) (Session, error)
+	// StaleSessions returns up to limit sessions in status (ACTIVE or
+	// WAITING) stale before cutoff: an ACTIVE one's last activity, a WAITING
+	// one's start; stalest first.
+	StaleSessions(ctx context.Context, status Status, cutoff time.Time, limit int) ([]Session, error)
+	// CloseStale is CloseSession with no operator for a session still in
+	// from and still stale before cutoff. Zero rows: ErrConflict.
+	CloseStale(ctx context.Context, sessionID int64, from Status, cutoff time.Time, by ClosedBy, now time.Time) (Session, error)
 	// TransferSession sets operator_id=to, transfer_count+1, transfer_reason
 	// and last_activity_at WHERE id=? AND status='ACTIVE' AND operator_id=from.
 	// Zero rows: ErrConflict.

@@ -57,6 +57,11 @@ type Config struct {
 	PprofAddr         string          // LIVECHAT_PPROF_ADDR; empty = off
 	InboxMaxAttempts  int             // LIVECHAT_INBOX_MAX_ATTEMPTS
 	OutboxMaxAttempts int             // LIVECHAT_OUTBOX_MAX_ATTEMPTS
+	InactiveTimeout   time.Duration   // LIVECHAT_INACTIVE_TIMEOUT; 0 = never
+	WaitingTimeout    time.Duration   // LIVECHAT_WAITING_TIMEOUT; 0 = never
+	SweepInterval     time.Duration   // LIVECHAT_SWEEP_INTERVAL
+	InactiveNotice    string          // LIVECHAT_INACTIVE_NOTICE; empty = built-in
+	WaitingNotice     string          // LIVECHAT_WAITING_NOTICE; empty = built-in
 }
 
 // Var documents one environment variable; README's table mirrors Vars.
@@ -105,6 +110,11 @@ var Vars = []Var{
 	{"LIVECHAT_PPROF_ADDR", "", "host:port for Go's profiler (net/http/pprof) on a listener of its own, e.g. 127.0.0.1:6060; empty: off. Never expose it publicly"},
 	{"LIVECHAT_INBOX_MAX_ATTEMPTS", "10", "Attempts that fail because of a webhook event itself (unreadable or invalid data) before it is quarantined"},
 	{"LIVECHAT_OUTBOX_MAX_ATTEMPTS", "10", "Attempts that fail because of an outgoing message itself before it is quarantined (failed for good)"},
+	{"LIVECHAT_INACTIVE_TIMEOUT", "30m", "An ACTIVE session with no message either way (nor claim or transfer) for this long is closed by SYSTEM (reason inactivity); 0: never"},
+	{"LIVECHAT_WAITING_TIMEOUT", "24h", "A WAITING session older than this is closed by SYSTEM_TIMEOUT (reason waiting_timeout); 0: never"},
+	{"LIVECHAT_SWEEP_INTERVAL", "1m", "How often the sweeps look for those sessions"},
+	{"LIVECHAT_INACTIVE_NOTICE", "", "What the customer gets when the inactivity sweep closes its session; empty: built-in Thai and English"},
+	{"LIVECHAT_WAITING_NOTICE", "", "What the customer gets when the waiting sweep closes its session; empty: built-in Thai and English"},
 }
 
 // FromEnv reads and validates the configuration, reporting every problem at once.
@@ -143,6 +153,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		HandoffKeywords:   r.str("LIVECHAT_HANDOFF_KEYWORDS"),
 		OutOfHoursQueue:   r.boolean("LIVECHAT_OUT_OF_HOURS_QUEUE"),
 		HandoffReply:      r.str("LIVECHAT_HANDOFF_REPLY"),
+		InactiveTimeout:   r.durationOrOff("LIVECHAT_INACTIVE_TIMEOUT"),
+		WaitingTimeout:    r.durationOrOff("LIVECHAT_WAITING_TIMEOUT"),
+		SweepInterval:     r.duration("LIVECHAT_SWEEP_INTERVAL"),
+		InactiveNotice:    r.str("LIVECHAT_INACTIVE_NOTICE"),
+		WaitingNotice:     r.str("LIVECHAT_WAITING_NOTICE"),
 		OutOfHoursReply:   r.str("LIVECHAT_OUT_OF_HOURS_REPLY"),
 		PprofAddr:         r.str("LIVECHAT_PPROF_ADDR"),
 		InboxMaxAttempts:  r.positive("LIVECHAT_INBOX_MAX_ATTEMPTS"),
@@ -224,6 +239,14 @@ func (r *reader) duration(name string) time.Duration {
 		r.fail(name, "must be a positive duration like 30s or 15m")
 	}
 	return d
+}
+
+// durationOrOff is duration, or 0 for "0" (off).
+func (r *reader) durationOrOff(name string) time.Duration {
+	if r.str(name) == "0" {
+		return 0
+	}
+	return r.duration(name)
 }
 
 func (r *reader) positive(name string) int {

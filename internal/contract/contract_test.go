@@ -67,7 +67,7 @@ func serverSamples() map[string]any {
 		}, ts),
 		lc.TypeSessionClaimed: lc.NewSessionClaimedEvent(lc.SessionClaimedPayloadSchema{LineUserId: uid, SessionId: 2, Status: "ACTIVE", OperatorId: 3}, ts),
 		lc.TypeSessionClosed: lc.NewSessionClosedEvent(lc.SessionClosedPayloadSchema{
-			LineUserId: uid, SessionId: 2, ClosedBy: ptr("OPERATOR"), OperatorId: ptr(int64(3)), Reason: ptr("done"),
+			LineUserId: uid, SessionId: 2, ClosedBy: ptr("SYSTEM"), Reason: ptr("inactivity"),
 		}, ts),
 		lc.TypeSessionTransferred: lc.NewSessionTransferredEvent(lc.SessionTransferredPayloadSchema{
 			LineUserId: uid, SessionId: 2, FromOperatorId: 3, ToOperatorId: 4, Reason: ptr("billing"),

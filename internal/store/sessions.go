@@ -205,12 +205,71 @@ func (db *DB) CloseSession(ctx context.Context, sessionID int64, from chat.Statu
 	if from != chat.StatusWaiting && from != chat.StatusActive {
 		return chat.Session{}, fmt.Errorf("store: close session %d: from status %q: %w", sessionID, from, chat.ErrInvalid)
 	}
-	now = dbTime(now)
-	cond, args := "id = ? AND status = ?", []any{now, string(by), byID, sessionID, string(from)}
+	cond, args := "id = ? AND status = ?", []any{sessionID, string(from)}
+	what := string(from)
 	if owner != nil {
 		cond += " AND operator_id = ?"
 		args = append(args, *owner)
+		what += fmt.Sprintf(" of operator %d", *owner)
 	}
+	return db.closeWhere(ctx, sessionID, what, cond, args, by, byID, now)
+}
+
+// staleColumn is what makes a session in status stale: an ACTIVE one's
+// last activity, a WAITING one's start.
+func staleColumn(status chat.Status) (string, error) {
+	switch status {
+	case chat.StatusActive:
+		return "last_activity_at", nil
+	case chat.StatusWaiting:
+		return "started_at", nil
+	}
+	return "", fmt.Errorf("store: stale sessions: status %q: %w", status, chat.ErrInvalid)
+}
+
+// StaleSessions returns up to limit sessions in status that went stale
+// before cutoff (ACTIVE: no activity since; WAITING: started before),
+// stalest first.
+func (db *DB) StaleSessions(ctx context.Context, status chat.Status, cutoff time.Time, limit int) ([]chat.Session, error) {
+	col, err := staleColumn(status)
+	if err != nil {
+		return nil, err
+	}
+	var rows []sessionRow
+	err = db.read.NewSelect().Model(&rows).
+		Where("status = ?", string(status)).
+		Where(col+" < ?", dbTime(cutoff)).
+		OrderExpr(col + " ASC, id ASC").
+		Limit(int64(limit)).
+		Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: stale %s sessions: %w", status, dbErr(err))
+	}
+	out := make([]chat.Session, len(rows))
+	for i, r := range rows {
+		out[i] = r.session()
+	}
+	return out, nil
+}
+
+// CloseStale closes a session that is still in from and still stale before
+// cutoff, as CloseSession does, by by with no operator: a customer message
+// since the read keeps it open, and of several instances sweeping at once
+// one closes it. Zero rows: ErrConflict.
+func (db *DB) CloseStale(ctx context.Context, sessionID int64, from chat.Status, cutoff time.Time, by chat.ClosedBy, now time.Time) (chat.Session, error) {
+	col, err := staleColumn(from)
+	if err != nil {
+		return chat.Session{}, err
+	}
+	cond := "id = ? AND status = ? AND " + col + " < ?"
+	return db.closeWhere(ctx, sessionID, "stale "+string(from), cond, []any{sessionID, string(from), dbTime(cutoff)}, by, nil, now)
+}
+
+// closeWhere closes the session matching cond (with args) and hands its
+// customer back to the bot, in one transaction.
+func (db *DB) closeWhere(ctx context.Context, sessionID int64, what, cond string, condArgs []any, by chat.ClosedBy, byID *int64, now time.Time) (chat.Session, error) {
+	now = dbTime(now)
+	args := append([]any{now, string(by), byID}, condArgs...)
 	var row sessionRow
 	err := db.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if _, err := tx.NewRaw(`
@@ -226,10 +285,6 @@ func (db *DB) CloseSession(ctx context.Context, sessionID int64, from chat.Statu
 			RETURNING `+db.columns(sessionRow{}, "", ""), args...).Scan(ctx, &row)
 	})
 	if err != nil {
-		what := string(from)
-		if owner != nil {
-			what += fmt.Sprintf(" of operator %d", *owner)
-		}
 		return chat.Session{}, fmt.Errorf("store: close session %d from %s: %w", sessionID, what, db.noRowCause(ctx, sessionID, err, chat.ErrConflict))
 	}
 	return row.session(), nil

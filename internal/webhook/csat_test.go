@@ -122,7 +122,7 @@ func TestCSATPostbackRefusals(t *testing.T) {
 func TestSurveyPushedOnOperatorCloseOnly(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db)
-		surveys := webhook.NewSurveys(e.client, e.clock, slog.New(slog.DiscardHandler))
+		surveys := webhook.NewSurveys(e.client, e.clock, slog.New(slog.DiscardHandler), webhook.DefaultCloseNotices)
 		e.svc.AfterClose = surveys.AfterClose
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})

@@ -59,7 +59,7 @@ func newServer(t *testing.T, db *store.DB) *server {
 	base := s.line.Start()
 	s.client = line.NewClient(base, base, token, nil)
 	s.worker = webhook.NewWorker(webhook.Deps{Store: db, Chat: s.svc, Profiles: s.client, Replier: s.client, Clock: s.clock, Log: log}, webhook.Options{})
-	surveys := webhook.NewSurveys(s.client, s.clock, log)
+	surveys := webhook.NewSurveys(s.client, s.clock, log, webhook.DefaultCloseNotices)
 	s.svc.AfterClose = surveys.AfterClose
 	s.handler = webhook.NewHandler(secret, db, s.worker, s.clock, log)
 

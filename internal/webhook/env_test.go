@@ -244,6 +244,7 @@ type notes struct {
 	messages    []chat.Message
 	csat        []csatNote
 	queuedTotal int
+	afterClose  int // AfterClose calls (sweep_test.go)
 }
 
 type csatNote struct {

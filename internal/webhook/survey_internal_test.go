@@ -29,7 +29,7 @@ func newSurveyRig(t *testing.T) *surveyRig {
 	t.Cleanup(fake.Close)
 	clk := clock.NewFake(time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC))
 	r := &surveyRig{line: fake, clock: clk, attempts: make(chan struct{}, 100)}
-	r.s = NewSurveys(line.NewClient(base, base, "tok", nil), clk, slog.New(slog.DiscardHandler))
+	r.s = NewSurveys(line.NewClient(base, base, "tok", nil), clk, slog.New(slog.DiscardHandler), DefaultCloseNotices)
 	r.s.sent = func() { r.attempts <- struct{}{} }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -147,6 +147,8 @@ func TestSurveyGivesUpOnAClientError(t *testing.T) {
 	}
 }
 
+// The survey follows an operator's close only; the sweep's closes get their
+// notice instead, and the customer's own (an unfollow) nothing.
 func TestSurveyOnlyForOperatorCloses(t *testing.T) {
 	r := newSurveyRig(t)
 	for _, by := range []chat.ClosedBy{chat.ClosedByUser, chat.ClosedBySystem, chat.ClosedBySystemTimeout} {
@@ -155,7 +157,13 @@ func TestSurveyOnlyForOperatorCloses(t *testing.T) {
 		r.s.AfterClose(context.Background(), s)
 	}
 	r.s.AfterClose(context.Background(), chat.Session{ID: 12})
-	if n := len(r.s.queue); n != 0 {
-		t.Fatalf("%d surveys queued, want 0", n)
+	if n := len(r.s.queue); n != 2 {
+		t.Fatalf("%d queued, want the two notices", n)
+	}
+	for _, want := range []string{DefaultCloseNotices.Inactive, DefaultCloseNotices.Waiting} {
+		j := <-r.s.queue
+		if j.what != "close notice" || len(j.msgs) != 1 || j.msgs[0]["text"] != want {
+			t.Fatalf("queued %s %v, want the notice %q", j.what, j.msgs, want)
+		}
 	}
 }

@@ -34,6 +34,10 @@ func (h *Hub) SessionClosed(ctx context.Context, s chat.Session) {
 		p.ClosedBy = &by
 	}
 	p.OperatorId = s.ClosedByID
+	if s.CloseReason != "" {
+		reason := s.CloseReason
+		p.Reason = &reason
+	}
 	h.publish(ctx, bus.Audience{Kind: bus.All}, lc.NewSessionClosedEvent(p, h.deps.Clock.Now()))
 	h.sessionsChanged(ctx, deref(s.OperatorID))
 }

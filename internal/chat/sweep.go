@@ -1,0 +1,97 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Why the system or the customer closed a session (session_closed.reason).
+const (
+	ReasonInactivity     = "inactivity"      // ACTIVE, no activity for the inactivity timeout
+	ReasonWaitingTimeout = "waiting_timeout" // WAITING for longer than the waiting timeout
+	ReasonUnfollow       = "unfollow"        // the customer left (a LINE unfollow)
+)
+
+// Timeouts are the sweeps': an ACTIVE session with no activity (a message
+// either way, a claim, a transfer) for Inactive is closed by SYSTEM; a
+// WAITING one older than Waiting by SYSTEM_TIMEOUT. Zero turns one off.
+type Timeouts struct {
+	Inactive, Waiting time.Duration
+}
+
+// sweepBatch is the most sessions of each kind one sweep closes; the next
+// sweep takes the rest.
+const sweepBatch = 200
+
+// Sweep closes the sessions gone stale under t. Each close is a conditional
+// update that checks again that the session is stale, so a customer's
+// message since the read keeps it open, and of several instances sweeping
+// at once exactly one closes it: that one broadcasts session_closed (with
+// closed_by and reason) and runs AfterClose (the customer's notice). It
+// returns the sessions it closed.
+func (s *Service) Sweep(ctx context.Context, t Timeouts) ([]Session, error) {
+	now := s.now()
+	var closed []Session
+	var errs []error
+	for _, k := range []struct {
+		status  Status
+		timeout time.Duration
+		by      ClosedBy
+		reason  string
+	}{
+		{StatusActive, t.Inactive, ClosedBySystem, ReasonInactivity},
+		{StatusWaiting, t.Waiting, ClosedBySystemTimeout, ReasonWaitingTimeout},
+	} {
+		if k.timeout <= 0 {
+			continue
+		}
+		cutoff := now.Add(-k.timeout)
+		stale, err := s.store.StaleSessions(ctx, k.status, cutoff, sweepBatch)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("sweep %s: %w", k.reason, err))
+			continue
+		}
+		for _, sess := range stale {
+			c, err := s.store.CloseStale(ctx, sess.ID, k.status, cutoff, k.by, now)
+			if errors.Is(err, ErrConflict) {
+				continue // active again, claimed, closed, or another instance's
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("sweep %s: close session %d: %w", k.reason, sess.ID, err))
+				continue
+			}
+			c.CloseReason = k.reason
+			s.log.InfoContext(ctx, "session closed by the sweep", "session_id", c.ID, "line_user_id", c.LineUserID, "reason", k.reason)
+			s.notify.SessionClosed(ctx, c)
+			if s.AfterClose != nil {
+				s.AfterClose(context.WithoutCancel(ctx), c)
+			}
+			closed = append(closed, c)
+		}
+	}
+	return closed, errors.Join(errs...)
+}
+
+// RunSweeps sweeps every interval until ctx ends.
+func (s *Service) RunSweeps(ctx context.Context, every time.Duration, t Timeouts) {
+	tick := make(chan struct{}, 1)
+	for {
+		timer := s.clock.AfterFunc(every, func() {
+			select {
+			case tick <- struct{}{}:
+			default:
+			}
+		})
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-tick:
+		}
+		if _, err := s.Sweep(ctx, t); err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "sweep", "err", err)
+		}
+	}
+}
