@@ -158,6 +158,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	bg.Go(func() {
 		svc.RunSweeps(bgCtx, cfg.SweepInterval, chat.Timeouts{Inactive: cfg.InactiveTimeout, Waiting: cfg.WaitingTimeout})
 	})
+	bg.Go(func() {
+		svc.RunSLA(bgCtx, cfg.SLAInterval, chat.SLA{QueueWait: cfg.SLAQueueWait, FirstResponse: cfg.SLAFirstResponse,
+			Resolution: cfg.SLAResolution, WarningAt: cfg.SLAWarningAt})
+	})
 	defer func() { stopBG(); bg.Wait() }()
 	restAPI := rest.New(rest.Deps{
 		Store: db, Service: svc, Tokens: tokens, Sockets: hub, Clock: clk, Log: log, Canned: db, Hours: db, Media: lineClient,

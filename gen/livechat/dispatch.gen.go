@@ -77,7 +77,7 @@ const (
 	TypeSessionQueued = "session_queued"
 	// TypeSessionTransferred: A session moved to another operator. (server → client)
 	TypeSessionTransferred = "session_transferred"
-	// TypeSlaAlert: A service-level threshold was breached. (server → client)
+	// TypeSlaAlert: A session nears or passed a service level. (server → client)
 	TypeSlaAlert = "sla_alert"
 	// TypeTypingIndicator: Another operator in the room is or is no longer typing. (server → client)
 	TypeTypingIndicator = "typing_indicator"
@@ -475,7 +475,7 @@ func NewSessionTransferredEvent(p SessionTransferredPayloadSchema, ts time.Time)
 	return SessionTransferredMessagePayload{Type: TypeSessionTransferred, Payload: p, Timestamp: ts.UTC()}
 }
 
-// NewSlaAlertEvent builds a "sla_alert" frame: A service-level threshold was breached.
+// NewSlaAlertEvent builds a "sla_alert" frame: A session nears or passed a service level.
 func NewSlaAlertEvent(p SlaAlertPayloadSchema, ts time.Time) SlaAlertMessagePayload {
 	return SlaAlertMessagePayload{Type: TypeSlaAlert, Payload: p, Timestamp: ts.UTC()}
 }

@@ -1890,7 +1890,7 @@ func (msg SetStatusMessage) toBrokerMessage() (extensions.BrokerMessage, error) 
 // SlaAlertMessagePayload is a schema from the AsyncAPI specification required in messages
 // Description: Envelope of the sla_alert event.
 type SlaAlertMessagePayload struct {
-	// Description: An SLA breach.
+	// Description: An SLA warning or breach.
 	Payload SlaAlertPayloadSchema `json:"payload"`
 
 	// Description: When the server built the frame (UTC).
@@ -1901,7 +1901,15 @@ type SlaAlertMessagePayload struct {
 }
 
 // SlaAlertMessage is the message expected for 'SlaAlertMessage' channel.
-// NOTE: Sent to every operator.
+// NOTE: Sent to every operator, proactively: the server checks every open session (every
+// LIVECHAT_SLA_CHECK_INTERVAL) while it still waits or is unanswered, not only when it is finally claimed
+// or answered. Three metrics: queue_wait_seconds (from the session's start to its claim; the SLA is
+// LIVECHAT_SLA_QUEUE_WAIT, 5m), first_response_seconds (from the claim to the operator's first message;
+// LIVECHAT_SLA_FIRST_RESPONSE, 2m) and resolution_seconds (from the start to the close;
+// LIVECHAT_SLA_RESOLUTION, 30m). Severity warning once the interval reaches LIVECHAT_SLA_WARNING_AT (0.8)
+// of the SLA, critical once it reaches the SLA (a breach, counted in the KPIs). Each session × metric ×
+// severity is raised exactly once, across instances and restarts; an interval that crossed the SLA between
+// two checks gets the critical alert only.
 type SlaAlertMessage struct {
 	// Payload will be inserted in the message payload
 	Payload SlaAlertMessagePayload
@@ -2800,7 +2808,7 @@ type SetStatusPayloadSchema struct {
 }
 
 // SlaAlertPayloadSchema is a schema from the AsyncAPI specification required in messages
-// Description: An SLA breach.
+// Description: An SLA warning or breach.
 type SlaAlertPayloadSchema struct {
 	// Description: A LINE user id, the key of a customer's conversation.
 	LineUserId LineUserIdSchema `json:"line_user_id"`
@@ -2814,13 +2822,13 @@ type SlaAlertPayloadSchema struct {
 	// Description: The session concerned.
 	SessionId int64 `json:"session_id"`
 
-	// Description: warning past the threshold, critical past twice the threshold.
+	// Description: warning from LIVECHAT_SLA_WARNING_AT (0.8) of the threshold, critical at the threshold (a breach).
 	Severity string `json:"severity" validate:"oneof='warning' 'critical'"`
 
-	// Description: The configured limit.
+	// Description: The SLA, the configured limit.
 	ThresholdSeconds float64 `json:"threshold_seconds"`
 
-	// Description: Its value, to 0.1 s.
+	// Description: The interval when the alert was raised (or as it ended), to 0.1 s.
 	ValueSeconds float64 `json:"value_seconds"`
 }
 

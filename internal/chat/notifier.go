@@ -21,6 +21,8 @@ type Notifier interface {
 	// CSATReceived tells the session's operator and the analytics
 	// subscribers that the customer rated the session.
 	CSATReceived(ctx context.Context, s Session, score int)
+	// SLAAlert tells every operator of an SLA alert.
+	SLAAlert(ctx context.Context, a SLAAlert)
 }
 
 // Outbound delivers operator messages to the customer's channel (LINE).
@@ -68,6 +70,10 @@ func (d detached) MessageFailed(ctx context.Context, m Message, tempID, reason s
 
 func (d detached) MessageDelivered(ctx context.Context, m Message, tempID string) {
 	d.n.MessageDelivered(context.WithoutCancel(ctx), m, tempID)
+}
+
+func (d detached) SLAAlert(ctx context.Context, a SLAAlert) {
+	d.n.SLAAlert(context.WithoutCancel(ctx), a)
 }
 
 func (d detached) CSATReceived(ctx context.Context, s Session, score int) {

@@ -56,6 +56,7 @@ func (a *announcements) SessionTransferred(context.Context, chat.Session, int64)
 func (a *announcements) MessageFailed(context.Context, chat.Message, string, string, bool)    {}
 func (a *announcements) MessageDelivered(context.Context, chat.Message, string)               {}
 func (a *announcements) CSATReceived(context.Context, chat.Session, int)                      {}
+func (a *announcements) SLAAlert(context.Context, chat.SLAAlert)                              {}
 func (a *announcements) SessionClosed(_ context.Context, s chat.Session) {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -465,3 +465,4 @@ func (nopNotifier) MessageStored(context.Context, Message, string, string)      
 func (nopNotifier) MessageFailed(context.Context, Message, string, string, bool) {}
 func (nopNotifier) MessageDelivered(context.Context, Message, string)            {}
 func (nopNotifier) CSATReceived(context.Context, Session, int)                   {}
+func (nopNotifier) SLAAlert(context.Context, SLAAlert)                           {}

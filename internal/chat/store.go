@@ -70,6 +70,13 @@ type Sessions interface {
 	// CloseStale is CloseSession with no operator for a session still in
 	// from and still stale before cutoff. Zero rows: ErrConflict.
 	CloseStale(ctx context.Context, sessionID int64, from Status, cutoff time.Time, by ClosedBy, now time.Time) (Session, error)
+	// SLASessions returns the open sessions and those closed since closedSince.
+	SLASessions(ctx context.Context, closedSince time.Time) ([]Session, error)
+	// RaiseSLAAlerts stores the alerts not stored yet (key: session, metric,
+	// severity) and returns those this call stored.
+	RaiseSLAAlerts(ctx context.Context, alerts []SLAAlert) ([]SLAAlert, error)
+	// SLABreaches counts the critical alerts raised since since.
+	SLABreaches(ctx context.Context, since time.Time) (int, error)
 	// TransferSession sets operator_id=to, transfer_count+1, transfer_reason
 	// and last_activity_at WHERE id=? AND status='ACTIVE' AND operator_id=from.
 	// Zero rows: ErrConflict.

@@ -76,6 +76,15 @@ func (s *Service) Sweep(ctx context.Context, t Timeouts) ([]Session, error) {
 
 // RunSweeps sweeps every interval until ctx ends.
 func (s *Service) RunSweeps(ctx context.Context, every time.Duration, t Timeouts) {
+	s.runEvery(ctx, every, func() {
+		if _, err := s.Sweep(ctx, t); err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "sweep", "err", err)
+		}
+	})
+}
+
+// runEvery calls f every interval, on the service's clock, until ctx ends.
+func (s *Service) runEvery(ctx context.Context, every time.Duration, f func()) {
 	tick := make(chan struct{}, 1)
 	for {
 		timer := s.clock.AfterFunc(every, func() {
@@ -90,8 +99,6 @@ func (s *Service) RunSweeps(ctx context.Context, every time.Duration, t Timeouts
 			return
 		case <-tick:
 		}
-		if _, err := s.Sweep(ctx, t); err != nil && ctx.Err() == nil {
-			s.log.WarnContext(ctx, "sweep", "err", err)
-		}
+		f()
 	}
 }

@@ -62,6 +62,11 @@ type Config struct {
 	SweepInterval     time.Duration   // LIVECHAT_SWEEP_INTERVAL
 	InactiveNotice    string          // LIVECHAT_INACTIVE_NOTICE; empty = built-in
 	WaitingNotice     string          // LIVECHAT_WAITING_NOTICE; empty = built-in
+	SLAQueueWait      time.Duration   // LIVECHAT_SLA_QUEUE_WAIT; 0 = off
+	SLAFirstResponse  time.Duration   // LIVECHAT_SLA_FIRST_RESPONSE; 0 = off
+	SLAResolution     time.Duration   // LIVECHAT_SLA_RESOLUTION; 0 = off
+	SLAWarningAt      float64         // LIVECHAT_SLA_WARNING_AT
+	SLAInterval       time.Duration   // LIVECHAT_SLA_CHECK_INTERVAL
 }
 
 // Var documents one environment variable; README's table mirrors Vars.
@@ -115,6 +120,11 @@ var Vars = []Var{
 	{"LIVECHAT_SWEEP_INTERVAL", "1m", "How often the sweeps look for those sessions"},
 	{"LIVECHAT_INACTIVE_NOTICE", "", "What the customer gets when the inactivity sweep closes its session; empty: built-in Thai and English"},
 	{"LIVECHAT_WAITING_NOTICE", "", "What the customer gets when the waiting sweep closes its session; empty: built-in Thai and English"},
+	{"LIVECHAT_SLA_QUEUE_WAIT", "5m", "SLA for a session's wait in the queue, from its start to its claim; 0: none"},
+	{"LIVECHAT_SLA_FIRST_RESPONSE", "2m", "SLA for the operator's first message, from the claim; 0: none"},
+	{"LIVECHAT_SLA_RESOLUTION", "30m", "SLA for a session's close, from its start; 0: none"},
+	{"LIVECHAT_SLA_WARNING_AT", "0.8", "Fraction of an SLA (above 0, below 1) at which sla_alert warns; critical at the SLA itself"},
+	{"LIVECHAT_SLA_CHECK_INTERVAL", "5s", "How often open sessions are checked against the SLAs"},
 }
 
 // FromEnv reads and validates the configuration, reporting every problem at once.
@@ -158,6 +168,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		SweepInterval:     r.duration("LIVECHAT_SWEEP_INTERVAL"),
 		InactiveNotice:    r.str("LIVECHAT_INACTIVE_NOTICE"),
 		WaitingNotice:     r.str("LIVECHAT_WAITING_NOTICE"),
+		SLAQueueWait:      r.durationOrOff("LIVECHAT_SLA_QUEUE_WAIT"),
+		SLAFirstResponse:  r.durationOrOff("LIVECHAT_SLA_FIRST_RESPONSE"),
+		SLAResolution:     r.durationOrOff("LIVECHAT_SLA_RESOLUTION"),
+		SLAWarningAt:      r.fraction("LIVECHAT_SLA_WARNING_AT"),
+		SLAInterval:       r.duration("LIVECHAT_SLA_CHECK_INTERVAL"),
 		OutOfHoursReply:   r.str("LIVECHAT_OUT_OF_HOURS_REPLY"),
 		PprofAddr:         r.str("LIVECHAT_PPROF_ADDR"),
 		InboxMaxAttempts:  r.positive("LIVECHAT_INBOX_MAX_ATTEMPTS"),
@@ -247,6 +262,15 @@ func (r *reader) durationOrOff(name string) time.Duration {
 		return 0
 	}
 	return r.duration(name)
+}
+
+// fraction is a number strictly between 0 and 1.
+func (r *reader) fraction(name string) float64 {
+	f, err := strconv.ParseFloat(r.str(name), 64)
+	if err != nil || !(f > 0 && f < 1) {
+		r.fail(name, "must be a number between 0 and 1, like 0.8")
+	}
+	return f
 }
 
 func (r *reader) positive(name string) int {

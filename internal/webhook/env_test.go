@@ -278,6 +278,8 @@ func (n *notes) CSATReceived(_ context.Context, s chat.Session, score int) {
 	n.csat = append(n.csat, csatNote{s, score})
 }
 
+func (n *notes) SLAAlert(context.Context, chat.SLAAlert) {}
+
 func (n *notes) counts() (queued, closed, messages int) {
 	n.mu.Lock()
 	defer n.mu.Unlock()

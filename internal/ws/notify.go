@@ -2,6 +2,7 @@ package ws
 
 import (
 	"context"
+	"math"
 
 	lc "livechat/gen/livechat"
 	"livechat/internal/bus"
@@ -139,4 +140,12 @@ func deref(p *int64) int64 {
 		return 0
 	}
 	return *p
+}
+
+// SLAAlert sends an alert to every operator.
+func (h *Hub) SLAAlert(ctx context.Context, a chat.SLAAlert) {
+	h.publish(ctx, bus.Audience{Kind: bus.All}, lc.NewSlaAlertEvent(lc.SlaAlertPayloadSchema{
+		Metric: a.Metric, ValueSeconds: math.Round(a.Value.Seconds()*10) / 10, ThresholdSeconds: a.Threshold.Seconds(),
+		LineUserId: lc.LineUserIdSchema(a.LineUserID), SessionId: a.SessionID, Severity: a.Severity, Message: a.Message(),
+	}, h.deps.Clock.Now()))
 }
