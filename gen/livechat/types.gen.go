@@ -237,7 +237,10 @@ func (e *Error) Error() string {
 // AnalyticsUpdateMessagePayload is a schema from the AsyncAPI specification required in messages
 // Description: Envelope of the analytics_update event.
 type AnalyticsUpdateMessagePayload struct {
-	// Description: Live KPIs as flat keys.
+	// Description: Live KPIs as flat keys: the SKN App's set under its names, and ours (online_operators,
+	// avg_queue_wait_seconds). "Today" starts at midnight in the business timezone (LIVECHAT_TIMEZONE). Means
+	// and rates are 0 when there is nothing to count; seconds and percentages have one decimal, csat_average
+	// two. The same object answers GET /api/v1/admin/analytics/live-kpis.
 	Payload AnalyticsUpdatePayloadSchema `json:"payload"`
 
 	// Description: When the server built the frame (UTC).
@@ -2325,16 +2328,49 @@ func (msg UnsubscribeAnalyticsMessage) toBrokerMessage() (extensions.BrokerMessa
 }
 
 // AnalyticsUpdatePayloadSchema is a schema from the AsyncAPI specification required in messages
-// Description: Live KPIs as flat keys.
+// Description: Live KPIs as flat keys: the SKN App's set under its names, and ours (online_operators,
+// avg_queue_wait_seconds). "Today" starts at midnight in the business timezone (LIVECHAT_TIMEZONE). Means
+// and rates are 0 when there is nothing to count; seconds and percentages have one decimal, csat_average
+// two. The same object answers GET /api/v1/admin/analytics/live-kpis.
 type AnalyticsUpdatePayloadSchema struct {
+	// Description: %: sessions closed SYSTEM_TIMEOUT (left waiting) in the last 7 days ÷ (those + sessions claimed in the last 7 days).
+	AbandonmentRate float64 `json:"abandonment_rate" validate:"lte=100"`
+
 	// Description: Sessions ACTIVE now.
 	Active int64 `json:"active"`
 
-	// Description: Operators with at least one connected socket.
+	// Description: Mean of first response − claim over the sessions claimed in the last hour that have a first response.
+	AvgFirstResponseSeconds float64 `json:"avg_first_response_seconds"`
+
+	// Description: Mean of claim − start over the sessions claimed in the last hour.
+	AvgQueueWaitSeconds float64 `json:"avg_queue_wait_seconds"`
+
+	// Description: Mean of close − start over the sessions closed today.
+	AvgResolutionSeconds float64 `json:"avg_resolution_seconds"`
+
+	// Description: Mean CSAT score (1 to 5) of the ratings given in the last 24 hours; 0 without any.
+	CsatAverage float64 `json:"csat_average" validate:"lte=5"`
+
+	// Description: csat_average / 5 × 100.
+	CsatPercentage float64 `json:"csat_percentage" validate:"lte=100"`
+
+	// Description: First-contact resolution, %: of the sessions closed in the last 7 days, those whose customer started no new session within 24 hours after the close.
+	FcrRate float64 `json:"fcr_rate" validate:"lte=100"`
+
+	// Description: Customers in HUMAN mode now (handed to an operator).
+	HumanModeUsers int64 `json:"human_mode_users"`
+
+	// Description: Operators with at least one connected socket, on any instance.
 	OnlineOperators int64 `json:"online_operators"`
 
 	// Description: Sessions started since midnight in the server's business timezone.
 	SessionsToday int64 `json:"sessions_today"`
+
+	// Description: Critical sla_alert events (breaches) raised in the last 24 hours.
+	SlaBreachEvents24h int64 `json:"sla_breach_events_24h"`
+
+	// Description: When the KPIs were computed (UTC).
+	Timestamp time.Time `json:"timestamp"`
 
 	// Description: Sessions WAITING now.
 	Waiting int64 `json:"waiting"`

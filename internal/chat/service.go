@@ -439,22 +439,6 @@ func (s *Service) markRead(ctx context.Context, readerID int64, cust Customer) e
 	return nil
 }
 
-// KPIs are the live analytics.
-type KPIs struct {
-	Waiting, Active, OnlineOperators, SessionsToday int
-}
-
-// KPIs computes the live KPIs; online is the number of connected operators.
-func (s *Service) KPIs(ctx context.Context, online int) (KPIs, error) {
-	now := s.clock.Now().In(s.loc)
-	midnight := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, s.loc)
-	st, err := s.store.SessionStats(ctx, midnight.UTC())
-	if err != nil {
-		return KPIs{}, fmt.Errorf("kpis: %w", err)
-	}
-	return KPIs{Waiting: st.Waiting, Active: st.Active, OnlineOperators: online, SessionsToday: st.Today}, nil
-}
-
 type nopNotifier struct{}
 
 func (nopNotifier) SessionQueued(context.Context, Session, Customer, int, int)   {}

@@ -86,6 +86,9 @@ type Sessions interface {
 	QueuePosition(ctx context.Context, sessionID int64) (position, total int, err error)
 	// ActiveChats maps operator id to the number of ACTIVE sessions it owns.
 	ActiveChats(ctx context.Context) (map[int64]int, error)
+	// KPIData reads the sessions started or closed since since, the CSAT
+	// scores given since csatSince and the customers in HUMAN mode.
+	KPIData(ctx context.Context, since, csatSince time.Time) (KPIData, error)
 	// SessionStats counts WAITING and ACTIVE sessions, and sessions started at or after since.
 	SessionStats(ctx context.Context, since time.Time) (SessionStats, error)
 	// ListConversations is the dashboard inbox, one query (no N+1), keyset

@@ -138,6 +138,8 @@ func New(d Deps) http.Handler {
 	admin("PUT "+lc+"operators/{id}/role", s.setOperatorRole)
 	admin("PUT "+lc+"operators/{id}/password", s.setOperatorPassword)
 
+	mux.Handle("GET /api/v1/admin/analytics/live-kpis", s.bearer(s.supervisorFor("read the analytics", http.HandlerFunc(s.liveKPIs))))
+
 	if s.Canned != nil {
 		cannedAdmin := func(pattern string, h http.HandlerFunc) {
 			mux.Handle(pattern, s.bearer(s.adminFor("manage canned responses", h)))

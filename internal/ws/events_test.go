@@ -230,6 +230,15 @@ func TestAnalytics(t *testing.T) {
 	if n := count(other.Sync())["analytics_update"]; n != 0 {
 		t.Fatalf("an unsubscribed socket got %d analytics_update", n)
 	}
+	// Nothing changes: the KPIs come again every 10 s all the same.
+	sub.Sync()
+	e.clock.Advance(10 * time.Second)
+	if k := sub.WaitFor("analytics_update").Map(t); k["waiting"] != float64(2) || k["timestamp"] == nil {
+		t.Fatalf("refreshed kpis = %v", k)
+	}
+	if n := count(sub.Sync())["analytics_update"]; n != 0 {
+		t.Fatalf("%d more pushes in one refresh", n)
+	}
 	sub.Send("unsubscribe_analytics", nil)
 	sub.Sync()
 	e.clock.Advance(2 * time.Second)

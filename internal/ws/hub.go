@@ -176,6 +176,7 @@ func NewHub(opt Options, deps Deps) *Hub {
 		shared.OnReconnect(h.reconnected)
 	}
 	go h.recheckLoop()
+	h.refreshKPIs()
 	go h.inboxLoop()
 	if deps.Directory != nil {
 		go h.directoryLoop()

@@ -2,12 +2,14 @@ package ws
 
 import (
 	"context"
+	"encoding/json"
 	"sync"
 	"time"
 
 	lc "livechat/gen/livechat"
 	"livechat/internal/bus"
 	"livechat/internal/clock"
+	"livechat/internal/wire"
 )
 
 // kpiInterval is the most often analytics_update is pushed.
@@ -15,10 +17,56 @@ const kpiInterval = time.Second
 
 // kpiPush coalesces KPI pushes to at most one per kpiInterval.
 type kpiPush struct {
-	mu      sync.Mutex
-	last    time.Time
-	pending clock.Timer
-	closed  bool
+	mu       sync.Mutex
+	last     time.Time
+	pending  clock.Timer
+	periodic clock.Timer // the next kpiRefresh push
+	closed   bool
+}
+
+// kpiRefresh is how often the KPIs are pushed with no change: the rates
+// and means move with the clock alone.
+const kpiRefresh = 10 * time.Second
+
+// refreshKPIs pushes the KPIs to this instance's subscribers every
+// kpiRefresh, until the hub closes. Each instance serves its own; the
+// pushes on a change go to every instance's.
+func (h *Hub) refreshKPIs() {
+	k := &h.kpi
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.closed {
+		return
+	}
+	k.periodic = h.deps.Clock.AfterFunc(kpiRefresh, func() {
+		if h.hasAnalytics() {
+			ctx, cancel := context.WithTimeout(context.Background(), kpiRefresh)
+			h.pushLocalKPIs(ctx)
+			cancel()
+		}
+		h.refreshKPIs()
+	})
+}
+
+func (h *Hub) hasAnalytics() bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.analytics) > 0
+}
+
+// pushLocalKPIs delivers the KPIs to this instance's subscribers.
+func (h *Hub) pushLocalKPIs(ctx context.Context) {
+	p, err := h.kpis(ctx)
+	if err != nil {
+		h.log.Error("kpis", "err", err)
+		return
+	}
+	data, err := json.Marshal(lc.NewAnalyticsUpdateEvent(p, h.deps.Clock.Now()))
+	if err != nil {
+		h.log.Error("encode frame", "err", err)
+		return
+	}
+	h.deliver(bus.Message{Origin: h.opt.InstanceID, Audience: bus.Audience{Kind: bus.Analytics}, Frame: data})
 }
 
 // kpis computes the live KPIs.
@@ -27,9 +75,7 @@ func (h *Hub) kpis(ctx context.Context) (lc.AnalyticsUpdatePayloadSchema, error)
 	if err != nil {
 		return lc.AnalyticsUpdatePayloadSchema{}, err
 	}
-	return lc.AnalyticsUpdatePayloadSchema{
-		Waiting: int64(k.Waiting), Active: int64(k.Active), OnlineOperators: int64(k.OnlineOperators), SessionsToday: int64(k.SessionsToday),
-	}, nil
+	return wire.KPIs(k), nil
 }
 
 // kpisChanged pushes analytics_update to subscribers now, or at the end of
@@ -80,5 +126,8 @@ func (k *kpiPush) stop() {
 	if k.pending != nil {
 		k.pending.Stop()
 		k.pending = nil
+	}
+	if k.periodic != nil {
+		k.periodic.Stop()
 	}
 }

@@ -1,0 +1,51 @@
+package rest_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"testing"
+
+	"livechat/internal/chat"
+	"livechat/internal/store"
+	"livechat/internal/store/storetest"
+)
+
+// The live KPIs answer supervisors and admins with analytics_update's
+// object (every key of the SKN set); agents get 403, no token 401.
+func TestLiveKPIs(t *testing.T) {
+	e := newEnv(t, storetest.Open(t, store.SQLite))
+	e.waiting(t)
+	sup := e.operator(t, "sup", chat.RoleSupervisor)
+	e.sockets.setOnline(sup.ID, "online")
+	for _, role := range []chat.Role{chat.RoleSupervisor, chat.RoleAdmin} {
+		op := sup
+		if role == chat.RoleAdmin {
+			op = e.operator(t, "admin", chat.RoleAdmin)
+		}
+		r := e.call(t, "GET", "/api/v1/admin/analytics/live-kpis", e.token(t, op), nil)
+		if r.Status != http.StatusOK {
+			t.Fatalf("%s: %d %s", role, r.Status, r.Body)
+		}
+		var k map[string]any
+		if err := json.Unmarshal(r.Body, &k); err != nil {
+			t.Fatal(err)
+		}
+		for _, key := range []string{"waiting", "active", "avg_first_response_seconds", "avg_resolution_seconds", "csat_average",
+			"csat_percentage", "fcr_rate", "abandonment_rate", "sla_breach_events_24h", "sessions_today", "human_mode_users",
+			"timestamp", "online_operators", "avg_queue_wait_seconds"} {
+			if _, ok := k[key]; !ok {
+				t.Fatalf("%s: no %s in %s", role, key, r.Body)
+			}
+		}
+		if k["waiting"] != 1.0 || k["online_operators"] != 1.0 {
+			t.Fatalf("%s: %s", role, r.Body)
+		}
+	}
+	agent := e.operator(t, "agent", chat.RoleAgent)
+	if r := e.call(t, "GET", "/api/v1/admin/analytics/live-kpis", e.token(t, agent), nil); r.Status != http.StatusForbidden {
+		t.Fatalf("agent: %d %s, want 403", r.Status, r.Body)
+	}
+	if r := e.call(t, "GET", "/api/v1/admin/analytics/live-kpis", "", nil); r.Status != http.StatusUnauthorized {
+		t.Fatalf("no token: %d, want 401", r.Status)
+	}
+}

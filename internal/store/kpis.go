@@ -1,0 +1,45 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"livechat/internal/chat"
+)
+
+// kpiMaxSessions bounds the sessions one KPI computation reads.
+const kpiMaxSessions = 50000
+
+// KPIData reads what the live KPIs are computed from: the sessions started
+// or closed since since, the CSAT scores given since csatSince, the
+// customers in HUMAN mode.
+func (db *DB) KPIData(ctx context.Context, since, csatSince time.Time) (chat.KPIData, error) {
+	var d chat.KPIData
+	var rows []sessionRow
+	err := db.read.NewSelect().Model(&rows).
+		Where("started_at >= ?", dbTime(since)).
+		WhereOr("closed_at >= ?", dbTime(since)).
+		Order("id ASC").
+		Limit(kpiMaxSessions).
+		Scan(ctx)
+	if err != nil {
+		return d, fmt.Errorf("store: kpi sessions: %w", dbErr(err))
+	}
+	d.Sessions = make([]chat.Session, len(rows))
+	for i, r := range rows {
+		d.Sessions[i] = r.session()
+	}
+	err = db.read.NewSelect().Table("csat_responses").Column("score").
+		Where("created_at >= ?", dbTime(csatSince)).
+		Scan(ctx, &d.Scores)
+	if err != nil {
+		return d, fmt.Errorf("store: kpi csat: %w", dbErr(err))
+	}
+	n, err := db.read.NewSelect().Table("customers").Where("chat_mode = ?", string(chat.ModeHuman)).Count(ctx)
+	if err != nil {
+		return d, fmt.Errorf("store: kpi human mode: %w", dbErr(err))
+	}
+	d.HumanMode = int(n)
+	return d, nil
+}
