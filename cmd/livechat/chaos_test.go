@@ -202,7 +202,7 @@ func (h *chaosHarness) setUpServers() {
 			env = append(env, kv)
 		}
 	}
-	env = append(env, asLivechat+"=1", "LIVECHAT_DATABASE_URL="+h.pgURL, "LIVECHAT_JWT_SECRET=chaos-jwt-secret-0123456789abcdef",
+	env = append(env, asLivechat+"=1", "LIVECHAT_METRICS_ADDR=", "LIVECHAT_DATABASE_URL="+h.pgURL, "LIVECHAT_JWT_SECRET=chaos-jwt-secret-0123456789abcdef",
 		"LIVECHAT_LOG_LEVEL=info")
 	h.env = env
 	if _, err := h.cli("migrate"); err != nil {
@@ -291,7 +291,7 @@ func (h *chaosHarness) cli(args ...string) (string, error) {
 	}
 	env["LIVECHAT_DATA_DIR"] = filepath.Join(h.dir, "cli")
 	var out, errb bytes.Buffer
-	if code := run(h.ctx, args, func(k string) string { return env[k] }, strings.NewReader(""), &out, &errb); code != 0 {
+	if code := run(h.ctx, args, getenvOf(env), strings.NewReader(""), &out, &errb); code != 0 {
 		return "", fmt.Errorf("livechat %s exited %d: %s", strings.Join(args, " "), code, errb.String())
 	}
 	return strings.TrimSpace(out.String()), nil

@@ -20,7 +20,7 @@ func TestFakeline(t *testing.T) {
 	done := make(chan error, 1)
 	env := map[string]string{"LIVECHAT_LINE_CHANNEL_TOKEN": "tok"}
 	go func() {
-		done <- fakeline(ctx, []string{"--addr", "127.0.0.1:0"}, func(k string) string { return env[k] }, io.Discard, pw)
+		done <- fakeline(ctx, []string{"--addr", "127.0.0.1:0"}, getenvOf(env), io.Discard, pw)
 		pw.Close()
 	}()
 	first, err := bufio.NewReader(pr).ReadString('\n')

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"livechat/internal/config"
 	"os"
 	"os/signal"
 	"syscall"
@@ -41,7 +42,7 @@ Configuration comes from LIVECHAT_* environment variables (see README).
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	code := run(ctx, os.Args[1:], config.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }

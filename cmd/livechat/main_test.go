@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"livechat/internal/config"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -24,10 +25,21 @@ type result struct {
 	stdout, stderr string
 }
 
+// getenvOf reads env, with the metrics listener off unless env sets it:
+// tests run many servers at once, which the default port does not allow.
+func getenvOf(env map[string]string) func(string) string {
+	return func(k string) string {
+		if v, ok := env[k]; ok || k != "LIVECHAT_METRICS_ADDR" {
+			return v
+		}
+		return config.Off
+	}
+}
+
 func runCmd(t *testing.T, env map[string]string, stdin string, args ...string) result {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := run(t.Context(), args, func(k string) string { return env[k] }, strings.NewReader(stdin), &out, &errb)
+	code := run(t.Context(), args, getenvOf(env), strings.NewReader(stdin), &out, &errb)
 	return result{code, out.String(), errb.String()}
 }
 
@@ -160,7 +172,7 @@ func readyz(t *testing.T, addr string) (int, readyBody) {
 // the in-process bus is refused, and cancelling (SIGTERM) shuts down cleanly.
 func TestServeEndToEnd(t *testing.T) {
 	dir := t.TempDir()
-	env := map[string]string{"LIVECHAT_DATA_DIR": dir, "LIVECHAT_ADDR": "127.0.0.1:0"}
+	env := map[string]string{"LIVECHAT_DATA_DIR": dir, "LIVECHAT_ADDR": "127.0.0.1:0", "LIVECHAT_METRICS_ADDR": "127.0.0.1:0"}
 	runCmd(t, env, "", "operator", "create", "--username", "alice", "--display-name", "Alice", "--role", "agent", "--password", "long-enough")
 	tok := strings.TrimSpace(runCmd(t, env, "", "token", "--operator-id", "1").stdout)
 
@@ -170,7 +182,7 @@ func TestServeEndToEnd(t *testing.T) {
 	w := &lineWriter{re: regexp.MustCompile(`serving on http://(\S+)`), found: found}
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"serve"}, func(k string) string { return env[k] }, strings.NewReader(""), io.Discard, w)
+		done <- run(ctx, []string{"serve"}, getenvOf(env), strings.NewReader(""), io.Discard, w)
 	}()
 	var addr string
 	select {
@@ -186,13 +198,16 @@ func TestServeEndToEnd(t *testing.T) {
 	c.Expect("auth_success")
 	c.Send("ping", nil)
 	c.WaitFor("pong")
+	c.Send("no_such_event", nil)
+	c.WaitFor("error")
+	checkMetrics(t, w.String())
 	// Up, but without LINE: degraded, and says why.
 	if code, body := readyz(t, addr); code != 200 || body.Status != "degraded" || len(body.Reasons) != 2 ||
 		!strings.Contains(body.Reasons[0], "LIVECHAT_LINE_CHANNEL_TOKEN") || !strings.Contains(body.Reasons[1], "LIVECHAT_LINE_CHANNEL_SECRET") {
 		t.Fatalf("readyz: %d %+v", code, body)
 	}
 
-	r := runCmd(t, env, "", "serve")
+	r := runCmd(t, map[string]string{"LIVECHAT_DATA_DIR": dir, "LIVECHAT_ADDR": "127.0.0.1:0"}, "", "serve")
 	if r.code != 1 || !strings.Contains(r.stderr, "already serving data dir") {
 		t.Fatalf("second serve: %+v", r)
 	}
@@ -208,5 +223,44 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	if got := c.ExpectClosed(); got != 1001 {
 		t.Fatalf("socket closed with %d at shutdown, want 1001 (going away)", got)
+	}
+}
+
+// checkMetrics reads /metrics from the listener the server logged and
+// checks the series the issue names, with the socket's own traffic.
+func checkMetrics(t *testing.T, logs string) {
+	t.Helper()
+	m := regexp.MustCompile(`"metrics serving" addr=(\S+)`).FindStringSubmatch(logs)
+	if m == nil {
+		t.Fatalf("no metrics listener in the logs:\n%s", logs)
+	}
+	resp, err := http.Get("http://" + m[1] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, series := range []string{
+		"livechat_ws_sockets 1",
+		"livechat_ws_operators 1",
+		`livechat_ws_frames_in_total{type="auth"} 1`,
+		`livechat_ws_frames_in_total{type="ping"} 1`,
+		`livechat_ws_frames_in_total{type="unknown"} 1`,
+		`livechat_ws_frames_out_total{type="auth_success"} 1`,
+		`livechat_ws_frames_out_total{type="pong"} 1`,
+		`livechat_errors_total{code="unknown_event",transport="ws"} 1`,
+		"livechat_ws_send_seconds_count 0",
+		`livechat_db_query_seconds_count{op="SELECT"}`,
+		`livechat_sla_alerts_total{severity="critical"} 0`,
+		`livechat_backlog_rows{queue="outbox",state="pending"} 0`,
+		`livechat_backlog_rows{queue="inbox",state="dead"} 0`,
+		"go_goroutines",
+	} {
+		if !strings.Contains(string(body), series) {
+			t.Errorf("/metrics lacks %q", series)
+		}
+	}
+	if t.Failed() {
+		t.Logf("/metrics:\n%s", body)
 	}
 }

@@ -15,29 +15,38 @@ import (
 // the public one), until ctx ends. For profiling the hot path under load
 // (livechat bench): LIVECHAT_PPROF_ADDR=127.0.0.1:6060.
 func servePprof(ctx context.Context, addr string, log *slog.Logger) (stop func(), err error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("LIVECHAT_PPROF_ADDR: listen on %s: %w", addr, err)
-	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	stop, bound, err := serveAside(ctx, "LIVECHAT_PPROF_ADDR", addr, mux, log)
+	if err == nil {
+		log.Warn("profiler serving: keep it off public networks", "addr", bound)
+	}
+	return stop, err
+}
+
+// serveAside serves h on addr, a listener of its own beside the public
+// one, until stop; env names the setting, for the error.
+func serveAside(ctx context.Context, env, addr string, h http.Handler, log *slog.Logger) (stop func(), bound string, err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: listen on %s: %w", env, addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Warn("pprof server", "err", err)
+			log.Warn("listener failed", "setting", env, "err", err)
 		}
 	}()
-	log.Warn("profiler serving: keep it off public networks", "addr", ln.Addr().String())
 	return func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 		<-done
-	}, nil
+	}, ln.Addr().String(), nil
 }

@@ -23,7 +23,7 @@ func TestReadyzStaysUpWhenRedisFails(t *testing.T) {
 	w := &lineWriter{re: regexp.MustCompile(`serving on http://(\S+)`), found: found}
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"serve"}, func(k string) string { return env[k] }, strings.NewReader(""), io.Discard, w)
+		done <- run(ctx, []string{"serve"}, getenvOf(env), strings.NewReader(""), io.Discard, w)
 	}()
 	defer func() {
 		cancel()

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"livechat/internal/errcode"
+	"livechat/internal/metrics"
 	"net"
 	"net/http"
 	"sync"
@@ -66,14 +68,21 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	var checks []api.Check
 	var redisUp api.RedisCheck // nil without Redis
 	var b bus.Bus = bus.NewMemory()
+	var rb *bus.Redis
 	if cfg.RedisURL != "" {
-		rb, err := bus.NewRedis(ctx, cfg.RedisURL, "livechat:events", log, bus.RedisOptions{})
+		rb, err = bus.NewRedis(ctx, cfg.RedisURL, "livechat:events", log, bus.RedisOptions{})
 		if err != nil {
 			return err
 		}
 		b, redisUp = rb, rb.Ready
 	}
 	defer b.Close()
+	var met *metrics.Metrics // nil: off
+	if cfg.MetricsAddr != "" {
+		met = metrics.New()
+		errcode.SetObserver(met.Error)
+		db.Observe(met.Query)
+	}
 
 	clk := clock.Real{}
 	lim, err := newLimits(cfg, clk, log)
@@ -108,6 +117,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Typing:    lim.typing,
 		Wire:      conv,
 		Directory: dir,
+		Metrics:   met,
 	})
 	svc.SetNotifier(hub)
 	lineClient := line.NewClient(cfg.LineAPIBase, cfg.LineDataAPIBase, cfg.LineChannelToken, nil)
@@ -179,6 +189,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    1 << 20,
+	}
+	if met != nil {
+		watchMetrics(met, hub, rb, db, log)
+		stopMetrics, bound, err := serveAside(ctx, "LIVECHAT_METRICS_ADDR", cfg.MetricsAddr, met.Handler(), log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+		log.Info("metrics serving", "addr", bound, "path", "/metrics")
 	}
 	if cfg.PprofAddr != "" {
 		stopPprof, err := servePprof(ctx, cfg.PprofAddr, log)

@@ -47,7 +47,7 @@ func simServe(t *testing.T, env map[string]string) string {
 	w := &lineWriter{re: regexp.MustCompile(`serving on http://(\S+)`), found: found}
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"serve"}, func(k string) string { return env[k] }, strings.NewReader(""), io.Discard, w)
+		done <- run(ctx, []string{"serve"}, getenvOf(env), strings.NewReader(""), io.Discard, w)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -144,7 +144,7 @@ func TestSimulateEndToEnd(t *testing.T) {
 	go func() {
 		simDone <- run(simCtx, []string{"simulate", "--server", "http://" + addr, "--fakeline", base,
 			"--customers", "2", "--seed", strconv.Itoa(seed), "--score", strconv.Itoa(score), "--duration", "25s"},
-			func(k string) string { return env[k] }, strings.NewReader(""), &transcript, &logs)
+			getenvOf(env), strings.NewReader(""), &transcript, &logs)
 	}()
 
 	sessions := map[string]int64{}
@@ -250,7 +250,7 @@ func TestSimulateQueuesInListOrder(t *testing.T) {
 	go func() {
 		simDone <- run(simCtx, []string{"simulate", "--server", "http://" + addr, "--fakeline", base,
 			"--customers", strconv.Itoa(n), "--seed", strconv.Itoa(seed), "--duration", "25s"},
-			func(k string) string { return env[k] }, strings.NewReader(""), &transcript, &logs)
+			getenvOf(env), strings.NewReader(""), &transcript, &logs)
 	}()
 
 	list := runCmd(t, nil, "", "simulate", "--list", "--customers", strconv.Itoa(n), "--seed", strconv.Itoa(seed)).stdout

@@ -53,6 +53,8 @@ type Redis struct {
 	queue   chan Message  // for the other instances; closed by Close
 	stop    chan struct{} // closed by Close
 	dropped atomic.Uint64
+	sent    atomic.Uint64      // messages Redis took for the other instances
+	recv    atomic.Uint64      // the other instances' messages handed to the handlers
 	missed  atomic.Bool        // dropped since the last Resync went out
 	nudge   chan struct{}      // wakes the sender for a Resync when Redis is back
 	full    *ratelimit.Sampler // "queue full" log lines
@@ -424,6 +426,7 @@ func (b *Redis) flush(batch []Message) error {
 		b.missed.Store(true) // the Resync, if any, was lost too
 		return fmt.Errorf("bus: redis publish: %w", err)
 	}
+	b.sent.Add(uint64(len(batch)))
 	return nil
 }
 
@@ -561,12 +564,20 @@ func (b *Redis) remote(payload string) {
 		b.runReconnects()
 		return
 	}
+	b.recv.Add(1)
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	for _, h := range b.handlers {
 		h(m)
 	}
 }
+
+// Sent is how many messages Redis took for the other instances, and
+// Received how many of theirs this bus handed to its handlers, since the
+// start; Queued is how many wait to be sent now.
+func (b *Redis) Sent() uint64     { return b.sent.Load() }
+func (b *Redis) Received() uint64 { return b.recv.Load() }
+func (b *Redis) Queued() int      { return len(b.queue) }
 
 // goRedisLog takes go-redis's own log lines, which it writes to stderr
 // for every failed dial of an outage: to the first bus's logger, at debug

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -67,6 +69,7 @@ type Config struct {
 	SLAResolution     time.Duration   // LIVECHAT_SLA_RESOLUTION; 0 = off
 	SLAWarningAt      float64         // LIVECHAT_SLA_WARNING_AT
 	SLAInterval       time.Duration   // LIVECHAT_SLA_CHECK_INTERVAL
+	MetricsAddr       string          // LIVECHAT_METRICS_ADDR; empty = off
 }
 
 // Var documents one environment variable; README's table mirrors Vars.
@@ -125,6 +128,7 @@ var Vars = []Var{
 	{"LIVECHAT_SLA_RESOLUTION", "30m", "SLA for a session's close, from its start; 0: none"},
 	{"LIVECHAT_SLA_WARNING_AT", "0.8", "Fraction of an SLA (above 0, below 1) at which sla_alert warns; critical at the SLA itself"},
 	{"LIVECHAT_SLA_CHECK_INTERVAL", "5s", "How often open sessions are checked against the SLAs"},
+	{"LIVECHAT_METRICS_ADDR", "127.0.0.1:9091", "host:port of the Prometheus /metrics listener, apart from the public one; set and empty (or off): no metrics"},
 }
 
 // FromEnv reads and validates the configuration, reporting every problem at once.
@@ -173,6 +177,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		SLAResolution:     r.durationOrOff("LIVECHAT_SLA_RESOLUTION"),
 		SLAWarningAt:      r.fraction("LIVECHAT_SLA_WARNING_AT"),
 		SLAInterval:       r.duration("LIVECHAT_SLA_CHECK_INTERVAL"),
+		MetricsAddr:       r.addrOrOff("LIVECHAT_METRICS_ADDR"),
 		OutOfHoursReply:   r.str("LIVECHAT_OUT_OF_HOURS_REPLY"),
 		PprofAddr:         r.str("LIVECHAT_PPROF_ADDR"),
 		InboxMaxAttempts:  r.positive("LIVECHAT_INBOX_MAX_ATTEMPTS"),
@@ -254,6 +259,32 @@ func (r *reader) duration(name string) time.Duration {
 		r.fail(name, "must be a positive duration like 30s or 15m")
 	}
 	return d
+}
+
+// Off is what Getenv reads for a variable set to the empty string, where
+// empty means off (LIVECHAT_METRICS_ADDR): unset takes the default.
+const Off = "off"
+
+// Getenv is os.Getenv, but for a variable whose empty value means off:
+// set and empty, it reads Off.
+func Getenv(name string) string {
+	v, set := os.LookupEnv(name)
+	if set && v == "" && name == "LIVECHAT_METRICS_ADDR" {
+		return Off
+	}
+	return v
+}
+
+// addrOrOff is a host:port, or "" when the variable is Off.
+func (r *reader) addrOrOff(name string) string {
+	v := r.str(name)
+	if v == Off {
+		return ""
+	}
+	if _, _, err := net.SplitHostPort(v); err != nil {
+		r.fail(name, "must be host:port, like 127.0.0.1:9091, or empty to turn it off")
+	}
+	return v
 }
 
 // durationOrOff is duration, or 0 for "0" (off).

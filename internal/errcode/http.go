@@ -11,6 +11,7 @@ import (
 // JSON error shape of every HTTP endpoint. status 0 takes the mapped one.
 func WriteHTTP(w http.ResponseWriter, err error, status int) {
 	m := Of(err)
+	Observe("http", m.Code)
 	if status == 0 {
 		status = m.Status
 	}

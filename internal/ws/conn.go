@@ -2,6 +2,7 @@ package ws
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -148,6 +149,7 @@ func (c *Conn) enqueue(o *outbound) bool {
 
 // tooSlow disconnects a socket that cannot keep up.
 func (c *Conn) tooSlow() {
+	c.hub.deps.Metrics.SlowConsumer()
 	if _, authed := c.operator(); authed {
 		c.logger().Warn("slow consumer disconnected", "queue", c.q.max)
 	} else { // anyone can open one and not read: one line for them all
@@ -167,6 +169,24 @@ func (c *Conn) sendFrame(frame any) {
 		return
 	}
 	c.enqueue(&outbound{data: data})
+	if m := c.hub.deps.Metrics; m != nil {
+		m.FramesOut(frameType(data), 1)
+	}
+}
+
+// frameType is a server frame's event type, for the metrics: the frames
+// are the server's own, with "type" their last key.
+func frameType(data []byte) string {
+	const key = `"type":"`
+	i := bytes.LastIndex(data, []byte(key))
+	if i < 0 {
+		return "unknown"
+	}
+	rest := data[i+len(key):]
+	if j := bytes.IndexByte(rest, '"'); j > 0 && j <= 40 {
+		return string(rest[:j])
+	}
+	return "unknown"
 }
 
 // closeWith queues a close frame after whatever is already queued.

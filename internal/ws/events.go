@@ -47,6 +47,7 @@ func (e *events) handle(ctx context.Context, data []byte) {
 	}
 	typ, _ := obj["type"].(string)
 	if !lc.IsClientEvent(typ) {
+		h.deps.Metrics.FrameIn("unknown") // never a client's string: the labels stay bounded
 		msg := "missing type"
 		if typ != "" {
 			msg = "unknown event type: " + typ
@@ -54,6 +55,7 @@ func (e *events) handle(ctx context.Context, data []byte) {
 		e.reject("", &errcode.Error{Code: errcode.UnknownEvent, Message: msg})
 		return
 	}
+	h.deps.Metrics.FrameIn(typ)
 	op, authed := c.operator()
 	if !authed && typ != lc.TypeAuth {
 		e.reject(typ, &errcode.Error{Code: errcode.NotAuthenticated, Message: "Not authenticated. Send 'auth' first."})
@@ -121,6 +123,7 @@ func (e *events) fail(reqType string, err error) {
 	if m.Internal {
 		e.c.logger().Error("event failed", "type", reqType, "err", err)
 	}
+	errcode.Observe("ws", m.Code)
 	p := lc.ErrorPayloadSchema{Code: lc.ErrorCodeSchema(m.Code), Message: m.Message}
 	if reqType != "" {
 		p.RequestType = &reqType
@@ -326,6 +329,10 @@ func (e *events) room(given *lc.LineUserIdSchema) (string, error) {
 
 func (e *events) HandleSendMessage(ctx context.Context, p lc.SendMessagePayloadSchema) error {
 	c, h := e.c, e.c.hub
+	if m := h.deps.Metrics; m != nil {
+		start := time.Now()
+		defer func() { m.Send(time.Since(start)) }()
+	}
 	tempID := ""
 	if p.TempId != nil {
 		tempID = *p.TempId

@@ -19,6 +19,7 @@ import (
 	"livechat/internal/chat"
 	"livechat/internal/clock"
 	"livechat/internal/contract"
+	"livechat/internal/metrics"
 	"livechat/internal/ratelimit"
 	"livechat/internal/wire"
 )
@@ -64,6 +65,8 @@ type Deps struct {
 	Wire      *wire.Converter   // messages for the wire (signs media URLs); nil: no media URLs
 	// Directory shares presence with the other instances; nil: one instance.
 	Directory Directory
+	// Metrics records frames, errors and latencies; nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 // Hub owns every socket of this instance.
@@ -379,6 +382,14 @@ func (h *Hub) localOnline() map[int64]string {
 	return out
 }
 
+// Counts is this instance's open sockets and the operators with an
+// authenticated one (the metrics).
+func (h *Hub) Counts() (sockets, operators int) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.conns), len(h.ops)
+}
+
 // Online returns, for each operator online on any instance, its status.
 func (h *Hub) Online() map[int64]string {
 	return h.everywhere(context.Background())
@@ -507,12 +518,17 @@ func (h *Hub) deliverNow(m bus.Message) {
 		op, ok := c.operator()
 		return ok && (m.Audience.ExcludeOperator == 0 || op.ID != m.Audience.ExcludeOperator)
 	}
+	n := 0 // frames queued, for the metrics
+	if h.deps.Metrics != nil {
+		defer func() { h.deps.Metrics.FramesOut(frameType(m.Frame), n) }()
+	}
 	send := func(c *Conn) {
 		if !wants(c) {
 			return
 		}
 		if o := frame(); o != nil {
 			c.enqueue(o)
+			n++
 		}
 	}
 	switch m.Audience.Kind {
@@ -529,6 +545,7 @@ func (h *Hub) deliverNow(m bus.Message) {
 			}
 			if o := frame(); o != nil {
 				c.enqueueRoom(o, m.Seq)
+				n++
 			}
 		}
 	case bus.Operator:
@@ -573,6 +590,7 @@ func (h *Hub) deliverNow(m bus.Message) {
 			for c := range set {
 				if o := frame(); o != nil {
 					c.sendPresence(o, m.Origin)
+					n++
 				}
 			}
 		}

@@ -144,6 +144,7 @@ func deref(p *int64) int64 {
 
 // SLAAlert sends an alert to every operator.
 func (h *Hub) SLAAlert(ctx context.Context, a chat.SLAAlert) {
+	h.deps.Metrics.SLAAlert(a.Severity)
 	h.publish(ctx, bus.Audience{Kind: bus.All}, lc.NewSlaAlertEvent(lc.SlaAlertPayloadSchema{
 		Metric: a.Metric, ValueSeconds: math.Round(a.Value.Seconds()*10) / 10, ThresholdSeconds: a.Threshold.Seconds(),
 		LineUserId: lc.LineUserIdSchema(a.LineUserID), SessionId: a.SessionID, Severity: a.Severity, Message: a.Message(),
