@@ -27,6 +27,11 @@ commands:
                               quarantined and rejected webhook events, as JSON lines
   inbox retry --id N          put a quarantined webhook event back in the queue
   outbox list [--limit N]     quarantined operator messages, as JSON lines
+  customer export --line-user-id U
+                              print everything stored of a customer, as JSON (PDPA)
+  customer erase --line-user-id U
+                              delete everything stored of a customer (no open session)
+  backup --to FILE            copy the SQLite database to a new file, also while serving
   fakeline [--addr 127.0.0.1:8090] [--token T]
                               run the fake LINE API (tests, demo); prints its base URL on stderr
   simulate --server URL --customers N [--fakeline URL] [--secret S] [--duration 10m] [--seed K] [--score 1-5] [--list]
@@ -67,6 +72,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		err = inbox(ctx, args[1:], getenv, stdout, stderr)
 	case "outbox":
 		err = outboxCmd(ctx, args[1:], getenv, stdout, stderr)
+	case "customer":
+		err = customerCmd(ctx, args[1:], getenv, stdout, stderr)
+	case "backup":
+		err = backupCmd(ctx, args[1:], getenv, stderr)
 	case "fakeline":
 		err = fakeline(ctx, args[1:], getenv, stdout, stderr)
 	case "simulate":

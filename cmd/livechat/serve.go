@@ -174,7 +174,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	})
 	defer func() { stopBG(); bg.Wait() }()
 	restAPI := rest.New(rest.Deps{
-		Store: db, Service: svc, Tokens: tokens, Sockets: hub, Clock: clk, Log: log, Canned: db, Hours: db, Media: lineClient,
+		Store: db, Service: svc, Tokens: tokens, Sockets: hub, Clock: clk, Log: log, Canned: db, Hours: db, Privacy: db, Media: lineClient,
 		MediaURLs: mediaURLs, Wire: conv,
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL,
 		LoginMaxFailures: cfg.LoginMaxFailures, LoginWindow: cfg.LoginFailureReset, Logins: lim.logins,

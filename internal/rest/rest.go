@@ -46,6 +46,8 @@ type Deps struct {
 	Canned CannedStore
 	// Hours stores the business hours; when nil their routes answer 404.
 	Hours HoursStore
+	// Privacy exports and erases customers; when nil their routes answer 404.
+	Privacy PrivacyStore
 	// Media fetches customer media from LINE; when nil the content route
 	// answers 404.
 	Media Content
@@ -139,6 +141,11 @@ func New(d Deps) http.Handler {
 	admin("PUT "+lc+"operators/{id}/password", s.setOperatorPassword)
 
 	mux.Handle("GET /api/v1/admin/analytics/live-kpis", s.bearer(s.supervisorFor("read the analytics", http.HandlerFunc(s.liveKPIs))))
+
+	if s.Privacy != nil {
+		mux.Handle("GET /api/v1/admin/customers/{line_user_id}/export", s.bearer(s.adminFor("export a customer's data", http.HandlerFunc(s.exportCustomer))))
+		mux.Handle("DELETE /api/v1/admin/customers/{line_user_id}", s.bearer(s.adminFor("erase a customer", http.HandlerFunc(s.eraseCustomer))))
+	}
 
 	if s.Canned != nil {
 		cannedAdmin := func(pattern string, h http.HandlerFunc) {

@@ -11,12 +11,7 @@ import (
 
 // Observe has f told of every statement, with its operation (SELECT,
 // INSERT, …) and how long it took: the metrics' database latency.
-func (db *DB) Observe(f func(op string, d time.Duration)) {
-	db.bun.AddQueryHook(queryHook(f))
-	if db.read != db.bun {
-		db.read.AddQueryHook(queryHook(f))
-	}
-}
+func (db *DB) Observe(f func(op string, d time.Duration)) { db.AddQueryHook(queryHook(f)) }
 
 type queryHook func(op string, d time.Duration)
 

@@ -1,0 +1,112 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/uptrace/bun"
+
+	"livechat/internal/chat"
+)
+
+// ExportCustomer reads a customer's data in one read-only transaction, so
+// the parts agree. Unknown customer: ErrNotFound.
+func (db *DB) ExportCustomer(ctx context.Context, lineUserID string) (chat.CustomerExport, error) {
+	out := chat.CustomerExport{LineUserID: lineUserID}
+	err := db.read.RunInTx(ctx, &sql.TxOptions{ReadOnly: true}, func(ctx context.Context, tx bun.Tx) error {
+		var cust []map[string]any
+		if err := tx.NewSelect().Table("customers").Where("line_user_id = ?", lineUserID).Scan(ctx, &cust); err != nil {
+			return err
+		}
+		if len(cust) == 0 {
+			return sql.ErrNoRows
+		}
+		out.Customer = cust[0]
+		for _, part := range []struct {
+			table, order string
+			into         *[]map[string]any
+		}{
+			{"chat_sessions", "id", &out.Sessions},
+			{"messages", "seq", &out.Messages},
+			{"csat_responses", "id", &out.CSAT},
+		} {
+			*part.into = []map[string]any{}
+			if err := tx.NewSelect().Table(part.table).Where("line_user_id = ?", lineUserID).Order(part.order).Scan(ctx, part.into); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return chat.CustomerExport{}, fmt.Errorf("store: export customer %s: %w", lineUserID, dbErr(err))
+	}
+	for _, rows := range [][]map[string]any{{out.Customer}, out.Sessions, out.Messages, out.CSAT} {
+		for _, r := range rows {
+			textBytes(r)
+		}
+	}
+	return out, nil
+}
+
+// textBytes turns the byte columns a driver hands back (SQLite's text,
+// JSON payloads) into strings, which JSON shows as text, not base64.
+func textBytes(r map[string]any) {
+	for k, v := range r {
+		if b, ok := v.([]byte); ok {
+			r[k] = string(b)
+		}
+	}
+}
+
+// EraseCustomer deletes everything stored of a customer, in one
+// transaction: the ratings, SLA alerts, read markers, messages (with the
+// outbox's payloads, which are the messages' own columns), sessions, the
+// raw webhook bodies of the inbox and of the rejected events, and the
+// profile. A customer with an open session is refused (ErrSessionState):
+// close it first. Unknown customer: ErrNotFound.
+func (db *DB) EraseCustomer(ctx context.Context, lineUserID string) (chat.Erased, error) {
+	erased := chat.Erased{}
+	err := db.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		n, err := tx.NewSelect().Table("customers").Where("line_user_id = ?", lineUserID).Count(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return sql.ErrNoRows
+		}
+		open, err := tx.NewSelect().Table("chat_sessions").Where("line_user_id = ?", lineUserID).
+			Where("status IN (?)", bun.In([]string{string(chat.StatusWaiting), string(chat.StatusActive)})).Count(ctx)
+		if err != nil {
+			return err
+		}
+		if open > 0 {
+			return chat.E(chat.ErrSessionState, "The customer has an open session: close it before erasing")
+		}
+		for _, del := range []struct{ table, where string }{
+			{"csat_responses", "line_user_id = ?"},
+			{"sla_alerts", "line_user_id = ?"},
+			{"read_markers", "line_user_id = ?"},
+			{"messages", "line_user_id = ?"},
+			{"chat_sessions", "line_user_id = ?"},
+			{"line_webhook_events", "line_user_id = ?"},
+			// A rejected event's body is all that holds its user id; the id
+			// is U and 32 hex digits, nothing LIKE would take as a pattern.
+			{"line_webhook_rejects", "body LIKE '%' || ? || '%'"},
+			{"customers", "line_user_id = ?"},
+		} {
+			res, err := tx.NewDelete().Table(del.table).Where(del.where, lineUserID).Exec(ctx)
+			if err != nil {
+				return fmt.Errorf("%s: %w", del.table, err)
+			}
+			if n, err := res.RowsAffected(); err == nil {
+				erased[del.table] = n
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: erase customer %s: %w", lineUserID, dbErr(err))
+	}
+	return erased, nil
+}
