@@ -7,7 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"livechat/internal/store"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -109,6 +111,7 @@ func operatorCreate(ctx context.Context, args []string, getenv func(string) stri
 		return err
 	}
 	e.log.Info("operator created", "operator_id", op.ID, "username", op.Username, "role", op.Role)
+	cliAudit(ctx, e, db, chat.AuditOperatorCreate, op.ID)
 	fmt.Fprintln(stdout, op.ID)
 	return nil
 }
@@ -145,6 +148,7 @@ func operatorDisable(ctx context.Context, args []string, getenv func(string) str
 		return err
 	}
 	e.log.Info("operator disabled; a running server closes its sockets within 60 s", "operator_id", *id, "refresh_tokens_revoked", n)
+	cliAudit(ctx, e, db, chat.AuditOperatorDisable, *id)
 	return nil
 }
 
@@ -186,4 +190,12 @@ func token(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	fmt.Fprintln(stdout, tok)
 	return nil
+}
+
+// cliAudit records an operator change made from the command line.
+func cliAudit(ctx context.Context, e env, db *store.DB, action string, operatorID int64) {
+	if err := db.Audit(ctx, chat.AuditEntry{At: time.Now(), Actor: "cli", Action: action, ResourceType: "operator",
+		ResourceID: strconv.FormatInt(operatorID, 10)}); err != nil {
+		e.log.Warn("audit not recorded", "action", action, "err", err)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"livechat/internal/config"
 	"os"
 	"os/signal"
 	"strings"
@@ -22,7 +23,7 @@ const asLivechat = "BENCH_TEST_AS_LIVECHAT"
 func TestMain(m *testing.M) {
 	if os.Getenv(asLivechat) == "1" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		code := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+		code := run(ctx, os.Args[1:], config.Getenv, os.Stdin, os.Stdout, os.Stderr)
 		stop()
 		os.Exit(code)
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"time"
 
 	"livechat/internal/chat"
 	"livechat/internal/store"
@@ -45,7 +46,13 @@ func customerCmd(ctx context.Context, args []string, getenv func(string) string,
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(x)
+		if err := enc.Encode(x); err != nil {
+			return err
+		}
+		if err := db.Audit(ctx, chat.AuditEntry{At: time.Now(), Actor: "cli", Action: chat.AuditCustomerExport, ResourceType: "customer", ResourceID: *id}); err != nil {
+			e.log.Warn("audit not recorded", "action", chat.AuditCustomerExport, "err", err)
+		}
+		return nil
 	}
 	erased, err := db.EraseCustomer(ctx, *id)
 	switch {
@@ -57,6 +64,10 @@ func customerCmd(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	e.log.Info("customer erased", "line_user_id", *id, "rows", erased)
+	if err := db.Audit(ctx, chat.AuditEntry{At: time.Now(), Actor: "cli", Action: chat.AuditCustomerErase, ResourceType: "customer",
+		ResourceID: chat.HashedCustomerID(*id)}); err != nil {
+		e.log.Warn("audit not recorded", "action", chat.AuditCustomerErase, "err", err)
+	}
 	return nil
 }
 

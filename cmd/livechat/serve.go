@@ -118,7 +118,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Wire:      conv,
 		Directory: dir,
 		Metrics:   met,
+		Audit:     db,
 	})
+	svc.SetAuditor(db)
 	svc.SetNotifier(hub)
 	lineClient := line.NewClient(cfg.LineAPIBase, cfg.LineDataAPIBase, cfg.LineChannelToken, nil)
 	if !lineClient.Configured() {
@@ -166,7 +168,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	bg.Go(func() { inbox.Run(bgCtx) })
 	bg.Go(func() { surveys.Run(bgCtx) })
 	bg.Go(func() {
-		svc.RunSweeps(bgCtx, cfg.SweepInterval, chat.Timeouts{Inactive: cfg.InactiveTimeout, Waiting: cfg.WaitingTimeout})
+		svc.RunSweeps(bgCtx, cfg.SweepInterval, chat.Timeouts{Inactive: cfg.InactiveTimeout, Waiting: cfg.WaitingTimeout,
+			AuditRetention: time.Duration(cfg.AuditRetentionDays) * 24 * time.Hour})
 	})
 	bg.Go(func() {
 		svc.RunSLA(bgCtx, cfg.SLAInterval, chat.SLA{QueueWait: cfg.SLAQueueWait, FirstResponse: cfg.SLAFirstResponse,
@@ -174,7 +177,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	})
 	defer func() { stopBG(); bg.Wait() }()
 	restAPI := rest.New(rest.Deps{
-		Store: db, Service: svc, Tokens: tokens, Sockets: hub, Clock: clk, Log: log, Canned: db, Hours: db, Privacy: db, Media: lineClient,
+		Store: db, Service: svc, Tokens: tokens, Sockets: hub, Clock: clk, Log: log, Canned: db, Hours: db, Privacy: db, Audit: db, Media: lineClient,
 		MediaURLs: mediaURLs, Wire: conv,
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL,
 		LoginMaxFailures: cfg.LoginMaxFailures, LoginWindow: cfg.LoginFailureReset, Logins: lim.logins,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -26,6 +27,39 @@ type Service struct {
 
 	// AfterClose runs after an operator close committed (the CSAT survey hook).
 	AfterClose func(ctx context.Context, s Session)
+
+	audit Auditor // nil: no audit log
+}
+
+// SetAuditor records the service's state changes in a.
+func (s *Service) SetAuditor(a Auditor) { s.audit = a }
+
+// record adds an audit row, with the request's source; its failure is
+// logged, never the action's.
+func (s *Service) record(ctx context.Context, e AuditEntry) {
+	if s.audit == nil {
+		return
+	}
+	if e.IP == "" {
+		e.IP, e.UserAgent = SourceOf(ctx)
+	}
+	if e.At.IsZero() {
+		e.At = s.now()
+	}
+	if err := s.audit.Audit(context.WithoutCancel(ctx), e); err != nil {
+		s.log.WarnContext(ctx, "audit not recorded", "action", e.Action, "err", err)
+	}
+}
+
+// byOperator is an audit row's actor.
+func byOperator(op Operator, action string, sess Session, details map[string]any) AuditEntry {
+	id := op.ID
+	if details == nil {
+		details = map[string]any{}
+	}
+	details["line_user_id"] = sess.LineUserID
+	return AuditEntry{ActorID: &id, Actor: op.Username, Action: action, ResourceType: "session",
+		ResourceID: strconv.FormatInt(sess.ID, 10), Details: details}
 }
 
 // NewService wires the service. loc is the business timezone ("today").
@@ -118,6 +152,7 @@ func (s *Service) Claim(ctx context.Context, actor Operator, lineUserID string) 
 		return Session{}, fmt.Errorf("claim session %d: %w", sess.ID, err)
 	}
 	s.notify.SessionClaimed(ctx, claimed)
+	s.record(ctx, byOperator(actor, AuditClaim, claimed, nil))
 	return claimed, nil
 }
 
@@ -156,6 +191,7 @@ func (s *Service) Close(ctx context.Context, actor Operator, lineUserID string) 
 		return Session{}, fmt.Errorf("close session %d: %w", sess.ID, err)
 	}
 	s.notify.SessionClosed(ctx, closed)
+	s.record(ctx, byOperator(actor, AuditClose, closed, nil))
 	if s.AfterClose != nil {
 		s.AfterClose(context.WithoutCancel(ctx), closed)
 	}
@@ -210,6 +246,11 @@ func (s *Service) Transfer(ctx context.Context, actor Operator, lineUserID strin
 		return Session{}, fmt.Errorf("transfer session %d: %w", sess.ID, err)
 	}
 	s.notify.SessionTransferred(ctx, moved, from)
+	details := map[string]any{"from_operator_id": from, "to_operator_id": to}
+	if reason != nil {
+		details["reason"] = *reason
+	}
+	s.record(ctx, byOperator(actor, AuditTransfer, moved, details))
 	return moved, nil
 }
 

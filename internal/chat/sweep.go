@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -19,6 +20,13 @@ const (
 // WAITING one older than Waiting by SYSTEM_TIMEOUT. Zero turns one off.
 type Timeouts struct {
 	Inactive, Waiting time.Duration
+	// AuditRetention purges audit rows older than it at each sweep; 0 keeps them.
+	AuditRetention time.Duration
+}
+
+// auditPurger is an Auditor that can purge (the store).
+type auditPurger interface {
+	PurgeAudit(ctx context.Context, before time.Time) (int64, error)
 }
 
 // sweepBatch is the most sessions of each kind one sweep closes; the next
@@ -65,10 +73,19 @@ func (s *Service) Sweep(ctx context.Context, t Timeouts) ([]Session, error) {
 			c.CloseReason = k.reason
 			s.log.InfoContext(ctx, "session closed by the sweep", "session_id", c.ID, "line_user_id", c.LineUserID, "reason", k.reason)
 			s.notify.SessionClosed(ctx, c)
+			s.record(ctx, AuditEntry{Actor: "system", Action: AuditClose, ResourceType: "session", ResourceID: strconv.FormatInt(c.ID, 10),
+				Details: map[string]any{"line_user_id": c.LineUserID, "closed_by": string(k.by), "reason": k.reason}})
 			if s.AfterClose != nil {
 				s.AfterClose(context.WithoutCancel(ctx), c)
 			}
 			closed = append(closed, c)
+		}
+	}
+	if p, ok := s.audit.(auditPurger); ok && t.AuditRetention > 0 {
+		if n, err := p.PurgeAudit(ctx, now.Add(-t.AuditRetention)); err != nil {
+			errs = append(errs, fmt.Errorf("purge audit: %w", err))
+		} else if n > 0 {
+			s.log.InfoContext(ctx, "audit rows purged", "rows", n)
 		}
 	}
 	return closed, errors.Join(errs...)

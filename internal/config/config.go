@@ -32,44 +32,45 @@ type Config struct {
 	LogLevel        slog.Level    // LIVECHAT_LOG_LEVEL
 	LogFormat       string        // LIVECHAT_LOG_FORMAT: text | json
 
-	AuthTimeout       time.Duration   // LIVECHAT_WS_AUTH_TIMEOUT
-	MaxConnections    int             // LIVECHAT_WS_MAX_CONNECTIONS
-	MaxConnsPerOp     int             // LIVECHAT_WS_MAX_CONNECTIONS_PER_OPERATOR
-	MaxPending        int             // LIVECHAT_WS_MAX_PENDING
-	MaxPendingPerIP   int             // LIVECHAT_WS_MAX_PENDING_PER_IP; 0 = no per-IP cap
-	SendQueue         int             // LIVECHAT_WS_SEND_QUEUE
-	ResumeWindow      int             // LIVECHAT_RESUME_WINDOW
-	RateLimit         float64         // LIVECHAT_RATE_LIMIT (events/s per operator)
-	RateBurst         int             // LIVECHAT_RATE_BURST
-	TypingRateLimit   float64         // LIVECHAT_TYPING_RATE_LIMIT
-	TypingRateBurst   int             // LIVECHAT_TYPING_RATE_BURST
-	ShutdownTimeout   time.Duration   // LIVECHAT_SHUTDOWN_TIMEOUT
-	LoginMaxFailures  int             // LIVECHAT_LOGIN_MAX_FAILURES
-	LoginFailureReset time.Duration   // LIVECHAT_LOGIN_LOCKOUT
-	Location          *time.Location  // LIVECHAT_TIMEZONE
-	LineChannelToken  string          // LIVECHAT_LINE_CHANNEL_TOKEN
-	LineAPIBase       string          // LIVECHAT_LINE_API_BASE
-	LineDataAPIBase   string          // LIVECHAT_LINE_DATA_API_BASE
-	LineChannelSecret string          // LIVECHAT_LINE_CHANNEL_SECRET
-	HandoffKeywords   string          // LIVECHAT_HANDOFF_KEYWORDS (comma-separated)
-	BusinessHours     *hours.Schedule // LIVECHAT_BUSINESS_HOURS; nil keeps the stored schedule
-	OutOfHoursQueue   bool            // LIVECHAT_OUT_OF_HOURS_QUEUE
-	HandoffReply      string          // LIVECHAT_HANDOFF_REPLY; empty = built-in
-	OutOfHoursReply   string          // LIVECHAT_OUT_OF_HOURS_REPLY; empty = built-in
-	PprofAddr         string          // LIVECHAT_PPROF_ADDR; empty = off
-	InboxMaxAttempts  int             // LIVECHAT_INBOX_MAX_ATTEMPTS
-	OutboxMaxAttempts int             // LIVECHAT_OUTBOX_MAX_ATTEMPTS
-	InactiveTimeout   time.Duration   // LIVECHAT_INACTIVE_TIMEOUT; 0 = never
-	WaitingTimeout    time.Duration   // LIVECHAT_WAITING_TIMEOUT; 0 = never
-	SweepInterval     time.Duration   // LIVECHAT_SWEEP_INTERVAL
-	InactiveNotice    string          // LIVECHAT_INACTIVE_NOTICE; empty = built-in
-	WaitingNotice     string          // LIVECHAT_WAITING_NOTICE; empty = built-in
-	SLAQueueWait      time.Duration   // LIVECHAT_SLA_QUEUE_WAIT; 0 = off
-	SLAFirstResponse  time.Duration   // LIVECHAT_SLA_FIRST_RESPONSE; 0 = off
-	SLAResolution     time.Duration   // LIVECHAT_SLA_RESOLUTION; 0 = off
-	SLAWarningAt      float64         // LIVECHAT_SLA_WARNING_AT
-	SLAInterval       time.Duration   // LIVECHAT_SLA_CHECK_INTERVAL
-	MetricsAddr       string          // LIVECHAT_METRICS_ADDR; empty = off
+	AuthTimeout        time.Duration   // LIVECHAT_WS_AUTH_TIMEOUT
+	MaxConnections     int             // LIVECHAT_WS_MAX_CONNECTIONS
+	MaxConnsPerOp      int             // LIVECHAT_WS_MAX_CONNECTIONS_PER_OPERATOR
+	MaxPending         int             // LIVECHAT_WS_MAX_PENDING
+	MaxPendingPerIP    int             // LIVECHAT_WS_MAX_PENDING_PER_IP; 0 = no per-IP cap
+	SendQueue          int             // LIVECHAT_WS_SEND_QUEUE
+	ResumeWindow       int             // LIVECHAT_RESUME_WINDOW
+	RateLimit          float64         // LIVECHAT_RATE_LIMIT (events/s per operator)
+	RateBurst          int             // LIVECHAT_RATE_BURST
+	TypingRateLimit    float64         // LIVECHAT_TYPING_RATE_LIMIT
+	TypingRateBurst    int             // LIVECHAT_TYPING_RATE_BURST
+	ShutdownTimeout    time.Duration   // LIVECHAT_SHUTDOWN_TIMEOUT
+	LoginMaxFailures   int             // LIVECHAT_LOGIN_MAX_FAILURES
+	LoginFailureReset  time.Duration   // LIVECHAT_LOGIN_LOCKOUT
+	Location           *time.Location  // LIVECHAT_TIMEZONE
+	LineChannelToken   string          // LIVECHAT_LINE_CHANNEL_TOKEN
+	LineAPIBase        string          // LIVECHAT_LINE_API_BASE
+	LineDataAPIBase    string          // LIVECHAT_LINE_DATA_API_BASE
+	LineChannelSecret  string          // LIVECHAT_LINE_CHANNEL_SECRET
+	HandoffKeywords    string          // LIVECHAT_HANDOFF_KEYWORDS (comma-separated)
+	BusinessHours      *hours.Schedule // LIVECHAT_BUSINESS_HOURS; nil keeps the stored schedule
+	OutOfHoursQueue    bool            // LIVECHAT_OUT_OF_HOURS_QUEUE
+	HandoffReply       string          // LIVECHAT_HANDOFF_REPLY; empty = built-in
+	OutOfHoursReply    string          // LIVECHAT_OUT_OF_HOURS_REPLY; empty = built-in
+	PprofAddr          string          // LIVECHAT_PPROF_ADDR; empty = off
+	InboxMaxAttempts   int             // LIVECHAT_INBOX_MAX_ATTEMPTS
+	OutboxMaxAttempts  int             // LIVECHAT_OUTBOX_MAX_ATTEMPTS
+	InactiveTimeout    time.Duration   // LIVECHAT_INACTIVE_TIMEOUT; 0 = never
+	WaitingTimeout     time.Duration   // LIVECHAT_WAITING_TIMEOUT; 0 = never
+	SweepInterval      time.Duration   // LIVECHAT_SWEEP_INTERVAL
+	InactiveNotice     string          // LIVECHAT_INACTIVE_NOTICE; empty = built-in
+	WaitingNotice      string          // LIVECHAT_WAITING_NOTICE; empty = built-in
+	SLAQueueWait       time.Duration   // LIVECHAT_SLA_QUEUE_WAIT; 0 = off
+	SLAFirstResponse   time.Duration   // LIVECHAT_SLA_FIRST_RESPONSE; 0 = off
+	SLAResolution      time.Duration   // LIVECHAT_SLA_RESOLUTION; 0 = off
+	SLAWarningAt       float64         // LIVECHAT_SLA_WARNING_AT
+	SLAInterval        time.Duration   // LIVECHAT_SLA_CHECK_INTERVAL
+	MetricsAddr        string          // LIVECHAT_METRICS_ADDR; empty = off
+	AuditRetentionDays int             // LIVECHAT_AUDIT_RETENTION_DAYS; 0 = keep
 }
 
 // Var documents one environment variable; README's table mirrors Vars.
@@ -128,6 +129,7 @@ var Vars = []Var{
 	{"LIVECHAT_SLA_RESOLUTION", "30m", "SLA for a session's close, from its start; 0: none"},
 	{"LIVECHAT_SLA_WARNING_AT", "0.8", "Fraction of an SLA (above 0, below 1) at which sla_alert warns; critical at the SLA itself"},
 	{"LIVECHAT_SLA_CHECK_INTERVAL", "5s", "How often open sessions are checked against the SLAs"},
+	{"LIVECHAT_AUDIT_RETENTION_DAYS", "365", "Audit rows older than this many days are purged (by the sweeps); 0 keeps them"},
 	{"LIVECHAT_METRICS_ADDR", "127.0.0.1:9091", "host:port of the Prometheus /metrics listener, apart from the public one; set and empty (or off): no metrics"},
 }
 
@@ -135,53 +137,54 @@ var Vars = []Var{
 func FromEnv(getenv func(string) string) (Config, error) {
 	r := reader{getenv: getenv}
 	c := Config{
-		Addr:              r.str("LIVECHAT_ADDR"),
-		DataDir:           r.str("LIVECHAT_DATA_DIR"),
-		DatabaseURL:       r.str("LIVECHAT_DATABASE_URL"),
-		RedisURL:          r.str("LIVECHAT_REDIS_URL"),
-		JWTSecret:         r.str("LIVECHAT_JWT_SECRET"),
-		AccessTokenTTL:    r.duration("LIVECHAT_ACCESS_TOKEN_TTL"),
-		RefreshTokenTTL:   r.duration("LIVECHAT_REFRESH_TOKEN_TTL"),
-		MediaURLTTL:       r.duration("LIVECHAT_MEDIA_URL_TTL"),
-		DevAuth:           r.boolean("LIVECHAT_DEV_AUTH"),
-		AllowedOrigins:    r.list("LIVECHAT_ALLOWED_ORIGINS"),
-		LogFormat:         r.str("LIVECHAT_LOG_FORMAT"),
-		AuthTimeout:       r.duration("LIVECHAT_WS_AUTH_TIMEOUT"),
-		MaxConnections:    r.positive("LIVECHAT_WS_MAX_CONNECTIONS"),
-		MaxConnsPerOp:     r.positive("LIVECHAT_WS_MAX_CONNECTIONS_PER_OPERATOR"),
-		MaxPending:        r.positive("LIVECHAT_WS_MAX_PENDING"),
-		MaxPendingPerIP:   r.nonNegative("LIVECHAT_WS_MAX_PENDING_PER_IP"),
-		SendQueue:         r.positive("LIVECHAT_WS_SEND_QUEUE"),
-		ResumeWindow:      r.positiveAtMost("LIVECHAT_RESUME_WINDOW", 10000),
-		RateLimit:         r.rate("LIVECHAT_RATE_LIMIT"),
-		RateBurst:         r.positive("LIVECHAT_RATE_BURST"),
-		TypingRateLimit:   r.rate("LIVECHAT_TYPING_RATE_LIMIT"),
-		TypingRateBurst:   r.positive("LIVECHAT_TYPING_RATE_BURST"),
-		ShutdownTimeout:   r.duration("LIVECHAT_SHUTDOWN_TIMEOUT"),
-		LoginMaxFailures:  r.positive("LIVECHAT_LOGIN_MAX_FAILURES"),
-		LoginFailureReset: r.duration("LIVECHAT_LOGIN_LOCKOUT"),
-		LineChannelToken:  r.str("LIVECHAT_LINE_CHANNEL_TOKEN"),
-		LineAPIBase:       r.url("LIVECHAT_LINE_API_BASE"),
-		LineDataAPIBase:   r.url("LIVECHAT_LINE_DATA_API_BASE"),
-		LineChannelSecret: r.str("LIVECHAT_LINE_CHANNEL_SECRET"),
-		HandoffKeywords:   r.str("LIVECHAT_HANDOFF_KEYWORDS"),
-		OutOfHoursQueue:   r.boolean("LIVECHAT_OUT_OF_HOURS_QUEUE"),
-		HandoffReply:      r.str("LIVECHAT_HANDOFF_REPLY"),
-		InactiveTimeout:   r.durationOrOff("LIVECHAT_INACTIVE_TIMEOUT"),
-		WaitingTimeout:    r.durationOrOff("LIVECHAT_WAITING_TIMEOUT"),
-		SweepInterval:     r.duration("LIVECHAT_SWEEP_INTERVAL"),
-		InactiveNotice:    r.str("LIVECHAT_INACTIVE_NOTICE"),
-		WaitingNotice:     r.str("LIVECHAT_WAITING_NOTICE"),
-		SLAQueueWait:      r.durationOrOff("LIVECHAT_SLA_QUEUE_WAIT"),
-		SLAFirstResponse:  r.durationOrOff("LIVECHAT_SLA_FIRST_RESPONSE"),
-		SLAResolution:     r.durationOrOff("LIVECHAT_SLA_RESOLUTION"),
-		SLAWarningAt:      r.fraction("LIVECHAT_SLA_WARNING_AT"),
-		SLAInterval:       r.duration("LIVECHAT_SLA_CHECK_INTERVAL"),
-		MetricsAddr:       r.addrOrOff("LIVECHAT_METRICS_ADDR"),
-		OutOfHoursReply:   r.str("LIVECHAT_OUT_OF_HOURS_REPLY"),
-		PprofAddr:         r.str("LIVECHAT_PPROF_ADDR"),
-		InboxMaxAttempts:  r.positive("LIVECHAT_INBOX_MAX_ATTEMPTS"),
-		OutboxMaxAttempts: r.positive("LIVECHAT_OUTBOX_MAX_ATTEMPTS"),
+		Addr:               r.str("LIVECHAT_ADDR"),
+		DataDir:            r.str("LIVECHAT_DATA_DIR"),
+		DatabaseURL:        r.str("LIVECHAT_DATABASE_URL"),
+		RedisURL:           r.str("LIVECHAT_REDIS_URL"),
+		JWTSecret:          r.str("LIVECHAT_JWT_SECRET"),
+		AccessTokenTTL:     r.duration("LIVECHAT_ACCESS_TOKEN_TTL"),
+		RefreshTokenTTL:    r.duration("LIVECHAT_REFRESH_TOKEN_TTL"),
+		MediaURLTTL:        r.duration("LIVECHAT_MEDIA_URL_TTL"),
+		DevAuth:            r.boolean("LIVECHAT_DEV_AUTH"),
+		AllowedOrigins:     r.list("LIVECHAT_ALLOWED_ORIGINS"),
+		LogFormat:          r.str("LIVECHAT_LOG_FORMAT"),
+		AuthTimeout:        r.duration("LIVECHAT_WS_AUTH_TIMEOUT"),
+		MaxConnections:     r.positive("LIVECHAT_WS_MAX_CONNECTIONS"),
+		MaxConnsPerOp:      r.positive("LIVECHAT_WS_MAX_CONNECTIONS_PER_OPERATOR"),
+		MaxPending:         r.positive("LIVECHAT_WS_MAX_PENDING"),
+		MaxPendingPerIP:    r.nonNegative("LIVECHAT_WS_MAX_PENDING_PER_IP"),
+		SendQueue:          r.positive("LIVECHAT_WS_SEND_QUEUE"),
+		ResumeWindow:       r.positiveAtMost("LIVECHAT_RESUME_WINDOW", 10000),
+		RateLimit:          r.rate("LIVECHAT_RATE_LIMIT"),
+		RateBurst:          r.positive("LIVECHAT_RATE_BURST"),
+		TypingRateLimit:    r.rate("LIVECHAT_TYPING_RATE_LIMIT"),
+		TypingRateBurst:    r.positive("LIVECHAT_TYPING_RATE_BURST"),
+		ShutdownTimeout:    r.duration("LIVECHAT_SHUTDOWN_TIMEOUT"),
+		LoginMaxFailures:   r.positive("LIVECHAT_LOGIN_MAX_FAILURES"),
+		LoginFailureReset:  r.duration("LIVECHAT_LOGIN_LOCKOUT"),
+		LineChannelToken:   r.str("LIVECHAT_LINE_CHANNEL_TOKEN"),
+		LineAPIBase:        r.url("LIVECHAT_LINE_API_BASE"),
+		LineDataAPIBase:    r.url("LIVECHAT_LINE_DATA_API_BASE"),
+		LineChannelSecret:  r.str("LIVECHAT_LINE_CHANNEL_SECRET"),
+		HandoffKeywords:    r.str("LIVECHAT_HANDOFF_KEYWORDS"),
+		OutOfHoursQueue:    r.boolean("LIVECHAT_OUT_OF_HOURS_QUEUE"),
+		HandoffReply:       r.str("LIVECHAT_HANDOFF_REPLY"),
+		InactiveTimeout:    r.durationOrOff("LIVECHAT_INACTIVE_TIMEOUT"),
+		WaitingTimeout:     r.durationOrOff("LIVECHAT_WAITING_TIMEOUT"),
+		SweepInterval:      r.duration("LIVECHAT_SWEEP_INTERVAL"),
+		InactiveNotice:     r.str("LIVECHAT_INACTIVE_NOTICE"),
+		WaitingNotice:      r.str("LIVECHAT_WAITING_NOTICE"),
+		SLAQueueWait:       r.durationOrOff("LIVECHAT_SLA_QUEUE_WAIT"),
+		SLAFirstResponse:   r.durationOrOff("LIVECHAT_SLA_FIRST_RESPONSE"),
+		SLAResolution:      r.durationOrOff("LIVECHAT_SLA_RESOLUTION"),
+		SLAWarningAt:       r.fraction("LIVECHAT_SLA_WARNING_AT"),
+		SLAInterval:        r.duration("LIVECHAT_SLA_CHECK_INTERVAL"),
+		MetricsAddr:        r.addrOrOff("LIVECHAT_METRICS_ADDR"),
+		AuditRetentionDays: r.nonNegative("LIVECHAT_AUDIT_RETENTION_DAYS"),
+		OutOfHoursReply:    r.str("LIVECHAT_OUT_OF_HOURS_REPLY"),
+		PprofAddr:          r.str("LIVECHAT_PPROF_ADDR"),
+		InboxMaxAttempts:   r.positive("LIVECHAT_INBOX_MAX_ATTEMPTS"),
+		OutboxMaxAttempts:  r.positive("LIVECHAT_OUTBOX_MAX_ATTEMPTS"),
 	}
 	loc, err := time.LoadLocation(r.str("LIVECHAT_TIMEZONE"))
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -72,11 +73,13 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		auth.CheckPassword(s.dummy(), req.Password) // same cost as a known user
 		s.Log.Info("login failed", "ip", ip, "reason", "unknown user")
+		s.record(r, chat.AuditEntry{Action: chat.AuditLoginFailed})
 		writeError(w, errBadCredentials)
 		return
 	}
 	if !auth.CheckPassword(op.PasswordHash, req.Password) || !op.Active {
 		s.Log.Info("login failed", "operator_id", op.ID, "ip", ip, "active", op.Active)
+		s.record(r, chat.AuditEntry{Action: chat.AuditLoginFailed})
 		writeError(w, errBadCredentials)
 		return
 	}
@@ -87,6 +90,8 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Log.Info("login", "operator_id", op.ID, "ip", ip)
+	id := op.ID
+	s.record(r, chat.AuditEntry{ActorID: &id, Actor: op.Username, Action: chat.AuditLogin, ResourceType: "operator", ResourceID: strconv.FormatInt(op.ID, 10)})
 	writeJSON(w, http.StatusOK, resp)
 }
 

@@ -32,19 +32,23 @@ func (s *server) bearer(next http.Handler) http.Handler {
 		}
 		claims, err := s.Tokens.Verify(token)
 		if err != nil {
+			s.tokenRejected(r, err)
 			writeError(w, err)
 			return
 		}
 		op, err := s.Store.Operator(r.Context(), claims.OperatorID)
 		if errors.Is(err, chat.ErrNotFound) || (err == nil && !op.Active) {
-			writeError(w, fmt.Errorf("operator %d gone or disabled: %w", claims.OperatorID, chat.ErrTokenInvalid))
+			err = fmt.Errorf("operator %d gone or disabled: %w", claims.OperatorID, chat.ErrTokenInvalid)
+			s.tokenRejected(r, err)
+			writeError(w, err)
 			return
 		}
 		if err != nil {
 			s.fail(w, r, fmt.Errorf("load operator %d: %w", claims.OperatorID, err))
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, op)))
+		ctx := chat.WithSource(context.WithValue(r.Context(), ctxKey{}, op), clientIP(r), r.UserAgent())
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 

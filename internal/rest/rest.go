@@ -48,6 +48,8 @@ type Deps struct {
 	Hours HoursStore
 	// Privacy exports and erases customers; when nil their routes answer 404.
 	Privacy PrivacyStore
+	// Audit records the audit log and serves it; nil: no audit log.
+	Audit AuditStore
 	// Media fetches customer media from LINE; when nil the content route
 	// answers 404.
 	Media Content
@@ -134,17 +136,22 @@ func New(d Deps) http.Handler {
 	staff("POST "+lc+"conversations/{line_user_id}/transfer", s.transferSession)
 	staff("GET "+lc+"sessions/{id}", s.session)
 	staff("GET "+lc+"operators", s.listOperators)
-	admin("POST "+lc+"operators", s.createOperator)
-	admin("POST "+lc+"operators/{id}/disable", s.disableOperator)
-	admin("POST "+lc+"operators/{id}/enable", s.enableOperator)
-	admin("PUT "+lc+"operators/{id}/role", s.setOperatorRole)
-	admin("PUT "+lc+"operators/{id}/password", s.setOperatorPassword)
+	admin("POST "+lc+"operators", s.audited(chat.AuditOperatorCreate, "operator", "", s.createOperator))
+	admin("POST "+lc+"operators/{id}/disable", s.audited(chat.AuditOperatorDisable, "operator", "id", s.disableOperator))
+	admin("POST "+lc+"operators/{id}/enable", s.audited(chat.AuditOperatorEnable, "operator", "id", s.enableOperator))
+	admin("PUT "+lc+"operators/{id}/role", s.audited(chat.AuditOperatorRole, "operator", "id", s.setOperatorRole))
+	admin("PUT "+lc+"operators/{id}/password", s.audited(chat.AuditOperatorPassword, "operator", "id", s.setOperatorPassword))
+	if s.Audit != nil {
+		admin("GET /api/v1/admin/audit", s.auditLog)
+	}
 
 	mux.Handle("GET /api/v1/admin/analytics/live-kpis", s.bearer(s.supervisorFor("read the analytics", http.HandlerFunc(s.liveKPIs))))
 
 	if s.Privacy != nil {
-		mux.Handle("GET /api/v1/admin/customers/{line_user_id}/export", s.bearer(s.adminFor("export a customer's data", http.HandlerFunc(s.exportCustomer))))
-		mux.Handle("DELETE /api/v1/admin/customers/{line_user_id}", s.bearer(s.adminFor("erase a customer", http.HandlerFunc(s.eraseCustomer))))
+		mux.Handle("GET /api/v1/admin/customers/{line_user_id}/export", s.bearer(s.adminFor("export a customer's data",
+			s.audited(chat.AuditCustomerExport, "customer", "line_user_id", s.exportCustomer))))
+		mux.Handle("DELETE /api/v1/admin/customers/{line_user_id}", s.bearer(s.adminFor("erase a customer",
+			s.audited(chat.AuditCustomerErase, "customer", "line_user_id", s.eraseCustomer))))
 	}
 
 	if s.Canned != nil {
@@ -152,14 +159,14 @@ func New(d Deps) http.Handler {
 			mux.Handle(pattern, s.bearer(s.adminFor("manage canned responses", h)))
 		}
 		staff("GET "+lc+"canned-responses", s.listCanned)
-		cannedAdmin("POST "+lc+"canned-responses", s.createCanned)
-		cannedAdmin("PUT "+lc+"canned-responses/{id}", s.updateCanned)
-		cannedAdmin("DELETE "+lc+"canned-responses/{id}", s.deleteCanned)
+		cannedAdmin("POST "+lc+"canned-responses", s.audited(chat.AuditCannedCreate, "canned_response", "", s.createCanned))
+		cannedAdmin("PUT "+lc+"canned-responses/{id}", s.audited(chat.AuditCannedUpdate, "canned_response", "id", s.updateCanned))
+		cannedAdmin("DELETE "+lc+"canned-responses/{id}", s.audited(chat.AuditCannedDelete, "canned_response", "id", s.deleteCanned))
 		staff("POST "+lc+"canned-responses/{id}/use", s.useCanned)
 	}
 	if s.Hours != nil {
 		staff("GET "+lc+"business-hours", s.businessHours)
-		mux.Handle("PUT "+lc+"business-hours", s.bearer(s.adminFor("set business hours", http.HandlerFunc(s.setBusinessHours))))
+		mux.Handle("PUT "+lc+"business-hours", s.bearer(s.adminFor("set business hours", s.audited(chat.AuditBusinessHours, "business_hours", "", s.setBusinessHours))))
 	}
 	if s.Media != nil {
 		// Also for signed URLs without a bearer: <img> and <video> send none.

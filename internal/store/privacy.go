@@ -103,6 +103,21 @@ func (db *DB) EraseCustomer(ctx context.Context, lineUserID string) (chat.Erased
 				erased[del.table] = n
 			}
 		}
+		// The audit log keeps its rows, with the id hashed.
+		details := "details = replace(details, ?, ?)"
+		if db.dialect == Postgres {
+			details = "details = replace(details::text, ?, ?)::jsonb"
+		}
+		hashed := chat.HashedCustomerID(lineUserID)
+		res, err := tx.NewRaw(`UPDATE audit_log SET resource_id = replace(resource_id, ?, ?), `+details+`
+			WHERE resource_id = ? OR details`+map[bool]string{true: "::text", false: ""}[db.dialect == Postgres]+` LIKE '%' || ? || '%'`,
+			lineUserID, hashed, lineUserID, hashed, lineUserID, lineUserID).Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("audit_log: %w", err)
+		}
+		if n, err := res.RowsAffected(); err == nil {
+			erased["audit_log (hashed)"] = n
+		}
 		return nil
 	})
 	if err != nil {

@@ -151,6 +151,7 @@ func TestSurveyGivesUpOnAClientError(t *testing.T) {
 // notice instead, and the customer's own (an unfollow) nothing.
 func TestSurveyOnlyForOperatorCloses(t *testing.T) {
 	r := newSurveyRig(t)
+	r.stop() // the queue is read here, not pushed
 	for _, by := range []chat.ClosedBy{chat.ClosedByUser, chat.ClosedBySystem, chat.ClosedBySystemTimeout} {
 		s := closedByOperator(11)
 		s.ClosedBy = &by

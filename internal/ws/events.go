@@ -187,6 +187,7 @@ func (e *events) HandleAuth(ctx context.Context, p lc.AuthPayloadSchema) error {
 	default:
 		claims, err := h.deps.Tokens.Verify(token)
 		if err != nil {
+			h.tokenRejected(ctx, errcode.Of(err).Code)
 			e.authFailed(err)
 			return nil
 		}
@@ -194,6 +195,7 @@ func (e *events) HandleAuth(ctx context.Context, p lc.AuthPayloadSchema) error {
 	}
 	op, err := h.deps.Store.Operator(ctx, opID)
 	if errors.Is(err, chat.ErrNotFound) || (err == nil && !op.Active) {
+		h.tokenRejected(ctx, "operator unknown or disabled")
 		e.authFailed(chat.ErrTokenInvalid)
 		return nil
 	}

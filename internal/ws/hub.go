@@ -67,6 +67,21 @@ type Deps struct {
 	Directory Directory
 	// Metrics records frames, errors and latencies; nil records nothing.
 	Metrics *metrics.Metrics
+	// Audit records the rejected tokens; nil records nothing.
+	Audit chat.Auditor
+}
+
+// tokenRejected audits a socket's refused token (never the token): one
+// counted row per source and minute.
+func (h *Hub) tokenRejected(ctx context.Context, why string) {
+	if h.deps.Audit == nil {
+		return
+	}
+	ip, ua := chat.SourceOf(ctx)
+	if err := h.deps.Audit.Audit(context.WithoutCancel(ctx), chat.AuditEntry{At: h.deps.Clock.Now(), Action: chat.AuditTokenRejected,
+		IP: ip, UserAgent: ua, Details: map[string]any{"transport": "ws", "reason": why}}); err != nil {
+		h.log.Warn("audit not recorded", "action", chat.AuditTokenRejected, "err", err)
+	}
 }
 
 // Hub owns every socket of this instance.

@@ -54,7 +54,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// buffers; the socket's reader and writer are goroutines of their own.
 	// The request context ends with the handler; cleanup after the socket
 	// ends must still reach the store and the bus.
-	c.serve(context.WithoutCancel(r.Context()), conn)
+	c.serve(chat.WithSource(context.WithoutCancel(r.Context()), ip, r.UserAgent()), conn)
 }
 
 // originAllowed admits a listed origin, and a page served by this server

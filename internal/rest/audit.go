@@ -1,0 +1,138 @@
+package rest
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"livechat/internal/chat"
+	"livechat/internal/errcode"
+)
+
+// record adds an audit row with the request's source; a failure is
+// logged, never the request's.
+func (s *server) record(r *http.Request, e chat.AuditEntry) {
+	if s.Audit == nil {
+		return
+	}
+	e.At = s.Clock.Now()
+	e.IP, e.UserAgent = clientIP(r), r.UserAgent()
+	if err := s.Audit.Audit(context.WithoutCancel(r.Context()), e); err != nil {
+		s.Log.Warn("audit not recorded", "action", e.Action, "err", err)
+	}
+}
+
+// recordBy is record for the request's operator.
+func (s *server) recordBy(r *http.Request, e chat.AuditEntry) {
+	op := actor(r)
+	e.ActorID, e.Actor = &op.ID, op.Username
+	s.record(r, e)
+}
+
+// statusWriter remembers the status a handler answered.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// audited records action on the resource the path names (param; "" for
+// none) after next answered with a 2xx. hash records a customer id hashed.
+func (s *server) audited(action, resource, param string, next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w}
+		next(sw, r)
+		if sw.status < 200 || sw.status > 299 {
+			return
+		}
+		id := ""
+		if param != "" {
+			id = r.PathValue(param)
+		}
+		if action == chat.AuditCustomerErase {
+			id = chat.HashedCustomerID(id)
+		}
+		s.recordBy(r, chat.AuditEntry{Action: action, ResourceType: resource, ResourceID: id})
+	}
+}
+
+// auditLog answers the audit log for admins, newest first:
+// ?cursor (the next_cursor of the page before) &actor (an operator id)
+// &action &since (RFC 3339) &limit (1..200, 50).
+func (s *server) auditLog(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var aq chat.AuditQuery
+	var err error
+	if v := q.Get("cursor"); v != "" {
+		if aq.Cursor, err = strconv.ParseInt(v, 10, 64); err != nil || aq.Cursor < 1 {
+			writeError(w, invalid("cursor", "cursor must be the next_cursor of a page"))
+			return
+		}
+	}
+	if v := q.Get("actor"); v != "" {
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || id < 1 {
+			writeError(w, invalid("actor", "actor must be an operator id"))
+			return
+		}
+		aq.ActorID = &id
+	}
+	if v := q.Get("action"); v != "" {
+		if len(v) > 50 {
+			writeError(w, invalid("action", "action is at most 50 characters"))
+			return
+		}
+		aq.Action = v
+	}
+	if v := q.Get("since"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			writeError(w, invalid("since", "since must be an RFC 3339 time, like 2026-11-25T10:00:00Z"))
+			return
+		}
+		aq.Since = &t
+	}
+	aq.Limit = 50
+	if v := q.Get("limit"); v != "" {
+		if aq.Limit, err = strconv.Atoi(v); err != nil || aq.Limit < 1 || aq.Limit > 200 {
+			writeError(w, invalid("limit", "limit must be 1 to 200"))
+			return
+		}
+	}
+	items, err := s.Audit.AuditLog(r.Context(), aq)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	body := map[string]any{"items": items}
+	if len(items) == aq.Limit {
+		body["next_cursor"] = strconv.FormatInt(items[len(items)-1].ID, 10)
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// tokenRejected audits a refused bearer token (never the token).
+func (s *server) tokenRejected(r *http.Request, err error) {
+	s.record(r, chat.AuditEntry{Action: chat.AuditTokenRejected,
+		Details: map[string]any{"transport": "http", "reason": errcode.Of(err).Code}})
+}
+
+// AuditStore records and reads the audit log.
+type AuditStore interface {
+	chat.Auditor
+	AuditLog(ctx context.Context, q chat.AuditQuery) ([]chat.AuditEntry, error)
+}

@@ -1,0 +1,107 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"livechat/internal/chat"
+)
+
+// auditMaxLimit bounds a page of the audit log.
+const auditMaxLimit = 200
+
+type auditRow struct {
+	ID           int64     `bun:"id"`
+	At           time.Time `bun:"at"`
+	ActorID      *int64    `bun:"actor_id"`
+	Actor        string    `bun:"actor"`
+	Action       string    `bun:"action"`
+	ResourceType string    `bun:"resource_type"`
+	ResourceID   string    `bun:"resource_id"`
+	IP           string    `bun:"ip"`
+	UserAgent    string    `bun:"user_agent"`
+	Details      string    `bun:"details"`
+	Count        int       `bun:"count"`
+}
+
+// Audit appends a row; a repeatable security event (chat.Aggregated) is
+// counted into its source's row of the minute instead.
+func (db *DB) Audit(ctx context.Context, e chat.AuditEntry) error {
+	if e.At.IsZero() {
+		e.At = time.Now()
+	}
+	at := dbTime(e.At)
+	details := []byte("{}")
+	if len(e.Details) > 0 {
+		b, err := json.Marshal(e.Details)
+		if err != nil {
+			return fmt.Errorf("store: audit %s: details: %w", e.Action, err)
+		}
+		details = b
+	}
+	var aggKey *string
+	if chat.Aggregated(e.Action) {
+		k := e.Action + "|" + e.IP + "|" + at.Truncate(time.Minute).Format(time.RFC3339)
+		aggKey = &k
+	}
+	_, err := db.bun.NewRaw(`
+		INSERT INTO audit_log (at, actor_id, actor, action, resource_type, resource_id, ip, user_agent, details, count, agg_key)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
+		ON CONFLICT (agg_key) DO UPDATE SET count = audit_log.count + 1`,
+		at, e.ActorID, cleanText(e.Actor, 200), e.Action, e.ResourceType, cleanText(e.ResourceID, 200), e.IP,
+		cleanText(e.UserAgent, 500), string(details), aggKey).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("store: audit %s: %w", e.Action, dbErr(err))
+	}
+	return nil
+}
+
+// AuditLog reads audit rows, newest first.
+func (db *DB) AuditLog(ctx context.Context, q chat.AuditQuery) ([]chat.AuditEntry, error) {
+	limit := q.Limit
+	if limit <= 0 || limit > auditMaxLimit {
+		limit = min(max(limit, 50), auditMaxLimit)
+	}
+	sel := db.read.NewSelect().Table("audit_log").
+		Column("id", "at", "actor_id", "actor", "action", "resource_type", "resource_id", "ip", "user_agent", "count").
+		ColumnExpr("details").
+		OrderExpr("id DESC").Limit(int64(limit))
+	if q.Cursor > 0 {
+		sel = sel.Where("id < ?", q.Cursor)
+	}
+	if q.ActorID != nil {
+		sel = sel.Where("actor_id = ?", *q.ActorID)
+	}
+	if q.Action != "" {
+		sel = sel.Where("action = ?", q.Action)
+	}
+	if q.Since != nil {
+		sel = sel.Where("at >= ?", dbTime(*q.Since))
+	}
+	var rows []auditRow
+	if err := sel.Scan(ctx, &rows); err != nil {
+		return nil, fmt.Errorf("store: audit log: %w", dbErr(err))
+	}
+	out := make([]chat.AuditEntry, len(rows))
+	for i, r := range rows {
+		e := chat.AuditEntry{ID: r.ID, At: r.At.UTC(), ActorID: r.ActorID, Actor: r.Actor, Action: r.Action,
+			ResourceType: r.ResourceType, ResourceID: r.ResourceID, IP: r.IP, UserAgent: r.UserAgent, Count: r.Count}
+		if r.Details != "" && r.Details != "{}" {
+			_ = json.Unmarshal([]byte(r.Details), &e.Details)
+		}
+		out[i] = e
+	}
+	return out, nil
+}
+
+// PurgeAudit deletes the rows older than before.
+func (db *DB) PurgeAudit(ctx context.Context, before time.Time) (int64, error) {
+	res, err := db.bun.NewDelete().Table("audit_log").Where("at < ?", dbTime(before)).Exec(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("store: purge audit: %w", dbErr(err))
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
