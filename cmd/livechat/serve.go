@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"livechat/internal/clientip"
 	"livechat/internal/errcode"
 	"livechat/internal/metrics"
 	"net"
@@ -100,7 +101,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if lim.redis != nil {
 		dir = presence.NewRedis(lim.redis, "livechat:presence", presenceTTL, clk)
 	}
+	clientIPs := clientip.New(cfg.TrustedProxies)
 	hub := ws.NewHub(ws.Options{
+		ClientIP:        clientIPs,
 		InstanceID:      instance,
 		AllowedOrigins:  cfg.AllowedOrigins,
 		DevAuth:         cfg.DevAuth,
@@ -177,7 +180,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	})
 	defer func() { stopBG(); bg.Wait() }()
 	restAPI := rest.New(rest.Deps{
-		Store: db, Service: svc, Tokens: tokens, Sockets: hub, Clock: clk, Log: log, Canned: db, Hours: db, Privacy: db, Audit: db, Media: lineClient,
+		Store: db, Service: svc, Tokens: tokens, Sockets: hub, Clock: clk, Log: log, Canned: db, Hours: db, Privacy: db, Audit: db, ClientIP: clientIPs, Media: lineClient,
 		MediaURLs: mediaURLs, Wire: conv,
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL,
 		LoginMaxFailures: cfg.LoginMaxFailures, LoginWindow: cfg.LoginFailureReset, Logins: lim.logins,

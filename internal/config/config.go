@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -71,6 +72,7 @@ type Config struct {
 	SLAInterval        time.Duration   // LIVECHAT_SLA_CHECK_INTERVAL
 	MetricsAddr        string          // LIVECHAT_METRICS_ADDR; empty = off
 	AuditRetentionDays int             // LIVECHAT_AUDIT_RETENTION_DAYS; 0 = keep
+	TrustedProxies     []netip.Prefix  // LIVECHAT_TRUSTED_PROXIES
 }
 
 // Var documents one environment variable; README's table mirrors Vars.
@@ -130,6 +132,7 @@ var Vars = []Var{
 	{"LIVECHAT_SLA_WARNING_AT", "0.8", "Fraction of an SLA (above 0, below 1) at which sla_alert warns; critical at the SLA itself"},
 	{"LIVECHAT_SLA_CHECK_INTERVAL", "5s", "How often open sessions are checked against the SLAs"},
 	{"LIVECHAT_AUDIT_RETENTION_DAYS", "365", "Audit rows older than this many days are purged (by the sweeps); 0 keeps them"},
+	{"LIVECHAT_TRUSTED_PROXIES", "", "Comma-separated CIDRs (or addresses) of the reverse proxies whose X-Forwarded-For is believed, for the login lockout, the per-IP socket budget and the audit; empty: none, the peer's address counts"},
 	{"LIVECHAT_METRICS_ADDR", "127.0.0.1:9091", "host:port of the Prometheus /metrics listener, apart from the public one; set and empty (or off): no metrics"},
 }
 
@@ -181,6 +184,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		SLAInterval:        r.duration("LIVECHAT_SLA_CHECK_INTERVAL"),
 		MetricsAddr:        r.addrOrOff("LIVECHAT_METRICS_ADDR"),
 		AuditRetentionDays: r.nonNegative("LIVECHAT_AUDIT_RETENTION_DAYS"),
+		TrustedProxies:     r.prefixes("LIVECHAT_TRUSTED_PROXIES"),
 		OutOfHoursReply:    r.str("LIVECHAT_OUT_OF_HOURS_REPLY"),
 		PprofAddr:          r.str("LIVECHAT_PPROF_ADDR"),
 		InboxMaxAttempts:   r.positive("LIVECHAT_INBOX_MAX_ATTEMPTS"),
@@ -288,6 +292,28 @@ func (r *reader) addrOrOff(name string) string {
 		r.fail(name, "must be host:port, like 127.0.0.1:9091, or empty to turn it off")
 	}
 	return v
+}
+
+// prefixes is a comma-separated list of CIDRs; a bare address is its own
+// /32 or /128.
+func (r *reader) prefixes(name string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, v := range strings.Split(r.str(name), ",") {
+		if v = strings.TrimSpace(v); v == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				r.fail(name, fmt.Sprintf("has %q, which is neither a CIDR (10.0.0.0/8) nor an address", v))
+				continue
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out
 }
 
 // durationOrOff is duration, or 0 for "0" (off).

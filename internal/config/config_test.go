@@ -89,3 +89,32 @@ func TestReadmeDocumentsEveryVariable(t *testing.T) {
 		}
 	}
 }
+
+// The settings of issue 10: the sweeps' and SLAs' durations (0 turns one
+// off), the warning fraction, the trusted proxies, the metrics address
+// (Off when set and empty) and the audit retention.
+func TestOperationsSettings(t *testing.T) {
+	c, err := config.FromEnv(env(map[string]string{
+		"LIVECHAT_INACTIVE_TIMEOUT": "0", "LIVECHAT_SLA_QUEUE_WAIT": "90s", "LIVECHAT_SLA_WARNING_AT": "0.5",
+		"LIVECHAT_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.5", "LIVECHAT_METRICS_ADDR": config.Off, "LIVECHAT_AUDIT_RETENTION_DAYS": "0",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.InactiveTimeout != 0 || c.WaitingTimeout != 24*time.Hour || c.SLAQueueWait != 90*time.Second || c.SLAWarningAt != 0.5 ||
+		c.MetricsAddr != "" || c.AuditRetentionDays != 0 || len(c.TrustedProxies) != 2 || c.TrustedProxies[1].String() != "192.168.1.5/32" {
+		t.Fatalf("config: %+v", c)
+	}
+	d, err := config.FromEnv(env(nil))
+	if err != nil || d.MetricsAddr != "127.0.0.1:9091" || d.SLAFirstResponse != 2*time.Minute || d.AuditRetentionDays != 365 || d.TrustedProxies != nil {
+		t.Fatalf("defaults: %+v %v", d, err)
+	}
+	for name, bad := range map[string]string{
+		"LIVECHAT_SLA_WARNING_AT": "1", "LIVECHAT_TRUSTED_PROXIES": "10.0.0.0/8,proxy.local", "LIVECHAT_METRICS_ADDR": "9091",
+		"LIVECHAT_SWEEP_INTERVAL": "0", "LIVECHAT_SLA_RESOLUTION": "soon",
+	} {
+		if _, err := config.FromEnv(env(map[string]string{name: bad})); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%s: %v, want an error naming it", name, bad, err)
+		}
+	}
+}

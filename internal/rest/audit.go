@@ -17,7 +17,7 @@ func (s *server) record(r *http.Request, e chat.AuditEntry) {
 		return
 	}
 	e.At = s.Clock.Now()
-	e.IP, e.UserAgent = clientIP(r), r.UserAgent()
+	e.IP, e.UserAgent = s.clientIP(r), r.UserAgent()
 	if err := s.Audit.Audit(context.WithoutCancel(r.Context()), e); err != nil {
 		s.Log.Warn("audit not recorded", "action", e.Action, "err", err)
 	}

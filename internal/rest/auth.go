@@ -56,7 +56,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, invalid("password", "password is required"))
 		return
 	}
-	ip := clientIP(r)
+	ip := s.clientIP(r)
 	key := strings.ToLower(req.Username) + "\x00" + ip
 	if ok, retry := s.Logins.Begin(key); !ok {
 		// Usernames that may not exist are not logged: people type passwords there.
@@ -133,7 +133,7 @@ func (s *server) refresh(w http.ResponseWriter, r *http.Request) {
 		return
 	case tok.RevokedAt != nil:
 		// A rotated token used again: a replay, or a client that lost the new one.
-		s.Log.Warn("revoked refresh token presented", "operator_id", tok.OperatorID, "ip", clientIP(r))
+		s.Log.Warn("revoked refresh token presented", "operator_id", tok.OperatorID, "ip", s.clientIP(r))
 		writeError(w, errBadRefresh)
 		return
 	case !now.Before(tok.ExpiresAt):

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 
@@ -47,7 +46,7 @@ func (s *server) bearer(next http.Handler) http.Handler {
 			s.fail(w, r, fmt.Errorf("load operator %d: %w", claims.OperatorID, err))
 			return
 		}
-		ctx := chat.WithSource(context.WithValue(r.Context(), ctxKey{}, op), clientIP(r), r.UserAgent())
+		ctx := chat.WithSource(context.WithValue(r.Context(), ctxKey{}, op), s.clientIP(r), r.UserAgent())
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -134,12 +133,7 @@ func (p *statusProbe) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// clientIP is the TCP peer's address. X-Forwarded-For is ignored: any
-// client can set it, and the login limiter must not be keyed by its choice.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+// clientIP is the client's address: the TCP peer's, or what a trusted
+// proxy forwarded (Deps.ClientIP). Any client can send X-Forwarded-For, and
+// the login limiter must not be keyed by its choice.
+func (s *server) clientIP(r *http.Request) string { return s.ClientIP.IP(r) }

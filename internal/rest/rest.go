@@ -5,6 +5,7 @@
 package rest
 
 import (
+	"livechat/internal/clientip"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -50,6 +51,8 @@ type Deps struct {
 	Privacy PrivacyStore
 	// Audit records the audit log and serves it; nil: no audit log.
 	Audit AuditStore
+	// ClientIP tells the client's address (trusted proxies); nil: the peer's.
+	ClientIP *clientip.Resolver
 	// Media fetches customer media from LINE; when nil the content route
 	// answers 404.
 	Media Content

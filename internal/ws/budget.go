@@ -2,7 +2,6 @@ package ws
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 
 	"livechat/internal/chat"
@@ -147,12 +146,6 @@ func (h *Hub) unreserveLocked(c *Conn) {
 	c.budget.tokenOp = 0
 }
 
-// clientIP is the host of the peer's address. Behind a reverse proxy that is
-// the proxy's: the README says to disable the per-IP cap there.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+// clientIP is the client's address: the peer's, or what a trusted proxy
+// forwarded (Options.ClientIP).
+func (h *Hub) clientIP(r *http.Request) string { return h.opt.ClientIP.IP(r) }

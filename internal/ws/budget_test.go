@@ -2,7 +2,9 @@ package ws_test
 
 import (
 	"context"
+	"livechat/internal/clientip"
 	"net/http"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -100,6 +102,24 @@ func TestPendingCapPerIP(t *testing.T) {
 	wstest.Dial(t, e.url(), nil)
 	refused(t, e.url(), http.StatusTooManyRequests)
 	e.noLeaks(t)
+}
+
+// Behind a trusted proxy the per-IP cap counts the forwarded client
+// addresses; from an untrusted peer the header is ignored, and the peer's
+// address counts.
+func TestPendingCapPerIPBehindATrustedProxy(t *testing.T) {
+	from := func(ip string) http.Header { return http.Header{"X-Forwarded-For": {ip}} }
+	trusting := newEnv(t, sqlite(t), func(o *ws.Options) {
+		o.MaxPending, o.MaxPendingPerIP = 10, 1
+		o.ClientIP = clientip.New([]netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")})
+	})
+	wstest.Dial(t, trusting.url(), from("198.51.100.1"))
+	wstest.Dial(t, trusting.url(), from("198.51.100.2")) // another client behind the proxy
+	refusedWith(t, trusting.url(), from("198.51.100.1"), http.StatusTooManyRequests)
+
+	plain := newEnv(t, sqlite(t), func(o *ws.Options) { o.MaxPending, o.MaxPendingPerIP = 10, 1 })
+	wstest.Dial(t, plain.url(), from("198.51.100.1"))
+	refusedWith(t, plain.url(), from("198.51.100.2"), http.StatusTooManyRequests) // one peer, whatever it claims
 }
 
 // TestQueryTokenUpgradesCountForTheirOperator: a ?token= upgrade holds its

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"livechat/internal/clientip"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -42,6 +43,9 @@ type Options struct {
 	WriteWait       time.Duration // per-frame write deadline (10 s)
 	RecheckPeriod   time.Duration // operator re-check for disabled accounts (60 s)
 	ReadLimit       int64         // bytes per frame (64 KiB)
+	// ClientIP tells a client's address behind trusted proxies; nil: the
+	// peer's (the per-IP pending budget, the audit's source).
+	ClientIP *clientip.Resolver
 	// ResumeWindow is the most messages a join_room with last_seq replays;
 	// a client that missed more gets a fresh snapshot (resync) (500).
 	ResumeWindow int

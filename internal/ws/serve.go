@@ -25,7 +25,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
-	token, ip := r.URL.Query().Get("token"), clientIP(r)
+	token, ip := r.URL.Query().Get("token"), h.clientIP(r)
 	var (
 		c   *Conn
 		why refusal
