@@ -166,3 +166,27 @@ func round(f float64, places int) float64 {
 	p := math.Pow(10, float64(places))
 	return math.Round(f*p) / p
 }
+
+// QueueETA estimates, in whole minutes (at least 1), how long a customer at
+// position of total waiting will wait, by Little's law: the sessions
+// claimed in the last hour waited W on average with about total waiting,
+// so one is served every W / total, and position are ahead or being
+// served. Without a claim in the last hour it is unknown (false).
+func (s *Service) QueueETA(ctx context.Context, position, total int) (int, bool, error) {
+	if position < 1 || total < position {
+		return 0, false, nil
+	}
+	waits, err := s.store.QueueWaits(ctx, s.now().Add(-kpiResponseWindow))
+	if err != nil {
+		return 0, false, fmt.Errorf("queue eta: %w", err)
+	}
+	if len(waits) == 0 {
+		return 0, false, nil
+	}
+	var m mean
+	for _, w := range waits {
+		m.add(w)
+	}
+	eta := m.sum.Minutes() / float64(m.n) * float64(position) / float64(total)
+	return max(1, int(math.Ceil(eta))), true, nil
+}

@@ -89,6 +89,8 @@ type Sessions interface {
 	// KPIData reads the sessions started or closed since since, the CSAT
 	// scores given since csatSince and the customers in HUMAN mode.
 	KPIData(ctx context.Context, since, csatSince time.Time) (KPIData, error)
+	// QueueWaits is claim − start of the sessions claimed since since.
+	QueueWaits(ctx context.Context, since time.Time) ([]time.Duration, error)
 	// SessionStats counts WAITING and ACTIVE sessions, and sessions started at or after since.
 	SessionStats(ctx context.Context, since time.Time) (SessionStats, error)
 	// ListConversations is the dashboard inbox, one query (no N+1), keyset

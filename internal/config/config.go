@@ -116,7 +116,7 @@ var Vars = []Var{
 	{"LIVECHAT_HANDOFF_KEYWORDS", "agent,human,operator,ติดต่อเจ้าหน้าที่,คุยกับเจ้าหน้าที่", "Comma-separated, case-insensitive substrings that hand a BOT-mode customer to a human"},
 	{"LIVECHAT_BUSINESS_HOURS", "", "e.g. mon-fri 08:00-17:00; sat 09:00-12:00; tz=Asia/Bangkok. Empty keeps the stored schedule (default Mon-Fri 08:00-17:00)"},
 	{"LIVECHAT_OUT_OF_HOURS_QUEUE", "1", "0: outside business hours a handoff only gets the out-of-hours reply and is not queued"},
-	{"LIVECHAT_HANDOFF_REPLY", "", "Reply to a queued customer ({position}, {total}); empty: built-in Thai and English"},
+	{"LIVECHAT_HANDOFF_REPLY", "", "Reply to a queued customer ({position}, {total}, {eta_minutes}); empty: built-in Thai and English"},
 	{"LIVECHAT_OUT_OF_HOURS_REPLY", "", "Out-of-hours reply ({next_open}, {next_open_th}); empty: built-in Thai and English"},
 	{"LIVECHAT_PPROF_ADDR", "", "host:port for Go's profiler (net/http/pprof) on a listener of its own, e.g. 127.0.0.1:6060; empty: off. Never expose it publicly"},
 	{"LIVECHAT_INBOX_MAX_ATTEMPTS", "10", "Attempts that fail because of a webhook event itself (unreadable or invalid data) before it is quarantined"},

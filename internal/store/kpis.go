@@ -43,3 +43,21 @@ func (db *DB) KPIData(ctx context.Context, since, csatSince time.Time) (chat.KPI
 	d.HumanMode = int(n)
 	return d, nil
 }
+
+// QueueWaits is claim − start of the sessions claimed since since.
+func (db *DB) QueueWaits(ctx context.Context, since time.Time) ([]time.Duration, error) {
+	var rows []struct {
+		StartedAt time.Time `bun:"started_at"`
+		ClaimedAt time.Time `bun:"claimed_at"`
+	}
+	err := db.read.NewSelect().Table("chat_sessions").Column("started_at", "claimed_at").
+		Where("claimed_at >= ?", dbTime(since)).Limit(kpiMaxSessions).Scan(ctx, &rows)
+	if err != nil {
+		return nil, fmt.Errorf("store: queue waits: %w", dbErr(err))
+	}
+	out := make([]time.Duration, len(rows))
+	for i, r := range rows {
+		out[i] = r.ClaimedAt.Sub(r.StartedAt)
+	}
+	return out, nil
+}

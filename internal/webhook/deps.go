@@ -46,6 +46,8 @@ type Store interface {
 type Chat interface {
 	CustomerMessage(ctx context.Context, m chat.Message) (chat.Message, error)
 	RequestHuman(ctx context.Context, lineUserID string) (s chat.Session, created bool, position, total int, err error)
+	// QueueETA estimates a queued customer's wait in minutes (false: unknown).
+	QueueETA(ctx context.Context, position, total int) (minutes int, known bool, err error)
 	CloseByCustomer(ctx context.Context, lineUserID, reason string) (*chat.Session, error)
 	// RateSession records a rating once per closed session of that customer
 	// and announces it: ErrConflict (already rated), ErrNotFound (not that

@@ -41,7 +41,7 @@ func (p *processor) handoff(ctx context.Context, e event, userID string) error {
 			}
 		}
 		p.log.Info("inbox: handoff outside business hours", "line_user_id", userID, "queued", !p.opt.OutOfHoursNoQueue)
-		p.reply(ctx, e, fill(p.opt.Replies.OutOfHours, position, total, next, ok, sched.Location))
+		p.reply(ctx, e, fill(p.opt.Replies.OutOfHours, position, total, "?", next, ok, sched.Location))
 		return nil
 	}
 	sess, created, position, total, err := p.chat.RequestHuman(ctx, userID)
@@ -53,7 +53,7 @@ func (p *processor) handoff(ctx context.Context, e event, userID string) error {
 	if sess.Status != chat.StatusWaiting {
 		text = p.opt.Replies.Active
 	}
-	p.reply(ctx, e, fill(text, position, total, time.Time{}, false, sched.Location))
+	p.reply(ctx, e, fill(text, position, total, p.eta(ctx, position, total), time.Time{}, false, sched.Location))
 	return nil
 }
 
@@ -96,8 +96,22 @@ func isDummyReplyToken(t string) bool {
 	return t == "00000000000000000000000000000000" || t == "ffffffffffffffffffffffffffffffff"
 }
 
+// eta is the {eta_minutes} of a queued customer's reply: a whole number
+// of minutes, or "?" when there is no estimate (no claim in the last hour,
+// or it could not be read: the reply goes out all the same).
+func (p *processor) eta(ctx context.Context, position, total int) string {
+	m, ok, err := p.chat.QueueETA(ctx, position, total)
+	if err != nil {
+		p.log.Warn("inbox: queue estimate", "err", err)
+	}
+	if !ok || err != nil {
+		return "?"
+	}
+	return strconv.Itoa(m)
+}
+
 // fill expands a reply template's placeholders.
-func fill(tmpl string, position, total int, next time.Time, hasNext bool, loc *time.Location) string {
+func fill(tmpl string, position, total int, eta string, next time.Time, hasNext bool, loc *time.Location) string {
 	en, th := "soon", "เร็ว ๆ นี้"
 	if hasNext {
 		en, th = formatEN(next.In(loc)), formatTH(next.In(loc))
@@ -105,6 +119,7 @@ func fill(tmpl string, position, total int, next time.Time, hasNext bool, loc *t
 	return strings.NewReplacer(
 		"{position}", strconv.Itoa(position),
 		"{total}", strconv.Itoa(total),
+		"{eta_minutes}", eta,
 		"{next_open}", en,
 		"{next_open_th}", th,
 	).Replace(tmpl)

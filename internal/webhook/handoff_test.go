@@ -240,3 +240,34 @@ func TestReplyFailureDoesNotFailTheEvent(t *testing.T) {
 		t.Fatal("not queued")
 	}
 }
+
+// {eta_minutes}: Little's law over the last hour's claims (they waited 10
+// minutes with about as many waiting as now); "?" before any claim.
+func TestHandoffReplyEstimatesTheWait(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, withOptions(webhook.Options{Replies: webhook.Replies{Queued: "{position} of {total}, about {eta_minutes} min"}}))
+		ctx := context.Background()
+		ask := func() string {
+			t.Helper()
+			u := storetest.LineUserID()
+			m := e.text(u, "agent")
+			e.send(m)
+			e.drain()
+			return e.replies()[m["replyToken"].(string)][0]
+		}
+		if got := ask(); got != "1 of 1, about ? min" {
+			t.Fatalf("before any claim: %q", got)
+		}
+		first := storetest.Customer(t, db)
+		if _, _, _, _, err := e.svc.RequestHuman(ctx, first.LineUserID); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Advance(10 * time.Minute)
+		if _, err := e.svc.Claim(ctx, storetest.Operator(t, db, "alice", chat.RoleAgent), first.LineUserID); err != nil {
+			t.Fatal(err)
+		}
+		if got := ask(); got != "2 of 2, about 10 min" {
+			t.Fatalf("after a 10-minute wait: %q", got)
+		}
+	})
+}
