@@ -172,7 +172,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	bg.Go(func() { surveys.Run(bgCtx) })
 	bg.Go(func() {
 		svc.RunSweeps(bgCtx, cfg.SweepInterval, chat.Timeouts{Inactive: cfg.InactiveTimeout, Waiting: cfg.WaitingTimeout,
-			AuditRetention: time.Duration(cfg.AuditRetentionDays) * 24 * time.Hour})
+			AuditRetention: time.Duration(cfg.AuditRetentionDays) * 24 * time.Hour, Retention: time.Duration(cfg.RetentionDays) * 24 * time.Hour})
 	})
 	bg.Go(func() {
 		svc.RunSLA(bgCtx, cfg.SLAInterval, chat.SLA{QueueWait: cfg.SLAQueueWait, FirstResponse: cfg.SLAFirstResponse,

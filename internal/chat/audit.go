@@ -33,6 +33,7 @@ const (
 	AuditCannedDelete     = "canned.delete"
 	AuditCustomerExport   = "customer.export"
 	AuditCustomerErase    = "customer.erase"
+	AuditCustomerPurge    = "customer.purge" // retention
 )
 
 // Aggregated reports whether action is one an attacker can repeat at will,

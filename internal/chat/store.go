@@ -89,6 +89,12 @@ type Sessions interface {
 	// KPIData reads the sessions started or closed since since, the CSAT
 	// scores given since csatSince and the customers in HUMAN mode.
 	KPIData(ctx context.Context, since, csatSince time.Time) (KPIData, error)
+	// ExpiredCustomers lists up to limit customers with no open session
+	// and nothing since before (retention).
+	ExpiredCustomers(ctx context.Context, before time.Time, limit int) ([]string, error)
+	// EraseCustomer deletes everything stored of a customer in one
+	// transaction; ErrSessionState while a session is open.
+	EraseCustomer(ctx context.Context, lineUserID string) (Erased, error)
 	// QueueWaits is claim − start of the sessions claimed since since.
 	QueueWaits(ctx context.Context, since time.Time) ([]time.Duration, error)
 	// SessionStats counts WAITING and ACTIVE sessions, and sessions started at or after since.

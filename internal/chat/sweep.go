@@ -22,7 +22,14 @@ type Timeouts struct {
 	Inactive, Waiting time.Duration
 	// AuditRetention purges audit rows older than it at each sweep; 0 keeps them.
 	AuditRetention time.Duration
+	// Retention erases, at each sweep, the customers with no open session
+	// and nothing newer than it (their profile, sessions, messages, inbox
+	// and outbox rows); 0 keeps everything.
+	Retention time.Duration
 }
+
+// retentionBatch is the most customers one sweep erases.
+const retentionBatch = 100
 
 // auditPurger is an Auditor that can purge (the store).
 type auditPurger interface {
@@ -81,6 +88,11 @@ func (s *Service) Sweep(ctx context.Context, t Timeouts) ([]Session, error) {
 			closed = append(closed, c)
 		}
 	}
+	if t.Retention > 0 {
+		if err := s.purgeExpired(ctx, now.Add(-t.Retention)); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if p, ok := s.audit.(auditPurger); ok && t.AuditRetention > 0 {
 		if n, err := p.PurgeAudit(ctx, now.Add(-t.AuditRetention)); err != nil {
 			errs = append(errs, fmt.Errorf("purge audit: %w", err))
@@ -118,4 +130,30 @@ func (s *Service) runEvery(ctx context.Context, every time.Duration, f func()) {
 		}
 		f()
 	}
+}
+
+// purgeExpired erases the customers retention lets go. Of several
+// instances purging at once, each customer's erasure is one transaction:
+// the others find it gone (ErrNotFound) and go on.
+func (s *Service) purgeExpired(ctx context.Context, before time.Time) error {
+	ids, err := s.store.ExpiredCustomers(ctx, before, retentionBatch)
+	if err != nil {
+		return fmt.Errorf("retention: %w", err)
+	}
+	purged := 0
+	for _, id := range ids {
+		_, err := s.store.EraseCustomer(ctx, id)
+		switch {
+		case errors.Is(err, ErrNotFound), errors.Is(err, ErrSessionState):
+			continue // another instance's, or the customer wrote meanwhile
+		case err != nil:
+			return fmt.Errorf("retention: erase %s: %w", HashedCustomerID(id), err)
+		}
+		purged++
+		s.record(ctx, AuditEntry{Actor: "system", Action: AuditCustomerPurge, ResourceType: "customer", ResourceID: HashedCustomerID(id)})
+	}
+	if purged > 0 {
+		s.log.InfoContext(ctx, "retention: customers erased", "customers", purged)
+	}
+	return nil
 }

@@ -73,6 +73,7 @@ type Config struct {
 	MetricsAddr        string          // LIVECHAT_METRICS_ADDR; empty = off
 	AuditRetentionDays int             // LIVECHAT_AUDIT_RETENTION_DAYS; 0 = keep
 	TrustedProxies     []netip.Prefix  // LIVECHAT_TRUSTED_PROXIES
+	RetentionDays      int             // LIVECHAT_RETENTION_DAYS; 0 = keep
 }
 
 // Var documents one environment variable; README's table mirrors Vars.
@@ -132,6 +133,7 @@ var Vars = []Var{
 	{"LIVECHAT_SLA_WARNING_AT", "0.8", "Fraction of an SLA (above 0, below 1) at which sla_alert warns; critical at the SLA itself"},
 	{"LIVECHAT_SLA_CHECK_INTERVAL", "5s", "How often open sessions are checked against the SLAs"},
 	{"LIVECHAT_AUDIT_RETENTION_DAYS", "365", "Audit rows older than this many days are purged (by the sweeps); 0 keeps them"},
+	{"LIVECHAT_RETENTION_DAYS", "0", "Customers with no open session and nothing newer than this many days are erased by the sweeps, with their sessions, messages, inbox and outbox rows; 0 keeps everything"},
 	{"LIVECHAT_TRUSTED_PROXIES", "", "Comma-separated CIDRs (or addresses) of the reverse proxies whose X-Forwarded-For is believed, for the login lockout, the per-IP socket budget and the audit; empty: none, the peer's address counts"},
 	{"LIVECHAT_METRICS_ADDR", "127.0.0.1:9091", "host:port of the Prometheus /metrics listener, apart from the public one; set and empty (or off): no metrics"},
 }
@@ -185,6 +187,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		MetricsAddr:        r.addrOrOff("LIVECHAT_METRICS_ADDR"),
 		AuditRetentionDays: r.nonNegative("LIVECHAT_AUDIT_RETENTION_DAYS"),
 		TrustedProxies:     r.prefixes("LIVECHAT_TRUSTED_PROXIES"),
+		RetentionDays:      r.nonNegative("LIVECHAT_RETENTION_DAYS"),
 		OutOfHoursReply:    r.str("LIVECHAT_OUT_OF_HOURS_REPLY"),
 		PprofAddr:          r.str("LIVECHAT_PPROF_ADDR"),
 		InboxMaxAttempts:   r.positive("LIVECHAT_INBOX_MAX_ATTEMPTS"),

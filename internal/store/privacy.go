@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"github.com/uptrace/bun"
 
@@ -124,4 +125,21 @@ func (db *DB) EraseCustomer(ctx context.Context, lineUserID string) (chat.Erased
 		return nil, fmt.Errorf("store: erase customer %s: %w", lineUserID, dbErr(err))
 	}
 	return erased, nil
+}
+
+// ExpiredCustomers returns up to limit customers with no open session whose
+// last message (or, without one, their creation) is older than before,
+// oldest first: what retention purges.
+func (db *DB) ExpiredCustomers(ctx context.Context, before time.Time, limit int) ([]string, error) {
+	var ids []string
+	err := db.read.NewRaw(`
+		SELECT c.line_user_id FROM customers AS c
+		WHERE coalesce(c.last_message_at, c.created_at) < ?
+		  AND NOT EXISTS (SELECT 1 FROM chat_sessions AS s WHERE s.line_user_id = c.line_user_id AND s.status IN ('WAITING', 'ACTIVE'))
+		ORDER BY coalesce(c.last_message_at, c.created_at), c.id
+		LIMIT ?`, dbTime(before), max(limit, 1)).Scan(ctx, &ids)
+	if err != nil {
+		return nil, fmt.Errorf("store: expired customers: %w", dbErr(err))
+	}
+	return ids, nil
 }
