@@ -95,6 +95,9 @@ type Sessions interface {
 	// EraseCustomer deletes everything stored of a customer in one
 	// transaction; ErrSessionState while a session is open.
 	EraseCustomer(ctx context.Context, lineUserID string) (Erased, error)
+	// DashboardData reads the sessions started or closed, the ratings and
+	// the messages' stamps since since.
+	DashboardData(ctx context.Context, since time.Time) (DashboardData, error)
 	// QueueWaits is claim − start of the sessions claimed since since.
 	QueueWaits(ctx context.Context, since time.Time) ([]time.Duration, error)
 	// SessionStats counts WAITING and ACTIVE sessions, and sessions started at or after since.

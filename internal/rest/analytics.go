@@ -2,6 +2,7 @@ package rest
 
 import (
 	"net/http"
+	"strconv"
 
 	"livechat/internal/chat"
 	"livechat/internal/wire"
@@ -27,4 +28,48 @@ func (s *server) liveKPIs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, wire.KPIs(k))
+}
+
+// days is the ?days of an analytics call: 1 to 30, 7 by default.
+func days(r *http.Request) (int, error) {
+	v := r.URL.Query().Get("days")
+	if v == "" {
+		return 7, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 30 {
+		return 0, invalid("days", "days must be 1 to 30")
+	}
+	return n, nil
+}
+
+// dashboard answers the trends, the volume, the peak hours, the funnel and
+// the percentiles over ?days.
+func (s *server) dashboard(w http.ResponseWriter, r *http.Request) {
+	n, err := days(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	d, err := s.Service.Dashboard(r.Context(), n)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+// hourlyStats answers the messages of ?days by hour of the day.
+func (s *server) hourlyStats(w http.ResponseWriter, r *http.Request) {
+	n, err := days(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	hours, err := s.Service.HourlyStats(r.Context(), n)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"days": n, "hours": hours})
 }

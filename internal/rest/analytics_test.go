@@ -41,7 +41,22 @@ func TestLiveKPIs(t *testing.T) {
 			t.Fatalf("%s: %s", role, r.Body)
 		}
 	}
+	for _, path := range []string{"/api/v1/admin/analytics/dashboard?days=7", "/api/v1/admin/analytics/hourly-stats"} {
+		r := e.call(t, "GET", path, e.token(t, sup), nil)
+		var body map[string]any
+		if r.Status != http.StatusOK || json.Unmarshal(r.Body, &body) != nil || (body["trends"] == nil && body["hours"] == nil) {
+			t.Fatalf("%s: %d %s", path, r.Status, r.Body)
+		}
+	}
+	for _, path := range []string{"/api/v1/admin/analytics/dashboard?days=31", "/api/v1/admin/analytics/hourly-stats?days=0"} {
+		if r := e.call(t, "GET", path, e.token(t, sup), nil); r.Status != http.StatusBadRequest {
+			t.Fatalf("%s: %d %s, want 400", path, r.Status, r.Body)
+		}
+	}
 	agent := e.operator(t, "agent", chat.RoleAgent)
+	if r := e.call(t, "GET", "/api/v1/admin/analytics/dashboard", e.token(t, agent), nil); r.Status != http.StatusForbidden {
+		t.Fatalf("agent dashboard: %d", r.Status)
+	}
 	if r := e.call(t, "GET", "/api/v1/admin/analytics/live-kpis", e.token(t, agent), nil); r.Status != http.StatusForbidden {
 		t.Fatalf("agent: %d %s, want 403", r.Status, r.Body)
 	}

@@ -148,7 +148,12 @@ func New(d Deps) http.Handler {
 		admin("GET /api/v1/admin/audit", s.auditLog)
 	}
 
-	mux.Handle("GET /api/v1/admin/analytics/live-kpis", s.bearer(s.supervisorFor("read the analytics", http.HandlerFunc(s.liveKPIs))))
+	analytics := func(pattern string, h http.HandlerFunc) {
+		mux.Handle(pattern, s.bearer(s.supervisorFor("read the analytics", h)))
+	}
+	analytics("GET /api/v1/admin/analytics/live-kpis", s.liveKPIs)
+	analytics("GET /api/v1/admin/analytics/dashboard", s.dashboard)
+	analytics("GET /api/v1/admin/analytics/hourly-stats", s.hourlyStats)
 
 	if s.Privacy != nil {
 		mux.Handle("GET /api/v1/admin/customers/{line_user_id}/export", s.bearer(s.adminFor("export a customer's data",

@@ -61,3 +61,42 @@ func (db *DB) QueueWaits(ctx context.Context, since time.Time) ([]time.Duration,
 	}
 	return out, nil
 }
+
+// DashboardData reads what the dashboard is computed from: the sessions
+// started or closed since since, the ratings given since, and each
+// message's time, direction and customer since.
+func (db *DB) DashboardData(ctx context.Context, since time.Time) (chat.DashboardData, error) {
+	var d chat.DashboardData
+	k, err := db.KPIData(ctx, since, since)
+	if err != nil {
+		return d, err
+	}
+	d.Sessions = k.Sessions
+	var ratings []struct {
+		Score     int       `bun:"score"`
+		CreatedAt time.Time `bun:"created_at"`
+	}
+	if err := db.read.NewSelect().Table("csat_responses").Column("score", "created_at").
+		Where("created_at >= ?", dbTime(since)).Scan(ctx, &ratings); err != nil {
+		return d, fmt.Errorf("store: dashboard ratings: %w", dbErr(err))
+	}
+	for _, r := range ratings {
+		d.Ratings = append(d.Ratings, chat.Rating{Score: r.Score, At: r.CreatedAt.UTC()})
+	}
+	var msgs []struct {
+		LineUserID string    `bun:"line_user_id"`
+		Direction  string    `bun:"direction"`
+		CreatedAt  time.Time `bun:"created_at"`
+	}
+	if err := db.read.NewSelect().Table("messages").Column("line_user_id", "direction", "created_at").
+		Where("created_at >= ?", dbTime(since)).Limit(dashboardMaxMessages).Scan(ctx, &msgs); err != nil {
+		return d, fmt.Errorf("store: dashboard messages: %w", dbErr(err))
+	}
+	for _, m := range msgs {
+		d.Messages = append(d.Messages, chat.MessageStamp{LineUserID: m.LineUserID, Incoming: m.Direction == string(chat.Incoming), At: m.CreatedAt.UTC()})
+	}
+	return d, nil
+}
+
+// dashboardMaxMessages bounds one dashboard read.
+const dashboardMaxMessages = 500000
