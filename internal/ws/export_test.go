@@ -29,3 +29,7 @@ func (h *Hub) Heartbeat() {
 	h.dir.beat <- done
 	<-done
 }
+
+// Reconnected runs the bus's reconnect hook, as a Redis reconnect or
+// another instance's resync order does.
+func (h *Hub) Reconnected() { h.reconnected() }

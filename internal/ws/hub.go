@@ -120,6 +120,7 @@ type Hub struct {
 	inboxDone chan struct{}
 	dir       directory
 	seqs      roomSeqs // each room's message order (refill.go)
+	resync    resyncs  // the reconnect hook's rounds (refill.go)
 	// watch is the bus's subscription per room (nil: every instance gets
 	// every room's frames). Each socket in a room holds one watch, taken
 	// before it joins and given up as it leaves (leaveLocked).

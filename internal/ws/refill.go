@@ -308,16 +308,48 @@ func (h *Hub) refillFrame(m chat.Message, now time.Time) []byte {
 // publishes meanwhile, which no later frame may reveal as a gap.
 var settleRefills = []time.Duration{time.Second, 3 * time.Second, 6 * time.Second}
 
+// resyncs coalesces the reconnect hook's rounds: one round (a refill now
+// and the settle refills) at a time; a hook that comes during one asks for
+// one more round after it. Another instance's resync order may come with
+// each of its round trips while its queue overflows: the refills stay
+// bounded whatever the rate.
+type resyncs struct {
+	mu      sync.Mutex
+	running bool
+	again   bool
+}
+
 // reconnected is the bus's reconnect hook: every room is refilled now,
 // and again while the other instances settle.
 func (h *Hub) reconnected() {
+	r := &h.resync
+	r.mu.Lock()
+	if r.running {
+		r.again = true
+		r.mu.Unlock()
+		return
+	}
+	r.running = true
+	r.mu.Unlock()
 	h.refillAll()
-	for _, d := range settleRefills {
+	for i, d := range settleRefills {
+		last := i == len(settleRefills)-1
 		h.deps.Clock.AfterFunc(d, func() {
 			select {
 			case <-h.stop:
+				return
 			default:
 				h.refillAll()
+			}
+			if !last {
+				return
+			}
+			r.mu.Lock()
+			again := r.again
+			r.running, r.again = false, false
+			r.mu.Unlock()
+			if again {
+				h.reconnected()
 			}
 		})
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"livechat/internal/bus/redistest"
 	"livechat/internal/chat"
 	"livechat/internal/contract/wstest"
+	"livechat/internal/store"
 	"livechat/internal/store/storetest"
 	"livechat/internal/wire"
 	"livechat/internal/ws"
@@ -178,5 +180,47 @@ func TestSendersAckWaitsForEarlierSeqs(t *testing.T) {
 	}
 	if want := []string{"new_message 2", "message_sent 3"}; !slices.Equal(seen, want) {
 		t.Fatalf("alice got %v, want %v", seen, want)
+	}
+}
+
+// afterCounter counts the hub's refill reads.
+type afterCounter struct {
+	*store.DB
+	reads atomic.Int32
+}
+
+func (s *afterCounter) MessagesAfter(ctx context.Context, id string, after int64, n int) ([]chat.Message, error) {
+	s.reads.Add(1)
+	return s.DB.MessagesAfter(ctx, id, after, n)
+}
+
+// Resync orders that come in a burst (another instance's queue overflowing
+// sends one with each round trip) make one round of refills, and one more
+// after it: the database reads stay bounded whatever their rate.
+func TestResyncOrdersAreCoalesced(t *testing.T) {
+	db := sqlite(t)
+	st := &afterCounter{DB: db}
+	e := newEnvStore(t, db, st)
+	cust := storetest.Customer(t, db)
+	c := e.login(t, storetest.Operator(t, db, "alice", chat.RoleAgent))
+	c.Send("join_room", map[string]any{"line_user_id": cust.LineUserID})
+	for f := c.Next(); f.Type != "conversation_update"; f = c.Next() {
+		t.Logf("before the answer: %s %s", f.Type, f.Payload)
+	}
+	base := st.reads.Load()
+	for range 50 {
+		e.hub.Reconnected()
+	}
+	if n := st.reads.Load() - base; n != 1 {
+		t.Fatalf("%d refills for 50 orders at once, want 1", n)
+	}
+	e.clock.Advance(6 * time.Second) // the settle refills at 1, 3 and 6 s, then the one more round
+	if n := st.reads.Load() - base; n != 5 {
+		t.Fatalf("%d refills after the round, want 5 (1 + 3 settles + 1 again)", n)
+	}
+	e.clock.Advance(6 * time.Second) // that round's settles, and no further round
+	e.clock.Advance(6 * time.Second)
+	if n := st.reads.Load() - base; n != 8 {
+		t.Fatalf("%d refills in all, want 8", n)
 	}
 }
