@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"livechat/internal/audit"
 	"livechat/internal/clientip"
 	"livechat/internal/errcode"
 	"livechat/internal/metrics"
@@ -102,6 +103,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		dir = presence.NewRedis(lim.redis, "livechat:presence", presenceTTL, clk)
 	}
 	clientIPs := clientip.New(cfg.TrustedProxies)
+	auditor := audit.New(db, clk, log) // repeatable events counted, written every 5 s
 	hub := ws.NewHub(ws.Options{
 		ClientIP:        clientIPs,
 		InstanceID:      instance,
@@ -121,9 +123,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Wire:      conv,
 		Directory: dir,
 		Metrics:   met,
-		Audit:     db,
+		Audit:     auditor,
 	})
-	svc.SetAuditor(db)
+	svc.SetAuditor(auditor)
 	svc.SetNotifier(hub)
 	lineClient := line.NewClient(cfg.LineAPIBase, cfg.LineDataAPIBase, cfg.LineChannelToken, nil)
 	if !lineClient.Configured() {
@@ -170,6 +172,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	bg.Go(func() { loading.Run(bgCtx) })
 	bg.Go(func() { inbox.Run(bgCtx) })
 	bg.Go(func() { surveys.Run(bgCtx) })
+	bg.Go(func() { auditor.Run(bgCtx) })
 	bg.Go(func() {
 		svc.RunSweeps(bgCtx, cfg.SweepInterval, chat.Timeouts{Inactive: cfg.InactiveTimeout, Waiting: cfg.WaitingTimeout,
 			AuditRetention: time.Duration(cfg.AuditRetentionDays) * 24 * time.Hour, Retention: time.Duration(cfg.RetentionDays) * 24 * time.Hour})
@@ -180,7 +183,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	})
 	defer func() { stopBG(); bg.Wait() }()
 	restAPI := rest.New(rest.Deps{
-		Store: db, Service: svc, Tokens: tokens, Sockets: hub, Clock: clk, Log: log, Canned: db, Hours: db, Privacy: db, Audit: db, ClientIP: clientIPs, Media: lineClient,
+		Store: db, Service: svc, Tokens: tokens, Sockets: hub, Clock: clk, Log: log, Canned: db, Hours: db, Privacy: db, Audit: auditor, ClientIP: clientIPs, Media: lineClient,
 		MediaURLs: mediaURLs, Wire: conv,
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL,
 		LoginMaxFailures: cfg.LoginMaxFailures, LoginWindow: cfg.LoginFailureReset, Logins: lim.logins,

@@ -28,7 +28,14 @@ type auditRow struct {
 
 // Audit appends a row; a repeatable security event (chat.Aggregated) is
 // counted into its source's row of the minute instead.
-func (db *DB) Audit(ctx context.Context, e chat.AuditEntry) error {
+func (db *DB) Audit(ctx context.Context, e chat.AuditEntry) error { return db.AuditCount(ctx, e, 1) }
+
+// AuditCount is Audit for n occurrences of an aggregated event at once
+// (n is 1 for any other).
+func (db *DB) AuditCount(ctx context.Context, e chat.AuditEntry, n int) error {
+	if n < 1 || !chat.Aggregated(e.Action) {
+		n = 1
+	}
 	if e.At.IsZero() {
 		e.At = time.Now()
 	}
@@ -48,10 +55,10 @@ func (db *DB) Audit(ctx context.Context, e chat.AuditEntry) error {
 	}
 	_, err := db.bun.NewRaw(`
 		INSERT INTO audit_log (at, actor_id, actor, action, resource_type, resource_id, ip, user_agent, details, count, agg_key)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)
-		ON CONFLICT (agg_key) DO UPDATE SET count = audit_log.count + 1`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (agg_key) DO UPDATE SET count = audit_log.count + excluded.count`,
 		at, e.ActorID, cleanText(e.Actor, 200), e.Action, e.ResourceType, cleanText(e.ResourceID, 200), e.IP,
-		cleanText(e.UserAgent, 500), string(details), aggKey).Exec(ctx)
+		cleanText(e.UserAgent, 500), string(details), n, aggKey).Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("store: audit %s: %w", e.Action, dbErr(err))
 	}
