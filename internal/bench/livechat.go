@@ -149,7 +149,8 @@ func (lv *livechat) start(ctx context.Context, t *target) error {
 	serverBase := ""
 	for i := range max(spec.instances, 1) {
 		senv := append(append([]string{}, env...), ServerEnv(fakeURL, lv.channelToken, lv.channelSecret)...)
-		senv = append(senv, "LIVECHAT_ADDR=127.0.0.1:0", "LIVECHAT_METRICS_ADDR=", "LIVECHAT_DATA_DIR="+dataDir(i))
+		// The metrics are on, as by default, each instance on a port of its own.
+		senv = append(senv, "LIVECHAT_ADDR=127.0.0.1:0", "LIVECHAT_METRICS_ADDR=127.0.0.1:0", "LIVECHAT_DATA_DIR="+dataDir(i))
 		if spec.redisURL != "" {
 			senv = append(senv, "LIVECHAT_REDIS_URL="+spec.redisURL)
 		}
