@@ -111,7 +111,7 @@ func operatorCreate(ctx context.Context, args []string, getenv func(string) stri
 		return err
 	}
 	e.log.Info("operator created", "operator_id", op.ID, "username", op.Username, "role", op.Role)
-	cliAudit(ctx, e, db, chat.AuditOperatorCreate, op.ID)
+	cliAudit(ctx, e, db, chat.AuditOperatorCreate, "operator", strconv.FormatInt(op.ID, 10))
 	fmt.Fprintln(stdout, op.ID)
 	return nil
 }
@@ -148,7 +148,7 @@ func operatorDisable(ctx context.Context, args []string, getenv func(string) str
 		return err
 	}
 	e.log.Info("operator disabled; a running server closes its sockets within 60 s", "operator_id", *id, "refresh_tokens_revoked", n)
-	cliAudit(ctx, e, db, chat.AuditOperatorDisable, *id)
+	cliAudit(ctx, e, db, chat.AuditOperatorDisable, "operator", strconv.FormatInt(*id, 10))
 	return nil
 }
 
@@ -192,10 +192,7 @@ func token(ctx context.Context, args []string, getenv func(string) string, stdou
 	return nil
 }
 
-// cliAudit records an operator change made from the command line.
-func cliAudit(ctx context.Context, e env, db *store.DB, action string, operatorID int64) {
-	if err := db.Audit(ctx, chat.AuditEntry{At: time.Now(), Actor: "cli", Action: action, ResourceType: "operator",
-		ResourceID: strconv.FormatInt(operatorID, 10)}); err != nil {
-		e.log.Warn("audit not recorded", "action", action, "err", err)
-	}
+// cliAudit records a change made from the command line.
+func cliAudit(ctx context.Context, e env, db *store.DB, action, resource, id string) {
+	chat.Record(ctx, db, chat.AuditEntry{At: time.Now(), Actor: "cli", Action: action, ResourceType: resource, ResourceID: id}, e.log)
 }

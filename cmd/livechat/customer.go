@@ -7,15 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
-	"time"
 
 	"livechat/internal/chat"
 	"livechat/internal/store"
 )
-
-// lineUserID is a LINE user id as the webhook accepts it.
-var lineUserID = regexp.MustCompile(`^U[0-9a-f]{32}$`)
 
 // customerCmd is the data subject's rights (Thailand's PDPA): a copy of a
 // customer's data, and its erasure.
@@ -28,7 +23,7 @@ func customerCmd(ctx context.Context, args []string, getenv func(string) string,
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
-	if !lineUserID.MatchString(*id) {
+	if !chat.ValidLineUserID(*id) {
 		return usageError("--line-user-id must be a LINE user id: U and 32 lowercase hex digits")
 	}
 	e, db, err := openAdmin(ctx, getenv, stderr)
@@ -49,9 +44,7 @@ func customerCmd(ctx context.Context, args []string, getenv func(string) string,
 		if err := enc.Encode(x); err != nil {
 			return err
 		}
-		if err := db.Audit(ctx, chat.AuditEntry{At: time.Now(), Actor: "cli", Action: chat.AuditCustomerExport, ResourceType: "customer", ResourceID: *id}); err != nil {
-			e.log.Warn("audit not recorded", "action", chat.AuditCustomerExport, "err", err)
-		}
+		cliAudit(ctx, e, db, chat.AuditCustomerExport, "customer", *id)
 		return nil
 	}
 	erased, err := db.EraseCustomer(ctx, *id)
@@ -64,10 +57,7 @@ func customerCmd(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	e.log.Info("customer erased", "line_user_id", *id, "rows", erased)
-	if err := db.Audit(ctx, chat.AuditEntry{At: time.Now(), Actor: "cli", Action: chat.AuditCustomerErase, ResourceType: "customer",
-		ResourceID: chat.HashedCustomerID(*id)}); err != nil {
-		e.log.Warn("audit not recorded", "action", chat.AuditCustomerErase, "err", err)
-	}
+	cliAudit(ctx, e, db, chat.AuditCustomerErase, "customer", chat.HashedCustomerID(*id))
 	return nil
 }
 

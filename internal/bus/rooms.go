@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -182,10 +183,11 @@ func (b *Redis) subscribed(ch string) {
 		return
 	}
 	delete(b.pending, ch)
-	if len(ch) <= len(b.channel)+len(":room:") || !b.hasSub(ch) {
-		return
+	room, ok := strings.CutPrefix(ch, b.roomChannel(""))
+	if !ok || !b.hasSub(ch) {
+		return // the bus channel, or a room given up meanwhile
 	}
-	if w := b.rooms[ch[len(b.channel)+len(":room:"):]]; w != nil {
+	if w := b.rooms[room]; w != nil {
 		closeOnce(w.ready)
 	}
 }

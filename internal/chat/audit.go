@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"log/slog"
 	"time"
 )
 
@@ -72,6 +73,21 @@ type AuditQuery struct {
 // action's failure.
 type Auditor interface {
 	Audit(ctx context.Context, e AuditEntry) error
+}
+
+// Record adds e through a (nil: no audit log), with the source WithSource
+// noted in ctx unless e has one. A failure is logged, never the action's:
+// the change it records has happened.
+func Record(ctx context.Context, a Auditor, e AuditEntry, log *slog.Logger) {
+	if a == nil {
+		return
+	}
+	if e.IP == "" {
+		e.IP, e.UserAgent = SourceOf(ctx)
+	}
+	if err := a.Audit(context.WithoutCancel(ctx), e); err != nil {
+		log.WarnContext(ctx, "audit not recorded", "action", e.Action, "err", err)
+	}
 }
 
 // source is where a request came from, carried in its context for the audit.

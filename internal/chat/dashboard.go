@@ -221,50 +221,26 @@ func (k dayKPIs) csatPercent() float64 {
 // responses of the claims, resolutions of the closes, ratings, and the
 // FCR and abandonment rates of the closes in it.
 func windowKPIs(d DashboardData, from, to time.Time) dayKPIs {
-	in := func(t *time.Time) bool { return t != nil && !t.Before(from) && t.Before(to) }
+	in := func(t time.Time) bool { return !t.Before(from) && t.Before(to) }
 	var k dayKPIs
-	starts := map[string][]time.Time{}
 	for _, s := range d.Sessions {
-		starts[s.LineUserID] = append(starts[s.LineUserID], s.StartedAt)
-	}
-	var closed, first, abandoned, claimed int
-	for _, s := range d.Sessions {
-		start := s.StartedAt
-		if in(&start) {
+		if in(s.StartedAt) {
 			k.started++
 		}
-		if in(s.ClaimedAt) {
-			claimed++
-			if s.FirstResponseAt != nil {
-				k.frt.add(s.FirstResponseAt.Sub(*s.ClaimedAt))
-			}
+		if s.ClaimedAt != nil && in(*s.ClaimedAt) && s.FirstResponseAt != nil {
+			k.frt.add(s.FirstResponseAt.Sub(*s.ClaimedAt))
 		}
-		if s.Status != StatusClosed || !in(s.ClosedAt) {
-			continue
-		}
-		k.res.add(s.ClosedAt.Sub(s.StartedAt))
-		closed++
-		followed := false
-		for _, t := range starts[s.LineUserID] {
-			if t.After(*s.ClosedAt) && !t.After(s.ClosedAt.Add(kpiFCRFollowUp)) {
-				followed = true
-				break
-			}
-		}
-		if !followed {
-			first++
-		}
-		if s.ClosedBy != nil && *s.ClosedBy == ClosedBySystemTimeout {
-			abandoned++
+		if s.Status == StatusClosed && s.ClosedAt != nil && in(*s.ClosedAt) {
+			k.res.add(s.ClosedAt.Sub(s.StartedAt))
 		}
 	}
 	for _, r := range d.Ratings {
-		if in(&r.At) {
+		if in(r.At) {
 			k.scores += r.Score
 			k.rated++
 		}
 	}
-	k.fcr, k.abandon = percent(first, closed), percent(abandoned, abandoned+claimed)
+	k.fcr, k.abandon = rates(d.Sessions, in)
 	return k
 }
 

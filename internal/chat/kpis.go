@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -85,12 +86,6 @@ func computeKPIs(d KPIData, now, midnight time.Time) KPIs {
 	var frt, wait, res mean
 	weekAgo := now.Add(-kpiRateWindow)
 	hourAgo := now.Add(-kpiResponseWindow)
-	// The customers' session starts, for the follow-ups of FCR.
-	starts := map[string][]time.Time{}
-	for _, s := range d.Sessions {
-		starts[s.LineUserID] = append(starts[s.LineUserID], s.StartedAt)
-	}
-	var closedWeek, resolvedFirst, abandoned, claimedWeek int
 	for _, s := range d.Sessions {
 		if s.ClaimedAt != nil && !s.ClaimedAt.Before(hourAgo) {
 			wait.add(s.ClaimedAt.Sub(s.StartedAt))
@@ -98,37 +93,12 @@ func computeKPIs(d KPIData, now, midnight time.Time) KPIs {
 				frt.add(s.FirstResponseAt.Sub(*s.ClaimedAt))
 			}
 		}
-		if s.ClaimedAt != nil && !s.ClaimedAt.Before(weekAgo) {
-			claimedWeek++
-		}
-		if s.Status != StatusClosed || s.ClosedAt == nil {
-			continue
-		}
-		closed := *s.ClosedAt
-		if !closed.Before(midnight) {
-			res.add(closed.Sub(s.StartedAt))
-		}
-		if closed.Before(weekAgo) {
-			continue
-		}
-		closedWeek++
-		followed := false
-		for _, t := range starts[s.LineUserID] {
-			if t.After(closed) && !t.After(closed.Add(kpiFCRFollowUp)) {
-				followed = true
-				break
-			}
-		}
-		if !followed {
-			resolvedFirst++
-		}
-		if s.ClosedBy != nil && *s.ClosedBy == ClosedBySystemTimeout {
-			abandoned++
+		if s.Status == StatusClosed && s.ClosedAt != nil && !s.ClosedAt.Before(midnight) {
+			res.add(s.ClosedAt.Sub(s.StartedAt))
 		}
 	}
 	k.AvgFirstResponse, k.AvgQueueWait, k.AvgResolution = frt.seconds(), wait.seconds(), res.seconds()
-	k.FCRRate = percent(resolvedFirst, closedWeek)
-	k.AbandonmentRate = percent(abandoned, abandoned+claimedWeek)
+	k.FCRRate, k.AbandonmentRate = rates(d.Sessions, func(t time.Time) bool { return !t.Before(weekAgo) })
 	if n := len(d.Scores); n > 0 {
 		sum := 0
 		for _, v := range d.Scores {
@@ -139,6 +109,35 @@ func computeKPIs(d KPIData, now, midnight time.Time) KPIs {
 		k.CSATPercentage = round(avg/5*100, 1)
 	}
 	return k
+}
+
+// rates are the FCR and abandonment rates (%) of the closes and claims in
+// a window (in): the closes whose customer started no new session within
+// kpiFCRFollowUp, of all the closes; the SYSTEM_TIMEOUT closes, of those
+// and the claims.
+func rates(sessions []Session, in func(time.Time) bool) (fcr, abandonment float64) {
+	starts := map[string][]time.Time{} // by customer, for the follow-ups
+	for _, s := range sessions {
+		starts[s.LineUserID] = append(starts[s.LineUserID], s.StartedAt)
+	}
+	var closed, first, abandoned, claimed int
+	for _, s := range sessions {
+		if s.ClaimedAt != nil && in(*s.ClaimedAt) {
+			claimed++
+		}
+		if s.Status != StatusClosed || s.ClosedAt == nil || !in(*s.ClosedAt) {
+			continue
+		}
+		closed++
+		at := *s.ClosedAt
+		if !slices.ContainsFunc(starts[s.LineUserID], func(t time.Time) bool { return t.After(at) && !t.After(at.Add(kpiFCRFollowUp)) }) {
+			first++
+		}
+		if s.ClosedBy != nil && *s.ClosedBy == ClosedBySystemTimeout {
+			abandoned++
+		}
+	}
+	return percent(first, closed), percent(abandoned, abandoned+claimed)
 }
 
 type mean struct {

@@ -34,21 +34,12 @@ type Service struct {
 // SetAuditor records the service's state changes in a.
 func (s *Service) SetAuditor(a Auditor) { s.audit = a }
 
-// record adds an audit row, with the request's source; its failure is
-// logged, never the action's.
+// record adds an audit row (Record), at the service's time.
 func (s *Service) record(ctx context.Context, e AuditEntry) {
-	if s.audit == nil {
-		return
-	}
-	if e.IP == "" {
-		e.IP, e.UserAgent = SourceOf(ctx)
-	}
 	if e.At.IsZero() {
 		e.At = s.now()
 	}
-	if err := s.audit.Audit(context.WithoutCancel(ctx), e); err != nil {
-		s.log.WarnContext(ctx, "audit not recorded", "action", e.Action, "err", err)
-	}
+	Record(ctx, s.audit, e, s.log)
 }
 
 // byOperator is an audit row's actor.

@@ -2,7 +2,6 @@ package rest
 
 import (
 	"net/http"
-	"strconv"
 
 	"livechat/internal/chat"
 	"livechat/internal/wire"
@@ -32,15 +31,8 @@ func (s *server) liveKPIs(w http.ResponseWriter, r *http.Request) {
 
 // days is the ?days of an analytics call: 1 to 30, 7 by default.
 func days(r *http.Request) (int, error) {
-	v := r.URL.Query().Get("days")
-	if v == "" {
-		return 7, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > 30 {
-		return 0, invalid("days", "days must be 1 to 30")
-	}
-	return n, nil
+	n, err := intQuery(r, "days", 7, 1, 30)
+	return int(n), err
 }
 
 // dashboard answers the trends, the volume, the peak hours, the funnel and

@@ -2,6 +2,7 @@ package rest
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -14,13 +15,11 @@ import (
 // logged, never the request's.
 func (s *server) record(r *http.Request, e chat.AuditEntry) {
 	if s.Audit == nil {
-		return
+		return // no audit log: nothing to look up
 	}
 	e.At = s.Clock.Now()
 	e.IP, e.UserAgent = s.clientIP(r), r.UserAgent()
-	if err := s.Audit.Audit(context.WithoutCancel(r.Context()), e); err != nil {
-		s.Log.Warn("audit not recorded", "action", e.Action, "err", err)
-	}
+	chat.Record(r.Context(), s.Audit, e, s.Log)
 }
 
 // recordBy is record for the request's operator.
@@ -76,20 +75,17 @@ func (s *server) audited(action, resource, param string, next http.HandlerFunc) 
 func (s *server) auditLog(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var aq chat.AuditQuery
-	var err error
-	if v := q.Get("cursor"); v != "" {
-		if aq.Cursor, err = strconv.ParseInt(v, 10, 64); err != nil || aq.Cursor < 1 {
-			writeError(w, invalid("cursor", "cursor must be the next_cursor of a page"))
-			return
-		}
+	cursor, err := intQuery(r, "cursor", 0, 1, math.MaxInt64)
+	if err != nil {
+		writeError(w, err)
+		return
 	}
-	if v := q.Get("actor"); v != "" {
-		id, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || id < 1 {
-			writeError(w, invalid("actor", "actor must be an operator id"))
-			return
-		}
-		aq.ActorID = &id
+	aq.Cursor = cursor
+	if actor, err := intQuery(r, "actor", 0, 1, math.MaxInt64); err != nil {
+		writeError(w, err)
+		return
+	} else if actor > 0 {
+		aq.ActorID = &actor
 	}
 	if v := q.Get("action"); v != "" {
 		if len(v) > 50 {
@@ -106,13 +102,12 @@ func (s *server) auditLog(w http.ResponseWriter, r *http.Request) {
 		}
 		aq.Since = &t
 	}
-	aq.Limit = 50
-	if v := q.Get("limit"); v != "" {
-		if aq.Limit, err = strconv.Atoi(v); err != nil || aq.Limit < 1 || aq.Limit > 200 {
-			writeError(w, invalid("limit", "limit must be 1 to 200"))
-			return
-		}
+	limit, err := intQuery(r, "limit", 50, 1, 200)
+	if err != nil {
+		writeError(w, err)
+		return
 	}
+	aq.Limit = int(limit)
 	items, err := s.Audit.AuditLog(r.Context(), aq)
 	if err != nil {
 		s.fail(w, r, err)

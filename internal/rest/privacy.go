@@ -3,10 +3,8 @@ package rest
 import (
 	"context"
 	"net/http"
-	"regexp"
 
 	"livechat/internal/chat"
-	"livechat/internal/errcode"
 )
 
 // PrivacyStore is the data subject's rights (Thailand's PDPA) in the store.
@@ -15,20 +13,9 @@ type PrivacyStore interface {
 	EraseCustomer(ctx context.Context, lineUserID string) (chat.Erased, error)
 }
 
-var lineUserIDPattern = regexp.MustCompile(`^U[0-9a-f]{32}$`)
-
-// customerID is the path's line_user_id, or a validation error naming it.
-func customerID(r *http.Request) (string, error) {
-	id := r.PathValue("line_user_id")
-	if !lineUserIDPattern.MatchString(id) {
-		return "", &errcode.Error{Code: errcode.ValidationError, Message: "line_user_id must be U and 32 lowercase hex digits", Field: "line_user_id"}
-	}
-	return id, nil
-}
-
 // exportCustomer answers everything stored of a customer.
 func (s *server) exportCustomer(w http.ResponseWriter, r *http.Request) {
-	id, err := customerID(r)
+	id, err := lineUserIDParam(r)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -45,7 +32,7 @@ func (s *server) exportCustomer(w http.ResponseWriter, r *http.Request) {
 // eraseCustomer deletes everything stored of a customer: 200 with the
 // rows deleted by table; 409 while it has an open session.
 func (s *server) eraseCustomer(w http.ResponseWriter, r *http.Request) {
-	id, err := customerID(r)
+	id, err := lineUserIDParam(r)
 	if err != nil {
 		writeError(w, err)
 		return

@@ -68,12 +68,14 @@ func (db *DB) AuditCount(ctx context.Context, e chat.AuditEntry, n int) error {
 // AuditLog reads audit rows, newest first.
 func (db *DB) AuditLog(ctx context.Context, q chat.AuditQuery) ([]chat.AuditEntry, error) {
 	limit := q.Limit
-	if limit <= 0 || limit > auditMaxLimit {
-		limit = min(max(limit, 50), auditMaxLimit)
+	switch {
+	case limit <= 0:
+		limit = 50
+	case limit > auditMaxLimit:
+		limit = auditMaxLimit
 	}
 	sel := db.read.NewSelect().Table("audit_log").
-		Column("id", "at", "actor_id", "actor", "action", "resource_type", "resource_id", "ip", "user_agent", "count").
-		ColumnExpr("details").
+		Column("id", "at", "actor_id", "actor", "action", "resource_type", "resource_id", "ip", "user_agent", "count", "details").
 		OrderExpr("id DESC").Limit(int64(limit))
 	if q.Cursor > 0 {
 		sel = sel.Where("id < ?", q.Cursor)

@@ -16,19 +16,9 @@ const kpiMaxSessions = 50000
 // customers in HUMAN mode.
 func (db *DB) KPIData(ctx context.Context, since, csatSince time.Time) (chat.KPIData, error) {
 	var d chat.KPIData
-	var rows []sessionRow
-	err := db.read.NewSelect().Model(&rows).
-		Where("started_at >= ?", dbTime(since)).
-		WhereOr("closed_at >= ?", dbTime(since)).
-		Order("id ASC").
-		Limit(kpiMaxSessions).
-		Scan(ctx)
-	if err != nil {
-		return d, fmt.Errorf("store: kpi sessions: %w", dbErr(err))
-	}
-	d.Sessions = make([]chat.Session, len(rows))
-	for i, r := range rows {
-		d.Sessions[i] = r.session()
+	var err error
+	if d.Sessions, err = db.sessionsSince(ctx, since); err != nil {
+		return d, err
 	}
 	err = db.read.NewSelect().Table("csat_responses").Column("score").
 		Where("created_at >= ?", dbTime(csatSince)).
@@ -42,6 +32,25 @@ func (db *DB) KPIData(ctx context.Context, since, csatSince time.Time) (chat.KPI
 	}
 	d.HumanMode = int(n)
 	return d, nil
+}
+
+// sessionsSince is the sessions started or closed since since.
+func (db *DB) sessionsSince(ctx context.Context, since time.Time) ([]chat.Session, error) {
+	var rows []sessionRow
+	err := db.read.NewSelect().Model(&rows).
+		Where("started_at >= ?", dbTime(since)).
+		WhereOr("closed_at >= ?", dbTime(since)).
+		Order("id ASC").
+		Limit(kpiMaxSessions).
+		Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: sessions since %s: %w", since.Format(time.RFC3339), dbErr(err))
+	}
+	out := make([]chat.Session, len(rows))
+	for i, r := range rows {
+		out[i] = r.session()
+	}
+	return out, nil
 }
 
 // QueueWaits is claim − start of the sessions claimed since since.
@@ -67,11 +76,10 @@ func (db *DB) QueueWaits(ctx context.Context, since time.Time) ([]time.Duration,
 // message's time, direction and customer since.
 func (db *DB) DashboardData(ctx context.Context, since time.Time) (chat.DashboardData, error) {
 	var d chat.DashboardData
-	k, err := db.KPIData(ctx, since, since)
-	if err != nil {
+	var err error
+	if d.Sessions, err = db.sessionsSince(ctx, since); err != nil {
 		return d, err
 	}
-	d.Sessions = k.Sessions
 	var ratings []struct {
 		Score     int       `bun:"score"`
 		CreatedAt time.Time `bun:"created_at"`

@@ -78,14 +78,8 @@ type Deps struct {
 // tokenRejected audits a socket's refused token (never the token): one
 // counted row per source and minute.
 func (h *Hub) tokenRejected(ctx context.Context, why string) {
-	if h.deps.Audit == nil {
-		return
-	}
-	ip, ua := chat.SourceOf(ctx)
-	if err := h.deps.Audit.Audit(context.WithoutCancel(ctx), chat.AuditEntry{At: h.deps.Clock.Now(), Action: chat.AuditTokenRejected,
-		IP: ip, UserAgent: ua, Details: map[string]any{"transport": "ws", "reason": why}}); err != nil {
-		h.log.Warn("audit not recorded", "action", chat.AuditTokenRejected, "err", err)
-	}
+	chat.Record(ctx, h.deps.Audit, chat.AuditEntry{At: h.deps.Clock.Now(), Action: chat.AuditTokenRejected,
+		Details: map[string]any{"transport": "ws", "reason": why}}, h.log)
 }
 
 // Hub owns every socket of this instance.
