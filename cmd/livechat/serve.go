@@ -23,6 +23,7 @@ import (
 	"livechat/internal/chat"
 	"livechat/internal/clock"
 	"livechat/internal/contract"
+	"livechat/internal/lease"
 	"livechat/internal/line"
 	"livechat/internal/mediaurl"
 	"livechat/internal/outbound"
@@ -99,8 +100,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	conv := wire.New(mediaURLs)
 	svc := chat.NewService(db, clk, outbound.NewRecorder(), log, cfg.Location)
 	var dir ws.Directory // one instance: none
+	var leases ws.Leases // one instance: it computes the KPIs
 	if lim.redis != nil {
 		dir = presence.NewRedis(lim.redis, "livechat:presence", presenceTTL, clk)
+		leases = lease.NewRedis(lim.redis, "livechat:lease", clk)
 	}
 	clientIPs := clientip.New(cfg.TrustedProxies)
 	auditor := audit.New(db, clk, log) // repeatable events counted, written every 5 s
@@ -122,6 +125,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Typing:    lim.typing,
 		Wire:      conv,
 		Directory: dir,
+		Leases:    leases,
 		Metrics:   met,
 		Audit:     auditor,
 	})

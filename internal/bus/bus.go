@@ -33,6 +33,10 @@ const (
 	// Disconnect is an order, not a frame: close every socket of
 	// Audience.OperatorID; Frame is the close reason, a JSON string.
 	Disconnect = "disconnect"
+	// KPIs is a hint, not a frame: the live KPIs may have moved on the
+	// publishing instance; the instance that computes them for every
+	// instance (ws: the KPI lease's holder) pushes them.
+	KPIs = "kpis"
 	// Resync is the bus's own, never handed to a handler: the publishing
 	// instance dropped messages for the others (Redis was down for it, or
 	// its queue was full), which may not reach them otherwise; each runs

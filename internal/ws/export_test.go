@@ -33,3 +33,9 @@ func (h *Hub) Heartbeat() {
 // Reconnected runs the bus's reconnect hook, as a Redis reconnect or
 // another instance's resync order does.
 func (h *Hub) Reconnected() { h.reconnected() }
+
+// HoldKPILease takes or renews the KPI lease now, as the renewal timer does.
+func (h *Hub) HoldKPILease() { h.holdKPILease() }
+
+// KPIRuns is how many times this instance computed the KPIs.
+func (h *Hub) KPIRuns() int64 { return h.kpi.runs.Load() }

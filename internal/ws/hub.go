@@ -73,6 +73,9 @@ type Deps struct {
 	Metrics *metrics.Metrics
 	// Audit records the rejected tokens; nil records nothing.
 	Audit chat.Auditor
+	// Leases elects the instance that computes the KPIs for all (kpis.go);
+	// nil: this instance computes its own.
+	Leases Leases
 }
 
 // tokenRejected audits a socket's refused token (never the token): one
@@ -194,6 +197,11 @@ func NewHub(opt Options, deps Deps) *Hub {
 	}
 	go h.recheckLoop()
 	h.refreshKPIs()
+	if deps.Leases != nil {
+		h.kpi.mu.Lock()
+		h.kpi.renewal = h.deps.Clock.AfterFunc(0, h.holdKPILease)
+		h.kpi.mu.Unlock()
+	}
 	go h.inboxLoop()
 	if deps.Directory != nil {
 		go h.directoryLoop()
@@ -225,7 +233,7 @@ func (h *Hub) Close(ctx context.Context) error {
 			return fmt.Errorf("ws: %s still running at shutdown: %w", loop.what, ctx.Err())
 		}
 	}
-	h.kpi.stop()
+	h.stopKPIs()
 	h.pres.stop()
 	done := make(chan struct{})
 	go func() { h.wg.Wait(); close(done) }()
@@ -502,6 +510,10 @@ func (h *Hub) publishSeq(ctx context.Context, aud bus.Audience, seq int64, frame
 // deliver is the bus handler: it queues a frame on the local sockets of the
 // audience. It never blocks: a full queue disconnects that socket.
 func (h *Hub) deliver(m bus.Message) {
+	if m.Audience.Kind == bus.KPIs {
+		h.kpisHinted(m.Origin)
+		return
+	}
 	if m.Audience.Kind == bus.Room && m.Seq != 0 {
 		h.inSequence(m) // a room's messages, in seq order and gap-free (refill.go)
 		return
