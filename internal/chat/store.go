@@ -98,6 +98,12 @@ type Sessions interface {
 	// DashboardData reads the sessions started or closed, the ratings and
 	// the messages' stamps since since.
 	DashboardData(ctx context.Context, since time.Time) (DashboardData, error)
+	// ClaimedSince is the sessions claimed since since by an operator (0:
+	// by any).
+	ClaimedSince(ctx context.Context, operatorID int64, since time.Time) ([]Session, error)
+	// AvailabilityWindows is every window of an operator (0: of all)
+	// overlapping [since, until].
+	AvailabilityWindows(ctx context.Context, operatorID int64, since, until time.Time) ([]Window, error)
 	// QueueWaits is claim − start of the sessions claimed since since.
 	QueueWaits(ctx context.Context, since time.Time) ([]time.Duration, error)
 	// SessionStats counts WAITING and ACTIVE sessions, and sessions started at or after since.

@@ -63,6 +63,7 @@ type Config struct {
 	InactiveTimeout    time.Duration   // LIVECHAT_INACTIVE_TIMEOUT; 0 = never
 	WaitingTimeout     time.Duration   // LIVECHAT_WAITING_TIMEOUT; 0 = never
 	SweepInterval      time.Duration   // LIVECHAT_SWEEP_INTERVAL
+	AvailabilityTick   time.Duration   // LIVECHAT_AVAILABILITY_INTERVAL
 	InactiveNotice     string          // LIVECHAT_INACTIVE_NOTICE; empty = built-in
 	WaitingNotice      string          // LIVECHAT_WAITING_NOTICE; empty = built-in
 	SLAQueueWait       time.Duration   // LIVECHAT_SLA_QUEUE_WAIT; 0 = off
@@ -125,6 +126,7 @@ var Vars = []Var{
 	{"LIVECHAT_INACTIVE_TIMEOUT", "30m", "An ACTIVE session with no message either way (nor claim or transfer) for this long is closed by SYSTEM (reason inactivity); 0: never"},
 	{"LIVECHAT_WAITING_TIMEOUT", "24h", "A WAITING session older than this is closed by SYSTEM_TIMEOUT (reason waiting_timeout); 0: never"},
 	{"LIVECHAT_SWEEP_INTERVAL", "1m", "How often the sweeps look for those sessions"},
+	{"LIVECHAT_AVAILABILITY_INTERVAL", "10s", "How often each instance records its online operators for the availability report (a window's end is late by up to this while its operator is online)"},
 	{"LIVECHAT_INACTIVE_NOTICE", "", "What the customer gets when the inactivity sweep closes its session; empty: built-in Thai and English"},
 	{"LIVECHAT_WAITING_NOTICE", "", "What the customer gets when the waiting sweep closes its session; empty: built-in Thai and English"},
 	{"LIVECHAT_SLA_QUEUE_WAIT", "5m", "SLA for a session's wait in the queue, from its start to its claim; 0: none"},
@@ -177,6 +179,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		InactiveTimeout:    r.durationOrOff("LIVECHAT_INACTIVE_TIMEOUT"),
 		WaitingTimeout:     r.durationOrOff("LIVECHAT_WAITING_TIMEOUT"),
 		SweepInterval:      r.duration("LIVECHAT_SWEEP_INTERVAL"),
+		AvailabilityTick:   r.duration("LIVECHAT_AVAILABILITY_INTERVAL"),
 		InactiveNotice:     r.str("LIVECHAT_INACTIVE_NOTICE"),
 		WaitingNotice:      r.str("LIVECHAT_WAITING_NOTICE"),
 		SLAQueueWait:       r.durationOrOff("LIVECHAT_SLA_QUEUE_WAIT"),

@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"math"
 	"net/http"
 
 	"livechat/internal/chat"
@@ -64,4 +65,25 @@ func (s *server) hourlyStats(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"days": n, "hours": hours})
+}
+
+// operatorPerformance answers, per operator (?operator_id: one), its
+// sessions' numbers and its availability over ?days.
+func (s *server) operatorPerformance(w http.ResponseWriter, r *http.Request) {
+	n, err := days(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	id, err := intQuery(r, "operator_id", 0, 1, math.MaxInt64)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	rows, err := s.Service.OperatorPerformance(r.Context(), id, n)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"days": n, "operators": rows})
 }

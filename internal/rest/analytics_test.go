@@ -64,3 +64,44 @@ func TestLiveKPIs(t *testing.T) {
 		t.Fatalf("no token: %d, want 401", r.Status)
 	}
 }
+
+// Operator performance answers supervisors {days, operators:[…]} with the
+// SKN App's fields for each operator, or the one asked for; a bad
+// operator_id or days is 400 naming it, an unknown operator 404, an agent
+// 403.
+func TestOperatorPerformanceEndpoint(t *testing.T) {
+	e := newEnv(t, storetest.Open(t, store.SQLite))
+	sup := e.operator(t, "sup", chat.RoleSupervisor)
+	agent := e.operator(t, "agent", chat.RoleAgent)
+	const path = "/api/v1/admin/analytics/operator-performance"
+	var body struct {
+		Days      int              `json:"days"`
+		Operators []map[string]any `json:"operators"`
+	}
+	r := e.call(t, "GET", path+"?days=3", e.token(t, sup), nil)
+	if r.Status != http.StatusOK || json.Unmarshal(r.Body, &body) != nil || body.Days != 3 || len(body.Operators) != 2 {
+		t.Fatalf("all: %d %s", r.Status, r.Body)
+	}
+	for _, key := range []string{"operator_id", "username", "display_name", "total_sessions", "avg_first_response_seconds",
+		"avg_resolution_seconds", "avg_queue_wait_seconds", "availability_seconds", "availability_percent"} {
+		if _, ok := body.Operators[0][key]; !ok {
+			t.Fatalf("no %s in %s", key, r.Body)
+		}
+	}
+	r = e.call(t, "GET", path+"?operator_id="+idStr(agent.ID), e.token(t, sup), nil)
+	if r.Status != http.StatusOK || json.Unmarshal(r.Body, &body) != nil || body.Days != 7 || len(body.Operators) != 1 ||
+		body.Operators[0]["username"] != "agent" {
+		t.Fatalf("one: %d %s", r.Status, r.Body)
+	}
+	for q, want := range map[string]int{
+		"?operator_id=abc": http.StatusBadRequest, "?operator_id=0": http.StatusBadRequest, "?days=31": http.StatusBadRequest,
+		"?operator_id=" + idStr(agent.ID+100): http.StatusNotFound,
+	} {
+		if r := e.call(t, "GET", path+q, e.token(t, sup), nil); r.Status != want {
+			t.Errorf("%s: %d %s, want %d", q, r.Status, r.Body, want)
+		}
+	}
+	if r := e.call(t, "GET", path, e.token(t, agent), nil); r.Status != http.StatusForbidden {
+		t.Fatalf("agent: %d", r.Status)
+	}
+}

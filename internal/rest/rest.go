@@ -154,6 +154,7 @@ func New(d Deps) http.Handler {
 	analytics("GET /api/v1/admin/analytics/live-kpis", s.liveKPIs)
 	analytics("GET /api/v1/admin/analytics/dashboard", s.dashboard)
 	analytics("GET /api/v1/admin/analytics/hourly-stats", s.hourlyStats)
+	analytics("GET /api/v1/admin/analytics/operator-performance", s.operatorPerformance)
 
 	if s.Privacy != nil {
 		mux.Handle("GET /api/v1/admin/customers/{line_user_id}/export", s.bearer(s.adminFor("export a customer's data",

@@ -53,6 +53,9 @@ type Options struct {
 	// the presence directory and reconciles its sockets' presence with it
 	// (5 s; the directory's TTL is to be about four of them).
 	PresenceHeartbeat time.Duration
+	// AvailabilityTick is how often this instance records its online
+	// operators for the availability report (10 s).
+	AvailabilityTick time.Duration
 }
 
 // Deps are the hub's collaborators.
@@ -73,6 +76,9 @@ type Deps struct {
 	Metrics *metrics.Metrics
 	// Audit records the rejected tokens; nil records nothing.
 	Audit chat.Auditor
+	// Availability records the operators' online windows; nil records
+	// nothing.
+	Availability Availability
 	// Leases elects the instance that computes the KPIs for all (kpis.go);
 	// nil: this instance computes its own.
 	Leases Leases
@@ -95,6 +101,8 @@ type Hub struct {
 	mu        sync.RWMutex
 	conns     map[*Conn]struct{}
 	ops       map[int64]map[*Conn]struct{}  // authenticated sockets by operator
+	since     map[int64]time.Time           // when each operator's first socket of ops opened
+	gone      []chat.Window                 // windows ended since the last RecordAvailability
 	rooms     map[string]map[*Conn]struct{} // sockets by current room (line_user_id)
 	analytics map[*Conn]struct{}
 	status    map[int64]string // status chosen with set_status, while connected
@@ -112,6 +120,9 @@ type Hub struct {
 	wg       sync.WaitGroup // one per socket, done when its goroutines ended
 	stop     chan struct{}
 	loopDone chan struct{}
+	// availDone is closed when availabilityLoop ended (at once without
+	// Deps.Availability).
+	availDone chan struct{}
 	// Other instances' inbox rows, for this instance's worker (inbox.go).
 	inbox     chan bus.Message
 	inboxDone chan struct{}
@@ -144,6 +155,7 @@ func NewHub(opt Options, deps Deps) *Hub {
 	def(&opt.WriteWait, 10*time.Second)
 	def(&opt.RecheckPeriod, 60*time.Second)
 	def(&opt.PresenceHeartbeat, 5*time.Second)
+	def(&opt.AvailabilityTick, 10*time.Second)
 	if opt.ReadLimit <= 0 {
 		opt.ReadLimit = 64 << 10
 	}
@@ -168,6 +180,7 @@ func NewHub(opt Options, deps Deps) *Hub {
 		log:       deps.Log.With("component", "ws"),
 		conns:     map[*Conn]struct{}{},
 		ops:       map[int64]map[*Conn]struct{}{},
+		since:     map[int64]time.Time{},
 		rooms:     map[string]map[*Conn]struct{}{},
 		analytics: map[*Conn]struct{}{},
 		status:    map[int64]string{},
@@ -176,6 +189,7 @@ func NewHub(opt Options, deps Deps) *Hub {
 		floods:    newFloodLogs(deps.Clock),
 		stop:      make(chan struct{}),
 		loopDone:  make(chan struct{}),
+		availDone: make(chan struct{}),
 		inbox:     make(chan bus.Message, inboxQueue),
 		inboxDone: make(chan struct{}),
 		dir:       directory{kick: make(chan struct{}, 1), tick: make(chan struct{}, 1), beat: make(chan chan struct{}), done: make(chan struct{})},
@@ -196,6 +210,11 @@ func NewHub(opt Options, deps Deps) *Hub {
 		shared.OnReconnect(h.reconnected)
 	}
 	go h.recheckLoop()
+	if deps.Availability != nil {
+		go h.availabilityLoop()
+	} else {
+		close(h.availDone)
+	}
 	h.refreshKPIs()
 	if deps.Leases != nil {
 		h.kpi.mu.Lock()
@@ -214,6 +233,7 @@ func NewHub(opt Options, deps Deps) *Hub {
 // Close sends 1001 to every socket and waits until all have ended, or ctx
 // is done. http.Server.Shutdown does not wait for hijacked connections.
 func (h *Hub) Close(ctx context.Context) error {
+	h.RecordAvailability() // the windows of the operators still here end now
 	h.mu.Lock()
 	if !h.closing {
 		h.closing = true
@@ -226,7 +246,7 @@ func (h *Hub) Close(ctx context.Context) error {
 	for _, loop := range []struct {
 		done <-chan struct{}
 		what string
-	}{{h.loopDone, "operator re-check"}, {h.inboxDone, "inbox worker"}, {h.dir.done, "presence directory"}} {
+	}{{h.loopDone, "operator re-check"}, {h.availDone, "availability recorder"}, {h.inboxDone, "inbox worker"}, {h.dir.done, "presence directory"}} {
 		select {
 		case <-loop.done:
 		case <-ctx.Done():
@@ -261,6 +281,9 @@ func (h *Hub) attach(c *Conn, op chat.Operator) (first bool, err error) {
 	}
 	set[c] = struct{}{}
 	c.setOperator(op)
+	if len(set) == 1 {
+		h.since[op.ID] = h.deps.Clock.Now()
+	}
 	return len(set) == 1, nil
 }
 
@@ -281,6 +304,10 @@ func (h *Hub) detach(c *Conn) (room string, lastInRoom, lastConn bool) {
 	delete(set, c)
 	if len(set) == 0 {
 		delete(h.ops, op.ID)
+		if at, ok := h.since[op.ID]; ok && h.deps.Availability != nil {
+			h.gone = append(h.gone, chat.Window{OperatorID: op.ID, From: at, To: h.deps.Clock.Now()})
+		}
+		delete(h.since, op.ID)
 		h.statusMu.Lock()
 		delete(h.status, op.ID)
 		h.statusMu.Unlock()
