@@ -12,6 +12,7 @@ import (
 
 	"livechat/internal/auth"
 	"livechat/internal/config"
+	"livechat/internal/logctx"
 	"livechat/internal/store"
 )
 
@@ -31,7 +32,8 @@ func load(getenv func(string) string, stderr io.Writer) (env, error) {
 	if cfg.LogFormat == "json" {
 		h = slog.NewJSONHandler(stderr, opts)
 	}
-	return env{cfg: cfg, log: slog.New(h)}, nil
+	// Lines logged with a request's or a socket's context carry its id.
+	return env{cfg: cfg, log: slog.New(logctx.NewHandler(h))}, nil
 }
 
 // openStore creates the data dir and opens (and migrates) the database.

@@ -38,7 +38,7 @@ type Deps struct {
 	Log            *slog.Logger
 }
 
-// New returns the root handler.
+// New returns the root handler. Every request gets an id (withRequestID).
 func New(d Deps) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -59,7 +59,7 @@ func New(d Deps) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, &errcode.Error{Code: errcode.NotFound, Message: "no such endpoint: " + r.Method + " " + r.URL.Path}, http.StatusNotFound)
 	})
-	return mux
+	return withRequestID(mux)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -85,6 +85,7 @@ func cors(allowed []string, next http.Handler) http.Handler {
 			h.Add("Vary", "Origin")
 			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Idempotency-Key")
 			h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS")
+			h.Set("Access-Control-Expose-Headers", RequestIDHeader) // for the dashboard to quote
 			h.Set("Access-Control-Max-Age", "600")
 		}
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {

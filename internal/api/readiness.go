@@ -42,7 +42,7 @@ func (h *readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	if err := h.db.Ping(ctx); err != nil {
 		body := readyBody{Status: "unavailable", Reasons: []string{"database: unreachable"}}
-		h.changed(body, "err", err)
+		h.changed(r.Context(), body, "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, body)
 		return
 	}
@@ -65,13 +65,14 @@ func (h *readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if redisErr != nil {
 		args = append(args, "redis_err", redisErr)
 	}
-	h.changed(body, args...)
+	h.changed(r.Context(), body, args...)
 	writeJSON(w, http.StatusOK, body)
 }
 
 // changed logs an answer that differs from the previous one: probes come
-// every few seconds, and only a change is news.
-func (h *readiness) changed(b readyBody, args ...any) {
+// every few seconds, and only a change is news. The line is the probe's
+// that saw it (ctx: its request id).
+func (h *readiness) changed(ctx context.Context, b readyBody, args ...any) {
 	key := b.Status + " " + b.Redis + ": " + strings.Join(b.Reasons, "; ")
 	h.mu.Lock()
 	same := key == h.last
@@ -88,5 +89,5 @@ func (h *readiness) changed(b readyBody, args ...any) {
 	if b.Redis != "" {
 		attrs = append(attrs, "redis", b.Redis)
 	}
-	h.log.Log(context.Background(), level, "readiness changed", append(attrs, append([]any{"reasons", slices.Clone(b.Reasons)}, args...)...)...)
+	h.log.Log(ctx, level, "readiness changed", append(attrs, append([]any{"reasons", slices.Clone(b.Reasons)}, args...)...)...)
 }

@@ -36,7 +36,7 @@ func (s *Service) RateSession(ctx context.Context, sessionID int64, lineUserID s
 	if err != nil {
 		// Stored all the same; only the announcement is lost.
 		if !errors.Is(err, ErrNotFound) {
-			s.log.Error("csat announcement: load session", "session_id", sessionID, "err", err)
+			s.log.ErrorContext(ctx, "csat announcement: load session", "session_id", sessionID, "err", err)
 		}
 		return r, nil
 	}

@@ -303,7 +303,7 @@ func (s *Service) SendMessage(ctx context.Context, r SendRequest) (Message, erro
 	if err := s.store.AppendMessage(ctx, &m, guard, s.now()); err != nil {
 		var dup *DuplicateSendError
 		if errors.As(err, &dup) {
-			return s.replay(r, text, dup.Original)
+			return s.replay(ctx, r, text, dup.Original)
 		}
 		return Message{}, sendRefused(r.LineUserID, err)
 	}
@@ -315,7 +315,7 @@ func (s *Service) SendMessage(ctx context.Context, r SendRequest) (Message, erro
 		// The outbox delivers later and reports a failure itself. Should
 		// Enqueue fail, the row is still pending and the outbox finds it.
 		if err := s.enqueue.Enqueue(ctx, m, r.TempID); err != nil {
-			s.log.Error("enqueue delivery", "message_id", m.ID, "err", err)
+			s.log.ErrorContext(ctx, "enqueue delivery", "message_id", m.ID, "err", err)
 		}
 		return m, nil
 	}
@@ -329,13 +329,13 @@ func (s *Service) SendMessage(ctx context.Context, r SendRequest) (Message, erro
 // text is refused; a temp_id with another text is answered all the same,
 // as the protocol says (logged at debug level only: a client can cause it
 // at will).
-func (s *Service) replay(r SendRequest, text string, orig Message) (Message, error) {
+func (s *Service) replay(ctx context.Context, r SendRequest, text string, orig Message) (Message, error) {
 	if orig.Content != text {
 		if r.SameText {
 			return Message{}, &Error{Kind: ErrIdempotencyKeyReused,
 				Message: "This Idempotency-Key was already used for a message with a different text; send a new message with a new key"}
 		}
-		s.log.Debug("temp_id reused with a different text: answered with the original message",
+		s.log.DebugContext(ctx, "temp_id reused with a different text: answered with the original message",
 			"operator_id", r.Actor.ID, "line_user_id", r.LineUserID, "message_id", orig.ID)
 	}
 	if r.Ack != nil {
@@ -370,10 +370,10 @@ func (s *Service) deliver(ctx context.Context, m *Message, tempID string) {
 		if errors.As(err, &de) {
 			reason, retryable = de.Reason, de.Retryable
 		}
-		s.log.Warn("delivery failed", "message_id", m.ID, "line_user_id", m.LineUserID, "err", err)
+		s.log.WarnContext(ctx, "delivery failed", "message_id", m.ID, "line_user_id", m.LineUserID, "err", err)
 	}
 	if serr := s.store.SetDelivery(ctx, m.ID, status, reason); serr != nil {
-		s.log.Error("record delivery", "message_id", m.ID, "err", serr)
+		s.log.ErrorContext(ctx, "record delivery", "message_id", m.ID, "err", serr)
 	}
 	m.DeliveryStatus, m.DeliveryError = status, reason
 	if err != nil {

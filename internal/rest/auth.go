@@ -60,7 +60,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	key := strings.ToLower(req.Username) + "\x00" + ip
 	if ok, retry := s.Logins.Begin(key); !ok {
 		// Usernames that may not exist are not logged: people type passwords there.
-		s.Log.Warn("login refused: too many failures", "ip", ip)
+		s.Log.WarnContext(r.Context(), "login refused: too many failures", "ip", ip)
 		writeError(w, &errcode.Error{Code: errcode.RateLimitExceeded, Message: "Too many failed logins; try again later", RetryAfter: retry})
 		return
 	}
@@ -71,14 +71,14 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		auth.CheckPassword(s.dummy(), req.Password) // same cost as a known user
-		s.Log.Info("login failed", "ip", ip, "reason", "unknown user")
+		auth.CheckPassword(s.dummy(r.Context()), req.Password) // same cost as a known user
+		s.Log.InfoContext(r.Context(), "login failed", "ip", ip, "reason", "unknown user")
 		s.record(r, chat.AuditEntry{Action: chat.AuditLoginFailed})
 		writeError(w, errBadCredentials)
 		return
 	}
 	if !auth.CheckPassword(op.PasswordHash, req.Password) || !op.Active {
-		s.Log.Info("login failed", "operator_id", op.ID, "ip", ip, "active", op.Active)
+		s.Log.InfoContext(r.Context(), "login failed", "operator_id", op.ID, "ip", ip, "active", op.Active)
 		s.record(r, chat.AuditEntry{Action: chat.AuditLoginFailed})
 		writeError(w, errBadCredentials)
 		return
@@ -89,20 +89,20 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("login: %w", err))
 		return
 	}
-	s.Log.Info("login", "operator_id", op.ID, "ip", ip)
+	s.Log.InfoContext(r.Context(), "login", "operator_id", op.ID, "ip", ip)
 	id := op.ID
 	s.record(r, chat.AuditEntry{ActorID: &id, Actor: op.Username, Action: chat.AuditLogin, ResourceType: "operator", ResourceID: strconv.FormatInt(op.ID, 10)})
 	writeJSON(w, http.StatusOK, resp)
 }
 
 // dummy is a bcrypt hash no password matches, made on first use.
-func (s *server) dummy() string {
+func (s *server) dummy(ctx context.Context) string {
 	s.dummyOnce.Do(func() {
 		b := make([]byte, 24)
 		_, _ = rand.Read(b)
 		h, err := auth.HashPassword(hex.EncodeToString(b))
 		if err != nil {
-			s.Log.Error("make dummy password hash", "err", err)
+			s.Log.ErrorContext(ctx, "make dummy password hash", "err", err)
 		}
 		s.dummyHash = h
 	})
@@ -133,7 +133,7 @@ func (s *server) refresh(w http.ResponseWriter, r *http.Request) {
 		return
 	case tok.RevokedAt != nil:
 		// A rotated token used again: a replay, or a client that lost the new one.
-		s.Log.Warn("revoked refresh token presented", "operator_id", tok.OperatorID, "ip", s.clientIP(r))
+		s.Log.WarnContext(r.Context(), "revoked refresh token presented", "operator_id", tok.OperatorID, "ip", s.clientIP(r))
 		writeError(w, errBadRefresh)
 		return
 	case !now.Before(tok.ExpiresAt):
@@ -144,7 +144,7 @@ func (s *server) refresh(w http.ResponseWriter, r *http.Request) {
 	if errors.Is(err, chat.ErrNotFound) || (err == nil && !op.Active) {
 		// Spent all the same: the token never works again.
 		if err := s.Store.RevokeRefreshToken(ctx, hash, now); err != nil && !errors.Is(err, chat.ErrNotFound) {
-			s.Log.Error("refresh: revoke token of an inactive operator", "operator_id", tok.OperatorID, "err", err)
+			s.Log.ErrorContext(ctx, "refresh: revoke token of an inactive operator", "operator_id", tok.OperatorID, "err", err)
 		}
 		writeError(w, errBadRefresh)
 		return
@@ -161,7 +161,7 @@ func (s *server) refresh(w http.ResponseWriter, r *http.Request) {
 	if err := s.Store.RevokeRefreshToken(ctx, hash, now); err != nil {
 		// Not rotated: the new token must not outlive this answer.
 		if rerr := s.Store.RevokeRefreshToken(context.WithoutCancel(ctx), hashRefresh(resp.RefreshToken), now); rerr != nil {
-			s.Log.Error("refresh: revoke the unused new token", "operator_id", op.ID, "err", rerr)
+			s.Log.ErrorContext(ctx, "refresh: revoke the unused new token", "operator_id", op.ID, "err", rerr)
 		}
 		if errors.Is(err, chat.ErrNotFound) {
 			writeError(w, errBadRefresh) // a concurrent refresh or a revocation won

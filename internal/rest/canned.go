@@ -125,7 +125,7 @@ func (s *server) createCanned(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("create canned response: %w", cannedErr(0, c.Shortcut, err)))
 		return
 	}
-	s.Log.Info("canned response created", "canned_id", c.ID, "shortcut", c.Shortcut, "by", by)
+	s.Log.InfoContext(r.Context(), "canned response created", "canned_id", c.ID, "shortcut", c.Shortcut, "by", by)
 	writeJSON(w, http.StatusCreated, cannedView(c))
 }
 
@@ -156,7 +156,7 @@ func (s *server) updateCanned(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("update canned response %d: %w", id, cannedErr(id, shortcut, err)))
 		return
 	}
-	s.Log.Info("canned response updated", "canned_id", id, "by", actor(r).ID)
+	s.Log.InfoContext(r.Context(), "canned response updated", "canned_id", id, "by", actor(r).ID)
 	writeJSON(w, http.StatusOK, cannedView(c))
 }
 
@@ -172,7 +172,7 @@ func (s *server) deleteCanned(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("delete canned response %d: %w", id, cannedErr(id, "", err)))
 		return
 	}
-	s.Log.Info("canned response deleted", "canned_id", id, "by", actor(r).ID)
+	s.Log.InfoContext(r.Context(), "canned response deleted", "canned_id", id, "by", actor(r).ID)
 	w.WriteHeader(http.StatusNoContent)
 }
 

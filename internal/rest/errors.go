@@ -33,7 +33,7 @@ func writeError(w http.ResponseWriter, err error) {
 // client then sees only "Internal error".
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if errcode.Of(err).Internal {
-		s.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.Log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	writeError(w, err)
 }

@@ -221,6 +221,6 @@ func (s *server) setBusinessHours(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("reload business hours: %w", err))
 		return
 	}
-	s.Log.Info("business hours set", "hours", stored.String(), "by", actor(r).ID)
+	s.Log.InfoContext(r.Context(), "business hours set", "hours", stored.String(), "by", actor(r).ID)
 	writeJSON(w, http.StatusOK, hoursView(stored, now))
 }

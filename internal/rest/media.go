@@ -162,7 +162,7 @@ func (s *server) messageContent(w http.ResponseWriter, r *http.Request) {
 		idle.Stop()
 		if n > 0 {
 			if sent+int64(n) > limit {
-				log.Warn("media: content over the limit, aborted", "limit_bytes", limit, "sent_bytes", sent)
+				log.WarnContext(ctx, "media: content over the limit, aborted", "limit_bytes", limit, "sent_bytes", sent)
 				s.abortMedia(w, sent, &errcode.Error{Code: errcode.Unavailable,
 					Message: fmt.Sprintf("The content is larger than the limit of %d bytes", limit)})
 				return
@@ -175,7 +175,7 @@ func (s *server) messageContent(w http.ResponseWriter, r *http.Request) {
 				werr = rc.Flush()
 			}
 			if werr != nil {
-				log.Debug("media: client went away", "sent_bytes", sent, "err", werr)
+				log.DebugContext(ctx, "media: client went away", "sent_bytes", sent, "err", werr)
 				return
 			}
 			sent += int64(n)
@@ -185,15 +185,15 @@ func (s *server) messageContent(w http.ResponseWriter, r *http.Request) {
 		}
 		if rerr != nil {
 			if r.Context().Err() != nil {
-				log.Debug("media: client went away", "sent_bytes", sent)
+				log.DebugContext(ctx, "media: client went away", "sent_bytes", sent)
 				return
 			}
-			log.Warn("media: reading LINE content failed", "sent_bytes", sent, "err", rerr, "cause", context.Cause(ctx))
+			log.WarnContext(ctx, "media: reading LINE content failed", "sent_bytes", sent, "err", rerr, "cause", context.Cause(ctx))
 			s.abortMedia(w, sent, &errcode.Error{Code: errcode.Unavailable, Message: "LINE content could not be read"})
 			return
 		}
 	}
-	log.Debug("media: streamed", "bytes", sent, "content_type", h.Get("Content-Type"), "took", time.Since(started))
+	log.DebugContext(ctx, "media: streamed", "bytes", sent, "content_type", h.Get("Content-Type"), "took", time.Since(started))
 }
 
 // abortMedia ends a stream that went wrong: with a 502 while nothing was
@@ -218,15 +218,15 @@ func (s *server) mediaError(w http.ResponseWriter, r *http.Request, log *slog.Lo
 	case errors.Is(err, line.ErrNoToken):
 		writeError(w, &errcode.Error{Code: errcode.Unavailable, Message: "LINE channel token not configured: customer media cannot be fetched"})
 	case errors.As(err, &ae) && ae.Status == http.StatusNotFound:
-		log.Debug("media: LINE has no such content", "err", err)
+		log.DebugContext(r.Context(), "media: LINE has no such content", "err", err)
 		writeError(w, fmt.Errorf("%w (%w)", chat.E(chat.ErrNotFound, "The content of message %d is no longer available from LINE", id), err))
 	case r.Context().Err() != nil:
-		log.Debug("media: client went away before LINE answered", "err", err)
+		log.DebugContext(r.Context(), "media: client went away before LINE answered", "err", err)
 	default:
 		if errors.Is(cause, errMediaStalled) {
 			err = fmt.Errorf("%w: %w", cause, err)
 		}
-		log.Warn("media: fetching LINE content failed", "err", err)
+		log.WarnContext(r.Context(), "media: fetching LINE content failed", "err", err)
 		writeError(w, &withStatus{
 			err:    &errcode.Error{Code: errcode.Unavailable, Message: "LINE did not deliver the content; try again later"},
 			status: http.StatusBadGateway,

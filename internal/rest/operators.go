@@ -84,7 +84,7 @@ func (s *server) createOperator(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("create operator: %w", err))
 		return
 	}
-	s.Log.Info("operator created", "operator_id", op.ID, "role", op.Role, "by", actor(r).ID)
+	s.Log.InfoContext(r.Context(), "operator created", "operator_id", op.ID, "role", op.Role, "by", actor(r).ID)
 	s.respondOperator(w, r, http.StatusCreated, op.ID)
 }
 
@@ -117,7 +117,7 @@ func (s *server) revokeRefreshTokens(ctx context.Context, id int64, why string) 
 	if err != nil {
 		return fmt.Errorf("revoke refresh tokens: %w", err)
 	}
-	s.Log.Info("refresh tokens revoked", "operator_id", id, "count", n, "reason", why)
+	s.Log.InfoContext(ctx, "refresh tokens revoked", "operator_id", id, "count", n, "reason", why)
 	return nil
 }
 
@@ -200,7 +200,7 @@ func (s *server) changeOperator(w http.ResponseWriter, r *http.Request, what str
 		s.fail(w, r, fmt.Errorf("%s operator %d: %w", what, id, operatorErr(err)))
 		return
 	}
-	s.Log.Info("operator changed", "change", what, "operator_id", id, "by", actor(r).ID)
+	s.Log.InfoContext(r.Context(), "operator changed", "change", what, "operator_id", id, "by", actor(r).ID)
 	s.respondOperator(w, r, http.StatusOK, id)
 }
 

@@ -42,6 +42,6 @@ func (s *server) eraseCustomer(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.Log.Info("customer erased", "line_user_id", id, "by", actor(r).ID)
+	s.Log.InfoContext(r.Context(), "customer erased", "line_user_id", id, "by", actor(r).ID)
 	writeJSON(w, http.StatusOK, map[string]any{"line_user_id": id, "erased": erased})
 }

@@ -51,7 +51,7 @@ func (s *server) sessionAction(w http.ResponseWriter, r *http.Request, name stri
 		s.fail(w, r, fmt.Errorf("%s %s: %w", name, id, err))
 		return
 	}
-	s.Log.Info("session "+name, "session_id", sess.ID, "line_user_id", id, "operator_id", op.ID)
+	s.Log.InfoContext(r.Context(), "session "+name, "session_id", sess.ID, "line_user_id", id, "operator_id", op.ID)
 	writeJSON(w, http.StatusOK, sessionView(sess))
 }
 

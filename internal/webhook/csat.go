@@ -15,17 +15,17 @@ func (p *processor) csat(ctx context.Context, e event, userID string, sessionID 
 	_, err := p.chat.RateSession(ctx, sessionID, userID, score)
 	switch {
 	case err == nil:
-		p.log.Info("inbox: csat recorded", "session_id", sessionID, "score", score)
+		p.log.InfoContext(ctx, "inbox: csat recorded", "session_id", sessionID, "score", score)
 		p.reply(ctx, e, p.opt.Replies.CSATThanks[score-1])
 		return nil
 	case errors.Is(err, chat.ErrConflict):
-		p.log.Info("inbox: csat ignored, the session is already rated", "session_id", sessionID)
+		p.log.InfoContext(ctx, "inbox: csat ignored, the session is already rated", "session_id", sessionID)
 	case errors.Is(err, chat.ErrNotFound):
-		p.log.Warn("inbox: csat rejected, not a session of this customer", "session_id", sessionID, "line_user_id", userID)
+		p.log.WarnContext(ctx, "inbox: csat rejected, not a session of this customer", "session_id", sessionID, "line_user_id", userID)
 	case errors.Is(err, chat.ErrSessionState):
-		p.log.Warn("inbox: csat rejected, the session is still open", "session_id", sessionID)
+		p.log.WarnContext(ctx, "inbox: csat rejected, the session is still open", "session_id", sessionID)
 	case errors.Is(err, chat.ErrInvalid):
-		p.log.Warn("inbox: csat rejected", "session_id", sessionID, "err", err)
+		p.log.WarnContext(ctx, "inbox: csat rejected", "session_id", sessionID, "err", err)
 	default:
 		return err
 	}

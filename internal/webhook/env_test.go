@@ -48,18 +48,25 @@ type env struct {
 	handler *webhook.Handler
 	srv     *httptest.Server
 	opt     webhook.Options
+	log     *slog.Logger // nil: discarded
 }
 
 type envOption func(*env)
 
 func withOptions(o webhook.Options) envOption { return func(e *env) { e.opt = o } }
 
+// withLog logs the env's handler, worker and service to log.
+func withLog(log *slog.Logger) envOption { return func(e *env) { e.log = log } }
+
 func newEnv(t testing.TB, db *store.DB, opts ...envOption) *env {
 	t.Helper()
-	log := slog.New(slog.DiscardHandler)
 	e := &env{t: t, db: db, clock: clock.NewFake(t0), notes: &notes{}}
 	for _, o := range opts {
 		o(e)
+	}
+	log := e.log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
 	bkk, _ := time.LoadLocation("Asia/Bangkok")
 	e.svc = chat.NewService(db, e.clock, outbound.NewRecorder(), log, bkk)

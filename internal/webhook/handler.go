@@ -54,19 +54,20 @@ func NewHandler(secret string, inbox Inbox, kick Kicker, c clock.Clock, log *slo
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context() // its lines carry the request id
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		writeError(w, http.StatusMethodNotAllowed, errcode.InvalidRequest, "use POST")
 		return
 	}
 	if len(h.secret) == 0 {
-		h.log.Debug("webhook refused: no channel secret")
+		h.log.DebugContext(ctx, "webhook refused: no channel secret")
 		writeError(w, http.StatusServiceUnavailable, errcode.Unavailable, "the LINE channel secret is not configured")
 		return
 	}
 	sig := r.Header.Get(SignatureHeader)
 	if sig == "" {
-		h.log.Warn("webhook refused: no signature", "remote_addr", r.RemoteAddr)
+		h.log.WarnContext(ctx, "webhook refused: no signature", "remote_addr", r.RemoteAddr)
 		writeError(w, http.StatusUnauthorized, errcode.InvalidSignature, "missing or invalid "+SignatureHeader)
 		return
 	}
@@ -74,7 +75,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			h.log.Warn("webhook refused: body too large", "remote_addr", r.RemoteAddr)
+			h.log.WarnContext(ctx, "webhook refused: body too large", "remote_addr", r.RemoteAddr)
 			writeError(w, http.StatusRequestEntityTooLarge, errcode.ValidationError, "request body must be at most 1024 KiB")
 			return
 		}
@@ -83,7 +84,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ValidSignature(h.secret, raw, sig) {
 		// Neither the body nor the signature is logged.
-		h.log.Warn("webhook refused: bad signature", "remote_addr", r.RemoteAddr, "bytes", len(raw))
+		h.log.WarnContext(ctx, "webhook refused: bad signature", "remote_addr", r.RemoteAddr, "bytes", len(raw))
 		writeError(w, http.StatusUnauthorized, errcode.InvalidSignature, "missing or invalid "+SignatureHeader)
 		return
 	}
@@ -93,16 +94,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := h.clock.Now()
-	events, rejected := h.sort(b.Events, now)
-	added, err := h.save(r.Context(), events, rejected, now)
+	events, rejected := h.sort(ctx, b.Events, now)
+	added, err := h.save(ctx, events, rejected, now)
 	if err != nil {
 		// The database failed, not the events: not 200, so that LINE may
 		// redeliver (if redelivery is on).
-		h.log.Error("webhook: store events", "events", len(events), "rejected", len(rejected), "err", err)
+		h.log.ErrorContext(ctx, "webhook: store events", "events", len(events), "rejected", len(rejected), "err", err)
 		writeError(w, http.StatusInternalServerError, errcode.InternalError, "Internal error")
 		return
 	}
-	h.log.Debug("webhook accepted", "events", len(b.Events), "stored", added, "rejected", len(rejected))
+	h.log.DebugContext(ctx, "webhook accepted", "events", len(b.Events), "stored", added, "rejected", len(rejected))
 	if added > 0 && h.kick != nil {
 		h.kick.Kick()
 	}
@@ -115,7 +116,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // rows, group and room events are acknowledged and dropped, and invalid
 // ones are rejected with the reason. Good events are kept whatever their
 // neighbours are.
-func (h *Handler) sort(raws []json.RawMessage, now time.Time) ([]store.InboxEvent, []store.RejectedEvent) {
+func (h *Handler) sort(ctx context.Context, raws []json.RawMessage, now time.Time) ([]store.InboxEvent, []store.RejectedEvent) {
 	events := make([]store.InboxEvent, 0, len(raws))
 	var rejected []store.RejectedEvent
 	for _, raw := range raws {
@@ -132,7 +133,7 @@ func (h *Handler) sort(raws []json.RawMessage, now time.Time) ([]store.InboxEven
 		case errors.As(err, &rej):
 			rejected = append(rejected, store.RejectedEvent{WebhookEventID: id, EventType: e.Type, Reason: rej.reason, Body: string(raw)})
 		case errors.Is(err, errIgnored):
-			h.log.Info("webhook: ignored an event from a group or room", "source_type", e.Source.Type, "event_type", e.Type, "webhook_event_id", id)
+			h.log.InfoContext(ctx, "webhook: ignored an event from a group or room", "source_type", e.Source.Type, "event_type", e.Type, "webhook_event_id", id)
 		default:
 			events = append(events, store.InboxEvent{
 				WebhookEventID: id,
@@ -145,7 +146,7 @@ func (h *Handler) sort(raws []json.RawMessage, now time.Time) ([]store.InboxEven
 		}
 	}
 	if len(rejected) > 0 {
-		h.log.Warn("webhook: rejected invalid events; see livechat inbox list --rejected",
+		h.log.WarnContext(ctx, "webhook: rejected invalid events; see livechat inbox list --rejected",
 			"rejected", len(rejected), "first_reason", rejected[0].Reason)
 	}
 	return events, rejected
@@ -162,7 +163,7 @@ func (h *Handler) save(ctx context.Context, events []store.InboxEvent, rejected 
 	if !errors.Is(err, chat.ErrInvalid) {
 		return added, err
 	}
-	h.log.Warn("webhook: the database refused the batch; storing its events one by one", "err", err)
+	h.log.WarnContext(ctx, "webhook: the database refused the batch; storing its events one by one", "err", err)
 	added = 0
 	for _, e := range events {
 		n, err := h.inbox.AddInboxEvents(ctx, []store.InboxEvent{e}, nil, now)

@@ -40,7 +40,7 @@ func (p *processor) handoff(ctx context.Context, e event, userID string) error {
 				return err
 			}
 		}
-		p.log.Info("inbox: handoff outside business hours", "line_user_id", userID, "queued", !p.opt.OutOfHoursNoQueue)
+		p.log.InfoContext(ctx, "inbox: handoff outside business hours", "line_user_id", userID, "queued", !p.opt.OutOfHoursNoQueue)
 		p.reply(ctx, e, fill(p.opt.Replies.OutOfHours, position, total, "?", next, ok, sched.Location))
 		return nil
 	}
@@ -48,7 +48,7 @@ func (p *processor) handoff(ctx context.Context, e event, userID string) error {
 	if err != nil {
 		return err
 	}
-	p.log.Info("inbox: handoff", "line_user_id", userID, "session_id", sess.ID, "created", created, "position", position)
+	p.log.InfoContext(ctx, "inbox: handoff", "line_user_id", userID, "session_id", sess.ID, "created", created, "position", position)
 	text := p.opt.Replies.Queued
 	if sess.Status != chat.StatusWaiting {
 		text = p.opt.Replies.Active
@@ -62,7 +62,7 @@ func (p *processor) handoff(ctx context.Context, e event, userID string) error {
 func (p *processor) hours(ctx context.Context) hours.Schedule {
 	s, err := p.store.BusinessHours(ctx)
 	if err != nil {
-		p.log.Error("inbox: business hours unavailable, treating as open", "err", err)
+		p.log.ErrorContext(ctx, "inbox: business hours unavailable, treating as open", "err", err)
 		s = hours.Schedule{Location: time.UTC}
 		for d := range s.Days {
 			s.Days[d] = []hours.Range{{Opens: 0, Closes: hours.MinutesPerDay}}
@@ -80,10 +80,10 @@ func (p *processor) reply(ctx context.Context, e event, text string) {
 	case p.replier == nil:
 		return
 	case e.ReplyToken == "" || isDummyReplyToken(e.ReplyToken):
-		p.log.Debug("inbox: no reply token", "webhook_event_id", e.WebhookEventID)
+		p.log.DebugContext(ctx, "inbox: no reply token", "webhook_event_id", e.WebhookEventID)
 		return
 	case p.clock.Now().Sub(e.at()) > p.opt.ReplyWindow:
-		p.log.Info("inbox: reply skipped, the reply token has expired", "webhook_event_id", e.WebhookEventID)
+		p.log.InfoContext(ctx, "inbox: reply skipped, the reply token has expired", "webhook_event_id", e.WebhookEventID)
 		return
 	}
 	if err := p.replier.Reply(ctx, e.ReplyToken, []line.Message{line.Text(text)}); err != nil {
@@ -102,7 +102,7 @@ func isDummyReplyToken(t string) bool {
 func (p *processor) eta(ctx context.Context, position, total int) string {
 	m, ok, err := p.chat.QueueETA(ctx, position, total)
 	if err != nil {
-		p.log.Warn("inbox: queue estimate", "err", err)
+		p.log.WarnContext(ctx, "inbox: queue estimate", "err", err)
 	}
 	if !ok || err != nil {
 		return "?"

@@ -45,7 +45,7 @@ func (p *processor) handle(ctx context.Context, ev store.InboxEvent) error {
 	// since, is held to the same rules, and counts as its own failure.
 	e, err := check(ev.Body, p.clock.Now())
 	if errors.Is(err, errIgnored) {
-		p.log.Info("inbox: ignored an event from a group or room", "webhook_event_id", ev.WebhookEventID, "source_type", e.Source.Type)
+		p.log.InfoContext(ctx, "inbox: ignored an event from a group or room", "webhook_event_id", ev.WebhookEventID, "source_type", e.Source.Type)
 		return nil
 	}
 	if err != nil {
@@ -65,7 +65,7 @@ func (p *processor) handle(ctx context.Context, ev store.InboxEvent) error {
 	case "postback":
 		return p.postback(ctx, e, userID)
 	}
-	p.log.Debug("inbox: event type not handled", "webhook_event_id", ev.WebhookEventID, "event_type", e.Type)
+	p.log.DebugContext(ctx, "inbox: event type not handled", "webhook_event_id", ev.WebhookEventID, "event_type", e.Type)
 	return nil
 }
 
@@ -139,12 +139,12 @@ func (p *processor) withProfile(ctx context.Context, c *chat.Customer) {
 // earlier attempt (by its LINE id) and does not store or hand off again.
 func (p *processor) message(ctx context.Context, e event, userID string) error {
 	if e.Message == nil {
-		p.log.Warn("inbox: skipped a message event without a message", "webhook_event_id", e.WebhookEventID)
+		p.log.WarnContext(ctx, "inbox: skipped a message event without a message", "webhook_event_id", e.WebhookEventID)
 		return nil
 	}
 	m, ok := chatMessage(userID, e.WebhookEventID, *e.Message)
 	if !ok {
-		p.log.Info("inbox: message type not handled", "webhook_event_id", e.WebhookEventID, "message_type", e.Message.Type)
+		p.log.InfoContext(ctx, "inbox: message type not handled", "webhook_event_id", e.WebhookEventID, "message_type", e.Message.Type)
 		return nil
 	}
 	cust, err := p.customer(ctx, userID)
@@ -179,9 +179,9 @@ func (p *processor) postback(ctx context.Context, e event, userID string) error 
 	sessionID, score, ok := line.ParseCSAT(e.Postback.Data)
 	if !ok {
 		if isCSATData(e.Postback.Data) {
-			p.log.Warn("inbox: ignored a malformed CSAT postback", "webhook_event_id", e.WebhookEventID, "line_user_id", userID)
+			p.log.WarnContext(ctx, "inbox: ignored a malformed CSAT postback", "webhook_event_id", e.WebhookEventID, "line_user_id", userID)
 		} else {
-			p.log.Debug("inbox: postback not handled", "webhook_event_id", e.WebhookEventID)
+			p.log.DebugContext(ctx, "inbox: postback not handled", "webhook_event_id", e.WebhookEventID)
 		}
 		return nil
 	}

@@ -11,6 +11,7 @@ import (
 
 	"livechat/internal/chat"
 	"livechat/internal/clock"
+	"livechat/internal/logctx"
 	"livechat/internal/store"
 )
 
@@ -179,9 +180,10 @@ func (w *Worker) ProcessDue(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// process runs one claimed event and records the outcome.
+// process runs one claimed event and records the outcome. What is logged
+// while it runs carries the event's inbox_id (the worker's own lines name it).
 func (w *Worker) process(ctx context.Context, ev store.InboxEvent) {
-	pctx, cancel := context.WithTimeout(ctx, processTimeout)
+	pctx, cancel := context.WithTimeout(logctx.With(ctx, slog.Int64("inbox_id", ev.ID)), processTimeout)
 	err := w.handle(pctx, ev)
 	cancel()
 	if err != nil {

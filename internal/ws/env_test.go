@@ -17,6 +17,7 @@ import (
 	"livechat/internal/clock"
 	"livechat/internal/contract"
 	"livechat/internal/contract/wstest"
+	"livechat/internal/logctx"
 	"livechat/internal/outbound"
 	"livechat/internal/ratelimit"
 	"livechat/internal/store"
@@ -70,7 +71,7 @@ func newEnvDeps(t testing.TB, db *store.DB, st chat.Store, b bus.Bus, clk *clock
 		clk = clock.NewFake(t0)
 	}
 	logs := &logRecorder{}
-	log := slog.New(logs)
+	log := slog.New(logctx.NewHandler(logs)) // as the binary's: a context's ids on its lines
 	validator, err := contract.New(asyncapi.YAML)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	lc "livechat/gen/livechat"
 	"livechat/internal/bus"
 	"livechat/internal/chat"
+	"livechat/internal/logctx"
 )
 
 // ServeHTTP upgrades GET /api/v1/ws/live-chat. Refusals happen before the
@@ -53,8 +54,11 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The handler returns now, so net/http lets go of the connection's
 	// buffers; the socket's reader and writer are goroutines of their own.
 	// The request context ends with the handler; cleanup after the socket
-	// ends must still reach the store and the bus.
-	c.serve(chat.WithSource(context.WithoutCancel(r.Context()), ip, r.UserAgent()), conn)
+	// ends must still reach the store and the bus. What others (chat) log
+	// with it on the socket's behalf carries its conn_id: one value per
+	// socket, none per frame.
+	ctx := chat.WithSource(context.WithoutCancel(r.Context()), ip, r.UserAgent())
+	c.serve(logctx.With(ctx, slog.String("conn_id", c.id)), conn)
 }
 
 // originAllowed admits a listed origin, and a page served by this server
