@@ -187,6 +187,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		svc.RunSLA(bgCtx, cfg.SLAInterval, chat.SLA{QueueWait: cfg.SLAQueueWait, FirstResponse: cfg.SLAFirstResponse,
 			Resolution: cfg.SLAResolution, WarningAt: cfg.SLAWarningAt})
 	})
+	bg.Go(func() { svc.RunRealert(bgCtx, cfg.SLAInterval, cfg.UnclaimedRealert) })
 	defer func() { stopBG(); bg.Wait() }()
 	restAPI := rest.New(rest.Deps{
 		Store: db, Service: svc, Tokens: tokens, Sockets: hub, Clock: clk, Log: log, Canned: db, Hours: db, Privacy: db, Audit: auditor, ClientIP: clientIPs, Media: lineClient,

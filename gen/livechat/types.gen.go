@@ -1724,7 +1724,7 @@ type SessionQueuedMessagePayload struct {
 }
 
 // SessionQueuedMessage is the message expected for 'SessionQueuedMessage' channel.
-// NOTE: Sent to every operator after the session is committed, so the queue is live without polling.
+// NOTE: Sent to every operator after the session is committed, so the queue is live without polling; and again, with repeat true, every LIVECHAT_UNCLAIMED_REALERT (60 s) while it waits unclaimed, once across instances, so an unclaimed chat is never silently forgotten.
 type SessionQueuedMessage struct {
 	// Payload will be inserted in the message payload
 	Payload SessionQueuedMessagePayload
@@ -2802,6 +2802,9 @@ type SessionQueuedPayloadSchema struct {
 
 	// Description: 1-based rank among WAITING sessions by start time.
 	QueuePosition int64 `json:"queue_position" validate:"gte=1"`
+
+	// Description: True when the session was announced before and still waits unclaimed (a repeat, every LIVECHAT_UNCLAIMED_REALERT); absent or false on the first announcement.
+	Repeat *bool `json:"repeat,omitempty"`
 
 	// Description: The new session.
 	SessionId int64 `json:"session_id"`

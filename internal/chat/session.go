@@ -40,6 +40,9 @@ type Session struct {
 	TransferCount   int
 	TransferReason  *string
 	CSATScore       *int // the customer's 1–5 rating after an operator close
+	// QueueAlerts is how many times session_queued was repeated for it
+	// while it waited unclaimed (realert.go).
+	QueueAlerts int
 	// CloseReason is why the system or the customer closed it (Reason…),
 	// set on the session a close returns; not stored.
 	CloseReason string

@@ -70,6 +70,12 @@ type Sessions interface {
 	// CloseStale is CloseSession with no operator for a session still in
 	// from and still stale before cutoff. Zero rows: ErrConflict.
 	CloseStale(ctx context.Context, sessionID int64, from Status, cutoff time.Time, by ClosedBy, now time.Time) (Session, error)
+	// UnclaimedSessions is up to limit WAITING sessions started at or
+	// before startedBy, oldest first.
+	UnclaimedSessions(ctx context.Context, startedBy time.Time, limit int) ([]Session, error)
+	// MarkQueueAlert raises a WAITING session's QueueAlerts to n if below,
+	// and reports whether this call did.
+	MarkQueueAlert(ctx context.Context, sessionID int64, n int) (bool, error)
 	// SLASessions returns the open sessions and those closed since closedSince.
 	SLASessions(ctx context.Context, closedSince time.Time) ([]Session, error)
 	// RaiseSLAAlerts stores the alerts not stored yet (key: session, metric,

@@ -69,6 +69,7 @@ type Config struct {
 	SLAQueueWait       time.Duration   // LIVECHAT_SLA_QUEUE_WAIT; 0 = off
 	SLAFirstResponse   time.Duration   // LIVECHAT_SLA_FIRST_RESPONSE; 0 = off
 	SLAResolution      time.Duration   // LIVECHAT_SLA_RESOLUTION; 0 = off
+	UnclaimedRealert   time.Duration   // LIVECHAT_UNCLAIMED_REALERT; 0 = off
 	SLAWarningAt       float64         // LIVECHAT_SLA_WARNING_AT
 	SLAInterval        time.Duration   // LIVECHAT_SLA_CHECK_INTERVAL
 	MetricsAddr        string          // LIVECHAT_METRICS_ADDR; empty = off
@@ -133,7 +134,8 @@ var Vars = []Var{
 	{"LIVECHAT_SLA_FIRST_RESPONSE", "2m", "SLA for the operator's first message, from the claim; 0: none"},
 	{"LIVECHAT_SLA_RESOLUTION", "30m", "SLA for a session's close, from its start; 0: none"},
 	{"LIVECHAT_SLA_WARNING_AT", "0.8", "Fraction of an SLA (above 0, below 1) at which sla_alert warns; critical at the SLA itself"},
-	{"LIVECHAT_SLA_CHECK_INTERVAL", "5s", "How often open sessions are checked against the SLAs"},
+	{"LIVECHAT_SLA_CHECK_INTERVAL", "5s", "How often open sessions are checked against the SLAs (and for unclaimed ones to announce again)"},
+	{"LIVECHAT_UNCLAIMED_REALERT", "60s", "session_queued is repeated (repeat: true) to every operator this often while a session waits unclaimed; 0: never"},
 	{"LIVECHAT_AUDIT_RETENTION_DAYS", "365", "Audit rows older than this many days are purged (by the sweeps); 0 keeps them"},
 	{"LIVECHAT_RETENTION_DAYS", "0", "Customers with no open session and nothing newer than this many days are erased by the sweeps, with their sessions, messages, inbox and outbox rows; 0 keeps everything"},
 	{"LIVECHAT_TRUSTED_PROXIES", "", "Comma-separated CIDRs (or addresses) of the reverse proxies whose X-Forwarded-For is believed, for the login lockout, the per-IP socket budget and the audit; empty: none, the peer's address counts"},
@@ -185,6 +187,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		SLAQueueWait:       r.durationOrOff("LIVECHAT_SLA_QUEUE_WAIT"),
 		SLAFirstResponse:   r.durationOrOff("LIVECHAT_SLA_FIRST_RESPONSE"),
 		SLAResolution:      r.durationOrOff("LIVECHAT_SLA_RESOLUTION"),
+		UnclaimedRealert:   r.durationOrOff("LIVECHAT_UNCLAIMED_REALERT"),
 		SLAWarningAt:       r.fraction("LIVECHAT_SLA_WARNING_AT"),
 		SLAInterval:        r.duration("LIVECHAT_SLA_CHECK_INTERVAL"),
 		MetricsAddr:        r.addrOrOff("LIVECHAT_METRICS_ADDR"),

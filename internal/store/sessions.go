@@ -31,6 +31,7 @@ type sessionRow struct {
 	TransferCount   int        `bun:"transfer_count"`
 	TransferReason  *string    `bun:"transfer_reason"`
 	CSATScore       *int       `bun:"csat_score"`
+	QueueAlerts     int        `bun:"queue_alerts"`
 }
 
 func (r sessionRow) session() chat.Session {
@@ -44,6 +45,7 @@ func (r sessionRow) session() chat.Session {
 		ClosedAt:        utcPtr(r.ClosedAt),
 		FirstResponseAt: utcPtr(r.FirstResponseAt),
 		LastActivityAt:  r.LastActivityAt.UTC(),
+		QueueAlerts:     r.QueueAlerts,
 		MessageCount:    r.MessageCount,
 		ClosedByID:      r.ClosedByID,
 		TransferCount:   r.TransferCount,

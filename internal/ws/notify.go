@@ -16,9 +16,19 @@ func (h *Hub) SessionQueued(ctx context.Context, s chat.Session, c chat.Customer
 	name := c.Name()
 	h.publish(ctx, bus.Audience{Kind: bus.All}, lc.NewSessionQueuedEvent(lc.SessionQueuedPayloadSchema{
 		LineUserId: lc.LineUserIdSchema(s.LineUserID), SessionId: s.ID, DisplayName: &name,
-		StartedAt: s.StartedAt.UTC(), QueuePosition: int64(position), TotalWaiting: int64(total),
+		StartedAt: s.StartedAt.UTC(), QueuePosition: int64(position), TotalWaiting: int64(total), Repeat: repeat(s),
 	}, h.deps.Clock.Now()))
 	h.kpisChanged(ctx)
+}
+
+// repeat is session_queued's repeat flag: set on the repeats for a session
+// still unclaimed (chat.Service.RealertUnclaimed), absent on the first.
+func repeat(s chat.Session) *bool {
+	if s.QueueAlerts == 0 {
+		return nil
+	}
+	t := true
+	return &t
 }
 
 func (h *Hub) SessionClaimed(ctx context.Context, s chat.Session) {
