@@ -86,6 +86,7 @@ func TestOperatorPerformance(t *testing.T) {
 			{OperatorID: alice.ID, From: ict(25, 8, 50), To: ict(25, 9, 40)},
 		}))
 		must(db.SeenOnline(ctx, "one", []chat.Window{{OperatorID: alice.ID, From: ict(24, 8, 0), To: ict(24, 12, 0)}})) // renewed
+		must(db.SeenOnline(ctx, "one", []chat.Window{{OperatorID: alice.ID, From: ict(24, 8, 0), To: ict(24, 11, 0)}})) // late: never back
 		must(db.SeenOnline(ctx, "two", []chat.Window{{OperatorID: alice.ID, From: ict(24, 11, 0), To: ict(24, 13, 0)}}))
 
 		rows, err := svc.OperatorPerformance(ctx, 0, 2)

@@ -66,7 +66,9 @@ func (db *DB) seenOnline(ctx context.Context, instance string, windows []chat.Wi
 		}
 		args = append(args, w.OperatorID, instance, from, to)
 	}
-	b.WriteString(" ON CONFLICT (operator_id, instance, started_at) DO UPDATE SET seen_at = excluded.seen_at")
+	// Never back: a record that started earlier may commit later.
+	b.WriteString(` ON CONFLICT (operator_id, instance, started_at) DO UPDATE SET seen_at = CASE
+		WHEN excluded.seen_at > operator_availability.seen_at THEN excluded.seen_at ELSE operator_availability.seen_at END`)
 	if _, err := db.bun.NewRaw(b.String(), args...).Exec(ctx); err != nil {
 		return fmt.Errorf("store: availability: %w", dbErr(err))
 	}
