@@ -20,6 +20,7 @@ const (
 	AuditClaim            = "session.claim"
 	AuditClose            = "session.close"
 	AuditTransfer         = "session.transfer"
+	AuditSend             = "message.send" // written with the message (AppendGuard.Audit)
 	AuditLogin            = "auth.login"
 	AuditLoginFailed      = "auth.login_failed"   // aggregated per source and minute
 	AuditTokenRejected    = "auth.token_rejected" // aggregated per source and minute
@@ -57,16 +58,37 @@ type AuditEntry struct {
 	UserAgent    string         `json:"user_agent,omitempty"`
 	Details      map[string]any `json:"details,omitempty"`
 	Count        int            `json:"count"`
+	// FromMessage marks a message.send read from its message: ID is the
+	// message's.
+	FromMessage bool `json:"-"`
 }
 
-// AuditQuery selects audit rows, newest first: before the Cursor id (0:
-// the newest), of one actor or action, since a time; at most Limit.
+// AuditQuery selects audit rows, newest first: after the Cursor, of one
+// actor or action, since a time; at most Limit.
 type AuditQuery struct {
-	Cursor  int64
+	Cursor  AuditCursor
 	ActorID *int64
 	Action  string
 	Since   *time.Time
 	Limit   int
+}
+
+// AuditCursor is where a page of the audit log ends, in each of its two
+// sources: the rows of audit_log (Log) and the operators' messages, each
+// the row of its send (Send); the next page lists what is below both ids
+// (0: nothing read there yet).
+type AuditCursor struct{ Log, Send int64 }
+
+// After is the cursor of the page after items, which c selected.
+func (c AuditCursor) After(items []AuditEntry) AuditCursor {
+	for _, it := range items { // each source newest first: its last is its least
+		if it.FromMessage {
+			c.Send = it.ID
+		} else {
+			c.Log = it.ID
+		}
+	}
+	return c
 }
 
 // Auditor records audit rows. A failure to record is logged, never the

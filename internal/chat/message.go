@@ -52,6 +52,9 @@ type Message struct {
 	// when the message is stored so every delivery attempt reuses it.
 	RetryKey string
 	// TempID is the sending tab's id, kept for message_failed.
-	TempID    string
-	CreatedAt time.Time
+	TempID string
+	// SentIP and SentUserAgent are where an operator's send came from:
+	// the audit log's message.send (never on the wire).
+	SentIP, SentUserAgent string
+	CreatedAt             time.Time
 }

@@ -289,6 +289,9 @@ func (s *Service) SendMessage(ctx context.Context, r SendRequest) (Message, erro
 		DeliveryStatus: DeliveryPending,
 		TempID:         r.TempID,
 	}
+	// The send's audit: its message is the row (store.AuditLog), stored
+	// in the same write.
+	m.SentIP, m.SentUserAgent = SourceOf(ctx)
 	if s.enqueue != nil {
 		// Stored with the message, so the outbox never sees it without its key.
 		m.RetryKey = uuid.NewString()

@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"livechat/internal/chat"
@@ -75,12 +76,14 @@ func (s *server) audited(action, resource, param string, next http.HandlerFunc) 
 func (s *server) auditLog(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var aq chat.AuditQuery
-	cursor, err := intQuery(r, "cursor", 0, 1, math.MaxInt64)
-	if err != nil {
-		writeError(w, err)
-		return
+	if v := q.Get("cursor"); v != "" {
+		c, ok := parseAuditCursor(v)
+		if !ok {
+			writeError(w, invalid("cursor", "cursor must be the next_cursor of the page before"))
+			return
+		}
+		aq.Cursor = c
 	}
-	aq.Cursor = cursor
 	if actor, err := intQuery(r, "actor", 0, 1, math.MaxInt64); err != nil {
 		writeError(w, err)
 		return
@@ -115,9 +118,25 @@ func (s *server) auditLog(w http.ResponseWriter, r *http.Request) {
 	}
 	body := map[string]any{"items": items}
 	if len(items) == aq.Limit {
-		body["next_cursor"] = strconv.FormatInt(items[len(items)-1].ID, 10)
+		next := aq.Cursor.After(items)
+		body["next_cursor"] = strconv.FormatInt(next.Log, 10) + "." + strconv.FormatInt(next.Send, 10)
 	}
 	writeJSON(w, http.StatusOK, body)
+}
+
+// parseAuditCursor reads a next_cursor: "<log id>.<send id>", each a
+// non-negative integer.
+func parseAuditCursor(v string) (chat.AuditCursor, bool) {
+	a, b, ok := strings.Cut(v, ".")
+	if !ok || len(v) > 41 {
+		return chat.AuditCursor{}, false
+	}
+	log, err1 := strconv.ParseInt(a, 10, 64)
+	send, err2 := strconv.ParseInt(b, 10, 64)
+	if err1 != nil || err2 != nil || log < 0 || send < 0 || strings.HasPrefix(a, "+") || strings.HasPrefix(b, "+") {
+		return chat.AuditCursor{}, false
+	}
+	return chat.AuditCursor{Log: log, Send: send}, true
 }
 
 // tokenRejected audits a refused bearer token (never the token).

@@ -137,8 +137,8 @@ const sqliteBumpSeq = `UPDATE customers SET last_seq = last_seq + 1, last_messag
 
 const sqliteInsertMessage = `
 	INSERT INTO messages (line_user_id, seq, session_id, direction, message_type, content, payload, sender_role,
-		operator_id, operator_name, delivery_status, delivery_error, retry_key, temp_id, created_at)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		operator_id, operator_name, delivery_status, delivery_error, retry_key, temp_id, created_at, sent_ip, sent_user_agent)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	RETURNING id`
 
 const sqliteTouchSession = `
@@ -184,7 +184,7 @@ func (db *DB) appendSQLite(ctx context.Context, tx *sql.Tx, m *chat.Message, gua
 		if err := tx.StmtContext(ctx, s.bumpSeq).QueryRowContext(ctx, t, m.LineUserID).Scan(&r.seq); err != nil {
 			return err
 		}
-		args := append(append([]any{m.LineUserID, r.seq, r.sessionID}, messageArgs(m)...), t)
+		args := append(append([]any{m.LineUserID, r.seq, r.sessionID}, messageArgs(m)...), t, m.SentIP, cleanText(m.SentUserAgent, 500))
 		if err := tx.StmtContext(ctx, s.insertMessage).QueryRowContext(ctx, args...).Scan(&r.id); err != nil {
 			return err
 		}
@@ -273,7 +273,7 @@ func querySession(ctx context.Context, st *sql.Stmt, lineUserID string) (*openRo
 // $1 line_user_id, $2 now, $3 guarded, $4 the guard's session (0: any),
 // $5 the guard's owner (NULL: any), $6..$16 messageArgs ($11 operator_id,
 // $16 temp_id), $17 "the sender is an operator" (the session's first
-// response).
+// response), $18 sent_ip, $19 sent_user_agent.
 const pgAppendMessage = `
 	WITH lck AS (
 		SELECT 1 FROM customers WHERE line_user_id = $1 FOR UPDATE
@@ -296,8 +296,8 @@ const pgAppendMessage = `
 		RETURNING last_seq
 	), m AS (
 		INSERT INTO messages (line_user_id, seq, session_id, direction, message_type, content, payload, sender_role,
-			operator_id, operator_name, delivery_status, delivery_error, retry_key, temp_id, created_at)
-		SELECT $1, c.last_seq, (SELECT session_id FROM g), $6, $7, $8, $9::jsonb, $10, $11::bigint, $12, $13, $14, $15, $16, $2
+			operator_id, operator_name, delivery_status, delivery_error, retry_key, temp_id, created_at, sent_ip, sent_user_agent)
+		SELECT $1, c.last_seq, (SELECT session_id FROM g), $6, $7, $8, $9::jsonb, $10, $11::bigint, $12, $13, $14, $15, $16, $2, $18, $19
 		FROM c
 		RETURNING id, seq, session_id
 	), t AS (
@@ -320,7 +320,7 @@ func (db *DB) appendPostgres(ctx context.Context, m *chat.Message, guard *chat.A
 		guardSession, guardOwner = guard.SessionID, guard.Owner
 	}
 	args := append([]any{m.LineUserID, now, guarded, guardSession, guardOwner}, messageArgs(m)...)
-	args = append(args, m.SenderRole == chat.SenderAdmin)
+	args = append(args, m.SenderRole == chat.SenderAdmin, m.SentIP, cleanText(m.SentUserAgent, 500))
 	var (
 		customer bool
 		open     openRow

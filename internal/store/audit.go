@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"livechat/internal/chat"
@@ -65,7 +66,12 @@ func (db *DB) AuditCount(ctx context.Context, e chat.AuditEntry, n int) error {
 	return nil
 }
 
-// AuditLog reads audit rows, newest first.
+// AuditLog reads the audit log, newest first, from its two sources: the
+// rows of audit_log, and the operators' messages, each the row of its
+// send (message.send: the message is the resource; where it was sent
+// from is kept on it). Each source is read newest first below its
+// cursor, and the two are merged by time, taking from the front of each,
+// so that pages never skip nor repeat a row.
 func (db *DB) AuditLog(ctx context.Context, q chat.AuditQuery) ([]chat.AuditEntry, error) {
 	limit := q.Limit
 	switch {
@@ -74,11 +80,34 @@ func (db *DB) AuditLog(ctx context.Context, q chat.AuditQuery) ([]chat.AuditEntr
 	case limit > auditMaxLimit:
 		limit = auditMaxLimit
 	}
+	logs, err := db.auditRows(ctx, q, limit)
+	if err != nil {
+		return nil, err
+	}
+	var sends []chat.AuditEntry
+	if q.Action == "" || q.Action == chat.AuditSend {
+		if sends, err = db.sendRows(ctx, q, limit); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]chat.AuditEntry, 0, min(limit, len(logs)+len(sends)))
+	for len(out) < limit && (len(logs) > 0 || len(sends) > 0) {
+		if len(sends) == 0 || (len(logs) > 0 && !logs[0].At.Before(sends[0].At)) {
+			out, logs = append(out, logs[0]), logs[1:]
+		} else {
+			out, sends = append(out, sends[0]), sends[1:]
+		}
+	}
+	return out, nil
+}
+
+// auditRows reads audit_log's side of AuditLog.
+func (db *DB) auditRows(ctx context.Context, q chat.AuditQuery, limit int) ([]chat.AuditEntry, error) {
 	sel := db.read.NewSelect().Table("audit_log").
 		Column("id", "at", "actor_id", "actor", "action", "resource_type", "resource_id", "ip", "user_agent", "count", "details").
 		OrderExpr("id DESC").Limit(int64(limit))
-	if q.Cursor > 0 {
-		sel = sel.Where("id < ?", q.Cursor)
+	if q.Cursor.Log > 0 {
+		sel = sel.Where("id < ?", q.Cursor.Log)
 	}
 	if q.ActorID != nil {
 		sel = sel.Where("actor_id = ?", *q.ActorID)
@@ -101,6 +130,53 @@ func (db *DB) AuditLog(ctx context.Context, q chat.AuditQuery) ([]chat.AuditEntr
 			_ = json.Unmarshal([]byte(r.Details), &e.Details)
 		}
 		out[i] = e
+	}
+	return out, nil
+}
+
+// sendRows reads the sends' side of AuditLog: the operators' messages.
+// (No index serves an actor or a time filter here: the messages are read
+// newest first.)
+func (db *DB) sendRows(ctx context.Context, q chat.AuditQuery, limit int) ([]chat.AuditEntry, error) {
+	var rows []struct {
+		ID          int64     `bun:"id"`
+		CreatedAt   time.Time `bun:"created_at"`
+		OperatorID  int64     `bun:"operator_id"`
+		Username    string    `bun:"username"`
+		LineUserID  string    `bun:"line_user_id"`
+		SessionID   *int64    `bun:"session_id"`
+		MessageType string    `bun:"message_type"`
+		SentIP      string    `bun:"sent_ip"`
+		SentUA      string    `bun:"sent_user_agent"`
+	}
+	sel := db.read.NewSelect().TableExpr("messages AS m").
+		ColumnExpr("m.id, m.created_at, m.operator_id, m.line_user_id, m.session_id, m.message_type, m.sent_ip, m.sent_user_agent").
+		ColumnExpr("coalesce(o.username, '') AS username").
+		Join("LEFT JOIN operators AS o ON o.id = m.operator_id").
+		Where("m.sender_role = ?", string(chat.SenderAdmin)).Where("m.operator_id IS NOT NULL").
+		OrderExpr("m.id DESC").Limit(int64(limit))
+	if q.Cursor.Send > 0 {
+		sel = sel.Where("m.id < ?", q.Cursor.Send)
+	}
+	if q.ActorID != nil {
+		sel = sel.Where("m.operator_id = ?", *q.ActorID)
+	}
+	if q.Since != nil {
+		sel = sel.Where("m.created_at >= ?", dbTime(*q.Since))
+	}
+	if err := sel.Scan(ctx, &rows); err != nil {
+		return nil, fmt.Errorf("store: audit log: sends: %w", dbErr(err))
+	}
+	out := make([]chat.AuditEntry, len(rows))
+	for i, r := range rows {
+		op := r.OperatorID
+		details := map[string]any{"line_user_id": r.LineUserID, "message_type": r.MessageType}
+		if r.SessionID != nil {
+			details["session_id"] = *r.SessionID
+		}
+		out[i] = chat.AuditEntry{ID: r.ID, At: r.CreatedAt.UTC(), ActorID: &op, Actor: r.Username, Action: chat.AuditSend,
+			ResourceType: "message", ResourceID: strconv.FormatInt(r.ID, 10), IP: r.SentIP, UserAgent: r.SentUA,
+			Details: details, Count: 1, FromMessage: true}
 	}
 	return out, nil
 }

@@ -1,6 +1,9 @@
 package store_test
 
 import (
+	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,7 +49,7 @@ func TestAuditLog(t *testing.T) {
 			t.Fatalf("failed logins: %+v", failed)
 		}
 		page, _ := db.AuditLog(ctx, chat.AuditQuery{Limit: 2})
-		next, _ := db.AuditLog(ctx, chat.AuditQuery{Limit: 2, Cursor: page[1].ID})
+		next, _ := db.AuditLog(ctx, chat.AuditQuery{Limit: 2, Cursor: chat.AuditCursor{}.After(page)})
 		if len(page) != 2 || len(next) != 2 || next[0].ID >= page[1].ID {
 			t.Fatalf("pages: %+v then %+v", page, next)
 		}
@@ -67,6 +70,122 @@ func TestAuditLog(t *testing.T) {
 
 		if n, err := db.PurgeAudit(ctx, t0.Add(30*time.Second)); err != nil || n != 3 {
 			t.Fatalf("purge: %d, %v; want the 3 rows of the first minute", n, err)
+		}
+	})
+}
+
+// The sends are in the audit log as message.send, each read from its
+// message, merged with audit_log's rows by time: pages neither skip nor
+// repeat, the filters apply to both, and an erasure keeps the sends in
+// audit_log with the customer's id hashed.
+func TestAuditLogSends(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		op := storetest.Operator(t, db, "alice", chat.RoleAgent)
+		cust := storetest.Customer(t, db)
+		t0 := time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)
+		s, _, err := db.EnsureWaitingSession(ctx, cust.LineUserID, t0.Add(-time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ClaimSession(ctx, s.ID, op.ID, t0); err != nil {
+			t.Fatal(err)
+		}
+		record := func(e chat.AuditEntry) {
+			t.Helper()
+			if err := db.Audit(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		send := func(at time.Duration) chat.Message {
+			t.Helper()
+			m := chat.Message{LineUserID: cust.LineUserID, Direction: chat.Outgoing, MessageType: "text", Content: "the body",
+				SenderRole: chat.SenderAdmin, OperatorID: &op.ID, OperatorName: op.DisplayName, DeliveryStatus: chat.DeliveryPending,
+				SentIP: "10.1.1.1", SentUserAgent: "ua/1"}
+			if err := db.AppendMessage(ctx, &m, &chat.AppendGuard{Owner: &op.ID}, t0.Add(at)); err != nil {
+				t.Fatal(err)
+			}
+			return m
+		}
+		record(chat.AuditEntry{At: t0, ActorID: &op.ID, Actor: "alice", Action: chat.AuditClaim, ResourceType: "session"})
+		s1 := send(time.Minute)
+		record(chat.AuditEntry{At: t0.Add(2 * time.Minute), Actor: "system", Action: chat.AuditClose, ResourceType: "session"})
+		s2, s3 := send(3*time.Minute), send(4*time.Minute)
+
+		name := func(es []chat.AuditEntry) string {
+			var b strings.Builder
+			for _, e := range es {
+				if e.FromMessage {
+					fmt.Fprintf(&b, "m%d ", e.ID)
+				} else {
+					b.WriteString(e.Action + " ")
+				}
+			}
+			return b.String()
+		}
+		all, err := db.AuditLog(ctx, chat.AuditQuery{})
+		want := fmt.Sprintf("m%d m%d session.close m%d session.claim ", s3.ID, s2.ID, s1.ID)
+		if err != nil || name(all) != want {
+			t.Fatalf("log: %q, %v; want %q", name(all), err, want)
+		}
+		if e := all[0]; e.Action != chat.AuditSend || e.ActorID == nil || *e.ActorID != op.ID || e.Actor != "alice" ||
+			e.ResourceType != "message" || e.ResourceID != strconv.FormatInt(s3.ID, 10) || e.IP != "10.1.1.1" || e.UserAgent != "ua/1" ||
+			e.Details["line_user_id"] != cust.LineUserID || e.Details["session_id"] != s.ID || !e.At.Equal(t0.Add(4*time.Minute)) {
+			t.Fatalf("a send's row: %+v", e)
+		}
+		var paged []chat.AuditEntry
+		var cur chat.AuditCursor
+		for range 10 {
+			page, err := db.AuditLog(ctx, chat.AuditQuery{Limit: 2, Cursor: cur})
+			if err != nil {
+				t.Fatal(err)
+			}
+			paged = append(paged, page...)
+			if len(page) < 2 {
+				break
+			}
+			cur = cur.After(page)
+		}
+		if name(paged) != want {
+			t.Fatalf("pages of 2: %q, want %q", name(paged), want)
+		}
+		count := func(q chat.AuditQuery) int {
+			t.Helper()
+			es, err := db.AuditLog(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(es)
+		}
+		since := t0.Add(150 * time.Second)
+		if n := count(chat.AuditQuery{Action: chat.AuditSend}); n != 3 {
+			t.Fatalf("sends: %d, want 3", n)
+		}
+		if n := count(chat.AuditQuery{Action: chat.AuditClaim}); n != 1 {
+			t.Fatalf("claims: %d, want 1", n)
+		}
+		if n := count(chat.AuditQuery{ActorID: &op.ID}); n != 4 {
+			t.Fatalf("alice's: %d, want 4 (3 sends and the claim)", n)
+		}
+		if n := count(chat.AuditQuery{Since: &since}); n != 2 {
+			t.Fatalf("since 2:30: %d, want 2", n)
+		}
+
+		if _, err := db.CloseSession(ctx, s.ID, chat.StatusActive, nil, chat.ClosedByOperator, &op.ID, t0.Add(5*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.EraseCustomer(ctx, cust.LineUserID); err != nil {
+			t.Fatal(err)
+		}
+		sends, err := db.AuditLog(ctx, chat.AuditQuery{Action: chat.AuditSend})
+		if err != nil || len(sends) != 3 {
+			t.Fatalf("sends after the erasure: %+v, %v; want 3 kept", sends, err)
+		}
+		for _, e := range sends {
+			if e.FromMessage || e.Details["line_user_id"] != chat.HashedCustomerID(cust.LineUserID) || e.IP != "10.1.1.1" ||
+				e.ActorID == nil || *e.ActorID != op.ID || e.ResourceID == "" {
+				t.Fatalf("a send kept by the erasure: %+v", e)
+			}
 		}
 	})
 }

@@ -47,6 +47,10 @@ func (db *DB) ExportCustomer(ctx context.Context, lineUserID string) (chat.Custo
 			textBytes(r)
 		}
 	}
+	for _, m := range out.Messages { // the operator's, not the customer's: the audit's
+		delete(m, "sent_ip")
+		delete(m, "sent_user_agent")
+	}
 	return out, nil
 }
 
@@ -84,6 +88,23 @@ func (db *DB) EraseCustomer(ctx context.Context, lineUserID string) (chat.Erased
 		if open > 0 {
 			return chat.E(chat.ErrSessionState, "The customer has an open session: close it before erasing")
 		}
+		// The sends' audit rows are their messages: copy them into
+		// audit_log, the customer's id hashed, before the messages go.
+		details := "json_object('line_user_id', ?, 'session_id', m.session_id, 'message_type', m.message_type)"
+		if db.dialect == Postgres {
+			details = "jsonb_build_object('line_user_id', ?::text, 'session_id', m.session_id, 'message_type', m.message_type)"
+		}
+		res, err := tx.NewRaw(`INSERT INTO audit_log (at, actor_id, actor, action, resource_type, resource_id, ip, user_agent, details)
+			SELECT m.created_at, m.operator_id, coalesce(o.username, ''), ?, 'message', CAST(m.id AS TEXT), m.sent_ip, m.sent_user_agent, `+details+`
+			FROM messages m LEFT JOIN operators o ON o.id = m.operator_id
+			WHERE m.line_user_id = ? AND m.sender_role = ? AND m.operator_id IS NOT NULL
+			ORDER BY m.id`, chat.AuditSend, chat.HashedCustomerID(lineUserID), lineUserID, string(chat.SenderAdmin)).Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("audit_log (sends): %w", err)
+		}
+		if n, err := res.RowsAffected(); err == nil {
+			erased["audit_log (sends kept)"] = n
+		}
 		for _, del := range []struct{ table, where string }{
 			{"csat_responses", "line_user_id = ?"},
 			{"sla_alerts", "line_user_id = ?"},
@@ -105,12 +126,12 @@ func (db *DB) EraseCustomer(ctx context.Context, lineUserID string) (chat.Erased
 			}
 		}
 		// The audit log keeps its rows, with the id hashed.
-		details := "details = replace(details, ?, ?)"
+		details = "details = replace(details, ?, ?)"
 		if db.dialect == Postgres {
 			details = "details = replace(details::text, ?, ?)::jsonb"
 		}
 		hashed := chat.HashedCustomerID(lineUserID)
-		res, err := tx.NewRaw(`UPDATE audit_log SET resource_id = replace(resource_id, ?, ?), `+details+`
+		res, err = tx.NewRaw(`UPDATE audit_log SET resource_id = replace(resource_id, ?, ?), `+details+`
 			WHERE resource_id = ? OR details`+map[bool]string{true: "::text", false: ""}[db.dialect == Postgres]+` LIKE '%' || ? || '%'`,
 			lineUserID, hashed, lineUserID, hashed, lineUserID, lineUserID).Exec(ctx)
 		if err != nil {
