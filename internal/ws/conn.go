@@ -153,7 +153,7 @@ func (c *Conn) tooSlow() {
 	if _, authed := c.operator(); authed {
 		c.logger().Warn("slow consumer disconnected", "queue", c.q.max)
 	} else { // anyone can open one and not read: one line for them all
-		sampled(c.hub.floods.slow, c.logger(), slog.LevelInfo, "slow unauthenticated socket disconnected", "queue", c.q.max)
+		sampled(context.Background(), c.hub.floods.slow, c.logger(), slog.LevelInfo, "slow unauthenticated socket disconnected", "queue", c.q.max)
 	}
 	c.shutdown()
 	if c.ws != nil {

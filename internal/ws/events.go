@@ -104,13 +104,13 @@ func (e *events) logRejected(reqType, code string) {
 		args = append(args, "type", reqType)
 	}
 	if _, authed := c.operator(); !authed {
-		sampled(h.floods.frames, c.logger(), slog.LevelInfo, "frame rejected on an unauthenticated socket", args...)
+		sampled(context.Background(), h.floods.frames, c.logger(), slog.LevelInfo, "frame rejected on an unauthenticated socket", args...)
 		return
 	}
 	if e.rejects == nil {
 		e.rejects = ratelimit.NewSampler(logEvery, h.deps.Clock)
 	}
-	sampled(e.rejects, c.logger(), slog.LevelWarn, "frame rejected", args...)
+	sampled(context.Background(), e.rejects, c.logger(), slog.LevelWarn, "frame rejected", args...)
 }
 
 // fail sends the error frame for err, the one place where errors become frames.
@@ -204,7 +204,7 @@ func (e *events) HandleAuth(ctx context.Context, p lc.AuthPayloadSchema) error {
 	}
 	first, err := h.attach(c, op)
 	if err != nil {
-		sampled(h.floods.authRefused, c.logger(), slog.LevelWarn, "auth refused: connection cap", "operator_id", op.ID, "err", err)
+		sampled(context.Background(), h.floods.authRefused, c.logger(), slog.LevelWarn, "auth refused: connection cap", "operator_id", op.ID, "err", err)
 		e.fail(lc.TypeAuth, err)
 		c.closeWith(websocket.ClosePolicyViolation, "too many connections")
 		return nil

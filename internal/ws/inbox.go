@@ -31,7 +31,7 @@ func (h *Hub) queueInbox(m bus.Message) {
 	select {
 	case h.inbox <- m:
 	default:
-		sampled(h.floods.inbox, h.log, slog.LevelWarn, "inbox row dropped: the worker is behind", "queue", inboxQueue)
+		sampled(context.Background(), h.floods.inbox, h.log, slog.LevelWarn, "inbox row dropped: the worker is behind", "queue", inboxQueue)
 	}
 }
 

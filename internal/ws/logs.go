@@ -34,9 +34,9 @@ func newFloodLogs(c clock.Clock) floodLogs {
 
 // sampled writes the line when s lets it through, with how many it held
 // back since the last one.
-func sampled(s *ratelimit.Sampler, log *slog.Logger, level slog.Level, msg string, args ...any) {
+func sampled(ctx context.Context, s *ratelimit.Sampler, log *slog.Logger, level slog.Level, msg string, args ...any) {
 	if ok, n := s.Allow(); ok {
-		log.Log(context.Background(), level, msg, append(args, "suppressed", n)...)
+		log.Log(ctx, level, msg, append(args, "suppressed", n)...)
 	}
 }
 

@@ -160,6 +160,11 @@ func TestUnauthenticatedClientsCannotFloodTheLog(t *testing.T) {
 	const origin, perIP = "upgrade refused: origin not allowed", "upgrade refused: unauthenticated sockets from one address at their cap"
 	e.expectLines(t, origin, 1, 0, map[string]any{"origin": "https://evil.example.com"})
 	e.expectLines(t, perIP, 1, 0, map[string]any{"ip": "127.0.0.1", "max": int64(2)})
+	for _, msg := range []string{origin, perIP} { // lines of a request: its id
+		if id, _ := e.logs.lines(msg)[0].attrs["request_id"].(string); id == "" {
+			t.Fatalf("%q without the upgrade request's request_id: %v", msg, e.logs.lines(msg)[0].attrs)
+		}
+	}
 
 	e.clock.Advance(10 * time.Second)
 	b.SendRaw(`{`)

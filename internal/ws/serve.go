@@ -22,7 +22,7 @@ import (
 // instance's, 429 over the client IP's).
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if origin := r.Header.Get("Origin"); origin != "" && !h.originAllowed(origin, r.Host) {
-		sampled(h.floods.origin, h.log, slog.LevelInfo, "upgrade refused: origin not allowed", "origin", clip(origin))
+		sampled(r.Context(), h.floods.origin, h.log, slog.LevelInfo, "upgrade refused: origin not allowed", "origin", clip(origin))
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
@@ -37,7 +37,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c, why = h.admitPending(ip)
 	}
 	if c == nil {
-		h.refused(w, why, ip)
+		h.refused(w, r, why, ip)
 		return
 	}
 	hw := &hijacker{ResponseWriter: w}
@@ -94,19 +94,19 @@ func equalFoldASCII(a, b string) bool {
 
 // refused answers an upgrade that was not admitted. Only the caps that
 // protect operators are logged, and at most once per logEvery each.
-func (h *Hub) refused(w http.ResponseWriter, why refusal, ip string) {
+func (h *Hub) refused(w http.ResponseWriter, r *http.Request, why refusal, ip string) {
 	msg := "too many connections"
 	switch why {
 	case shuttingDown:
 		msg = "server shutting down"
 	case pendingFull:
 		msg = "too many unauthenticated connections"
-		sampled(h.floods.pendingFull, h.log, slog.LevelWarn, "upgrade refused: unauthenticated sockets at their cap", "max", h.opt.MaxPending)
+		sampled(r.Context(), h.floods.pendingFull, h.log, slog.LevelWarn, "upgrade refused: unauthenticated sockets at their cap", "max", h.opt.MaxPending)
 	case pendingIP:
 		msg = "too many unauthenticated connections from this address"
-		sampled(h.floods.pendingIP, h.log, slog.LevelInfo, "upgrade refused: unauthenticated sockets from one address at their cap", "max", h.opt.MaxPendingPerIP, "ip", ip)
+		sampled(r.Context(), h.floods.pendingIP, h.log, slog.LevelInfo, "upgrade refused: unauthenticated sockets from one address at their cap", "max", h.opt.MaxPendingPerIP, "ip", ip)
 	case authedFull:
-		sampled(h.floods.authedFull, h.log, slog.LevelWarn, "upgrade refused: authenticated sockets at their cap", "max", h.opt.MaxConnections)
+		sampled(r.Context(), h.floods.authedFull, h.log, slog.LevelWarn, "upgrade refused: authenticated sockets at their cap", "max", h.opt.MaxConnections)
 	case operatorFull:
 		msg = "too many connections for this operator"
 	}
