@@ -59,6 +59,8 @@ const (
 	TypeMessageFailed = "message_failed"
 	// TypeMessageSent: Acknowledges this tab's send_message. (server → client)
 	TypeMessageSent = "message_sent"
+	// TypeMessageUnsent: A customer unsent a message. (server → client)
+	TypeMessageUnsent = "message_unsent"
 	// TypeNewMessage: A message was stored in a room this tab is in. (server → client)
 	TypeNewMessage = "new_message"
 	// TypeOperatorJoined: Another operator opened this room. (server → client)
@@ -87,7 +89,7 @@ const (
 var ClientEvents = []string{TypeAuth, TypeClaimSession, TypeCloseSession, TypeJoinRoom, TypeLeaveRoom, TypePing, TypeSendMessage, TypeSetStatus, TypeSubscribeAnalytics, TypeTransferSession, TypeTypingStart, TypeTypingStop, TypeUnsubscribeAnalytics}
 
 // ServerEvents lists the wire types the server sends.
-var ServerEvents = []string{TypeAnalyticsUpdate, TypeAuthError, TypeAuthSuccess, TypeConversationUpdate, TypeCsatReceived, TypeError, TypeMessageAck, TypeMessageFailed, TypeMessageSent, TypeNewMessage, TypeOperatorJoined, TypeOperatorLeft, TypePong, TypePresenceUpdate, TypeSessionClaimed, TypeSessionClosed, TypeSessionQueued, TypeSessionTransferred, TypeSlaAlert, TypeTypingIndicator}
+var ServerEvents = []string{TypeAnalyticsUpdate, TypeAuthError, TypeAuthSuccess, TypeConversationUpdate, TypeCsatReceived, TypeError, TypeMessageAck, TypeMessageFailed, TypeMessageSent, TypeMessageUnsent, TypeNewMessage, TypeOperatorJoined, TypeOperatorLeft, TypePong, TypePresenceUpdate, TypeSessionClaimed, TypeSessionClosed, TypeSessionQueued, TypeSessionTransferred, TypeSlaAlert, TypeTypingIndicator}
 
 // IsClientEvent reports whether t is a client → server wire type.
 func IsClientEvent(t string) bool {
@@ -101,7 +103,7 @@ func IsClientEvent(t string) bool {
 // IsServerEvent reports whether t is a server → client wire type.
 func IsServerEvent(t string) bool {
 	switch t {
-	case TypeAnalyticsUpdate, TypeAuthError, TypeAuthSuccess, TypeConversationUpdate, TypeCsatReceived, TypeError, TypeMessageAck, TypeMessageFailed, TypeMessageSent, TypeNewMessage, TypeOperatorJoined, TypeOperatorLeft, TypePong, TypePresenceUpdate, TypeSessionClaimed, TypeSessionClosed, TypeSessionQueued, TypeSessionTransferred, TypeSlaAlert, TypeTypingIndicator:
+	case TypeAnalyticsUpdate, TypeAuthError, TypeAuthSuccess, TypeConversationUpdate, TypeCsatReceived, TypeError, TypeMessageAck, TypeMessageFailed, TypeMessageSent, TypeMessageUnsent, TypeNewMessage, TypeOperatorJoined, TypeOperatorLeft, TypePong, TypePresenceUpdate, TypeSessionClaimed, TypeSessionClosed, TypeSessionQueued, TypeSessionTransferred, TypeSlaAlert, TypeTypingIndicator:
 		return true
 	}
 	return false
@@ -428,6 +430,11 @@ func NewMessageFailedEvent(p MessageFailedPayloadSchema, ts time.Time) MessageFa
 // NewMessageSentEvent builds a "message_sent" frame: Acknowledges this tab's send_message.
 func NewMessageSentEvent(p ChatMessageSchema, ts time.Time) MessageSentMessagePayload {
 	return MessageSentMessagePayload{Type: TypeMessageSent, Payload: p, Timestamp: ts.UTC()}
+}
+
+// NewMessageUnsentEvent builds a "message_unsent" frame: A customer unsent a message.
+func NewMessageUnsentEvent(p MessageUnsentPayloadSchema, ts time.Time) MessageUnsentMessagePayload {
+	return MessageUnsentMessagePayload{Type: TypeMessageUnsent, Payload: p, Timestamp: ts.UTC()}
 }
 
 // NewNewMessageEvent builds a "new_message" frame: A message was stored in a room this tab is in.

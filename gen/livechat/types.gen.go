@@ -139,6 +139,11 @@ func (e *Error) Error() string {
 // If you encounter this message, feel free to open an issue on this subject
 // to let know that you need this functionnality.
 
+// Message 'MessageUnsentMessageFromLiveChatChannel' reference another one at '#/components/messages/messageUnsent'.
+// This should be fixed in a future version to allow message override.
+// If you encounter this message, feel free to open an issue on this subject
+// to let know that you need this functionnality.
+
 // Message 'NewMessageMessageFromLiveChatChannel' reference another one at '#/components/messages/newMessage'.
 // This should be fixed in a future version to allow message override.
 // If you encounter this message, feel free to open an issue on this subject
@@ -1117,6 +1122,66 @@ func brokerMessageToMessageSentMessage(bMsg extensions.BrokerMessage) (MessageSe
 
 // toBrokerMessage will generate a generic broker message from MessageSentMessage data
 func (msg MessageSentMessage) toBrokerMessage() (extensions.BrokerMessage, error) {
+	// TODO: implement checks on message
+
+	// Marshal payload to JSON
+	payload, err := json.Marshal(msg.Payload)
+	if err != nil {
+		return extensions.BrokerMessage{}, err
+	}
+
+	// There is no headers here
+	headers := make(map[string][]byte, 0)
+
+	return extensions.BrokerMessage{
+		Headers: headers,
+		Payload: payload,
+	}, nil
+}
+
+// MessageUnsentMessagePayload is a schema from the AsyncAPI specification required in messages
+// Description: Envelope of the message_unsent event.
+type MessageUnsentMessagePayload struct {
+	// Description: A message its customer unsent.
+	Payload MessageUnsentPayloadSchema `json:"payload"`
+
+	// Description: When the server built the frame (UTC).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Description: Event name.
+	Type string `json:"type" validate:"eq=message_unsent"`
+}
+
+// MessageUnsentMessage is the message expected for 'MessageUnsentMessage' channel.
+// NOTE: Sent to every operator (the room's and every inbox) after a customer's LINE unsend is stored: the message keeps its seq, and its content is gone from every later read (history, join_room, search), which carry it with unsent true and an empty content. Drop the content shown for it.
+type MessageUnsentMessage struct {
+	// Payload will be inserted in the message payload
+	Payload MessageUnsentMessagePayload
+}
+
+func NewMessageUnsentMessage() MessageUnsentMessage {
+	var msg MessageUnsentMessage
+
+	return msg
+}
+
+// brokerMessageToMessageUnsentMessage will fill a new MessageUnsentMessage with data from generic broker message
+func brokerMessageToMessageUnsentMessage(bMsg extensions.BrokerMessage) (MessageUnsentMessage, error) {
+	var msg MessageUnsentMessage
+
+	// Unmarshal payload to expected message payload format
+	err := json.Unmarshal(bMsg.Payload, &msg.Payload)
+	if err != nil {
+		return msg, err
+	}
+
+	// TODO: run checks on msg type
+
+	return msg, nil
+}
+
+// toBrokerMessage will generate a generic broker message from MessageUnsentMessage data
+func (msg MessageUnsentMessage) toBrokerMessage() (extensions.BrokerMessage, error) {
 	// TODO: implement checks on message
 
 	// Marshal payload to JSON
@@ -2469,6 +2534,9 @@ type ChatMessageSchema struct {
 
 	// Description: The sending client's temp_id, when it gave one.
 	TempId *string `json:"temp_id,omitempty" validate:"omitempty,max=100"`
+
+	// Description: True when the customer unsent it (LINE unsend): its content is empty and its payload holds only its line_message_id. Absent otherwise.
+	Unsent *bool `json:"unsent,omitempty"`
 }
 
 // PayloadPropertyFromChatMessageSchema is a schema from the AsyncAPI specification required in messages
@@ -2659,6 +2727,19 @@ type MessageFailedPayloadSchema struct {
 
 	// Description: The temp_id the client gave when sending, if any.
 	TempId *string `json:"temp_id,omitempty" validate:"omitempty,max=100"`
+}
+
+// MessageUnsentPayloadSchema is a schema from the AsyncAPI specification required in messages
+// Description: A message its customer unsent.
+type MessageUnsentPayloadSchema struct {
+	// Description: A LINE user id, the key of a customer's conversation.
+	LineUserId LineUserIdSchema `json:"line_user_id"`
+
+	// Description: The unsent message.
+	MessageId int64 `json:"message_id"`
+
+	// Description: Its seq in the conversation, which it keeps.
+	Seq int64 `json:"seq" validate:"gte=1"`
 }
 
 // OperatorPresenceSchema is a schema from the AsyncAPI specification required in messages

@@ -36,3 +36,22 @@ func (s *Service) CloseByCustomer(ctx context.Context, lineUserID, reason string
 	}
 	return nil, fmt.Errorf("close session of %s: it keeps changing: %w", lineUserID, ErrConflict)
 }
+
+// Unsend marks a customer's message unsent (LINE unsend, by its LINE
+// message id) and tells every operator: its content is gone from every
+// later read, its seq stays. A message never stored (ErrNotFound), or
+// already unsent, is nothing to do.
+func (s *Service) Unsend(ctx context.Context, lineUserID, lineMessageID string) error {
+	m, changed, err := s.store.UnsendMessage(ctx, lineUserID, lineMessageID, s.now())
+	if errors.Is(err, ErrNotFound) {
+		s.log.DebugContext(ctx, "unsend: no such message", "line_user_id", lineUserID)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("unsend: %w", err)
+	}
+	if changed {
+		s.notify.MessageUnsent(ctx, m)
+	}
+	return nil
+}

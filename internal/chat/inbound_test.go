@@ -28,6 +28,7 @@ func (c *closings) SessionClosed(_ context.Context, s chat.Session) {
 }
 
 func (c *closings) SessionQueued(context.Context, chat.Session, chat.Customer, int, int) {}
+func (c *closings) MessageUnsent(context.Context, chat.Message)                          {}
 func (c *closings) SessionClaimed(context.Context, chat.Session)                         {}
 
 func TestCloseByCustomer(t *testing.T) {

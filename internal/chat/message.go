@@ -57,4 +57,7 @@ type Message struct {
 	// the audit log's message.send (never on the wire).
 	SentIP, SentUserAgent string
 	CreatedAt             time.Time
+	// UnsentAt is when the customer unsent it (LINE unsend): its content
+	// and payload are gone then, its seq stays.
+	UnsentAt *time.Time
 }

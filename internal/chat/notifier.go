@@ -23,6 +23,8 @@ type Notifier interface {
 	CSATReceived(ctx context.Context, s Session, score int)
 	// SLAAlert tells every operator of an SLA alert.
 	SLAAlert(ctx context.Context, a SLAAlert)
+	// MessageUnsent tells every operator that a customer unsent m.
+	MessageUnsent(ctx context.Context, m Message)
 }
 
 // Outbound delivers operator messages to the customer's channel (LINE).
@@ -46,6 +48,10 @@ type detached struct{ n Notifier }
 
 func (d detached) SessionQueued(ctx context.Context, s Session, c Customer, position, total int) {
 	d.n.SessionQueued(context.WithoutCancel(ctx), s, c, position, total)
+}
+
+func (d detached) MessageUnsent(ctx context.Context, m Message) {
+	d.n.MessageUnsent(context.WithoutCancel(ctx), m)
 }
 
 func (d detached) SessionClaimed(ctx context.Context, s Session) {

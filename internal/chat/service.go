@@ -477,6 +477,7 @@ func (s *Service) markRead(ctx context.Context, readerID int64, cust Customer) e
 type nopNotifier struct{}
 
 func (nopNotifier) SessionQueued(context.Context, Session, Customer, int, int)   {}
+func (nopNotifier) MessageUnsent(context.Context, Message)                       {}
 func (nopNotifier) SessionClaimed(context.Context, Session)                      {}
 func (nopNotifier) SessionClosed(context.Context, Session)                       {}
 func (nopNotifier) SessionTransferred(context.Context, Session, int64)           {}

@@ -104,6 +104,10 @@ type Sessions interface {
 	// DashboardData reads the sessions started or closed, the ratings and
 	// the messages' stamps since since.
 	DashboardData(ctx context.Context, since time.Time) (DashboardData, error)
+	// UnsendMessage clears a customer's message found by its LINE message
+	// id and marks it unsent; changed is false when it already was.
+	// ErrNotFound: no such message.
+	UnsendMessage(ctx context.Context, lineUserID, lineMessageID string, now time.Time) (m Message, changed bool, err error)
 	// ClaimedSince is the sessions claimed since since by an operator (0:
 	// by any).
 	ClaimedSince(ctx context.Context, operatorID int64, since time.Time) ([]Session, error)

@@ -36,6 +36,7 @@ func serverSamples() map[string]any {
 		Id: 1, Seq: 1, LineUserId: uid, SessionId: ptr(int64(2)), Direction: "OUTGOING", Content: "hi & <b>",
 		MessageType: "text", Payload: ptr(json.RawMessage(`{"line_message_id":"1"}`)), SenderRole: ptr("ADMIN"),
 		OperatorId: ptr(int64(3)), OperatorName: ptr("Somchai"), DeliveryStatus: ptr("pending"), TempId: ptr("t1"), CreatedAt: ts,
+		Unsent: ptr(true),
 	}
 	session := lc.SessionInfoSchema{Id: 2, Status: "ACTIVE", OperatorId: ptr(int64(3)), StartedAt: &ts, ClaimedAt: &ts, TransferCount: ptr(int64(0))}
 	return map[string]any{
@@ -63,8 +64,9 @@ func serverSamples() map[string]any {
 		lc.TypeOperatorJoined:  lc.NewOperatorJoinedEvent(lc.OperatorRoomPayloadSchema{AdminId: "1", RoomId: "conversation:" + uid, LineUserId: ptr(lc.LineUserIdSchema(uid))}, ts),
 		lc.TypeOperatorLeft:    lc.NewOperatorLeftEvent(lc.OperatorRoomPayloadSchema{AdminId: "1", RoomId: "conversation:" + uid}, ts),
 		lc.TypeSessionQueued: lc.NewSessionQueuedEvent(lc.SessionQueuedPayloadSchema{
-			LineUserId: uid, SessionId: 2, DisplayName: ptr("Nok"), StartedAt: ts, QueuePosition: 1, TotalWaiting: 1,
+			LineUserId: uid, SessionId: 2, DisplayName: ptr("Nok"), StartedAt: ts, QueuePosition: 1, TotalWaiting: 1, Repeat: ptr(true),
 		}, ts),
+		lc.TypeMessageUnsent:  lc.NewMessageUnsentEvent(lc.MessageUnsentPayloadSchema{LineUserId: uid, MessageId: 1, Seq: 1}, ts),
 		lc.TypeSessionClaimed: lc.NewSessionClaimedEvent(lc.SessionClaimedPayloadSchema{LineUserId: uid, SessionId: 2, Status: "ACTIVE", OperatorId: 3}, ts),
 		lc.TypeSessionClosed: lc.NewSessionClosedEvent(lc.SessionClosedPayloadSchema{
 			LineUserId: uid, SessionId: 2, ClosedBy: ptr("SYSTEM"), Reason: ptr("inactivity"),

@@ -98,6 +98,10 @@ func (s *server) messageContent(w http.ResponseWriter, r *http.Request) {
 		notFound("")
 		return
 	}
+	if m.UnsentAt != nil {
+		notFound(" (the customer unsent it)")
+		return
+	}
 	if variant == mediaurl.Preview && !previewTypes[m.MessageType] {
 		notFound(" preview (LINE previews images and videos only)")
 		return

@@ -160,7 +160,7 @@ func TestMediaRefusals(t *testing.T) {
 		e := newEnv(t, db, wire)
 		agent := e.token(t, e.operator(t, "agent", chat.RoleAgent))
 		c := storetest.Customer(t, db)
-		for _, id := range []string{"2001", "2002", "2003", "2004", "2005", "2006", "2007"} {
+		for _, id := range []string{"2001", "2002", "2003", "2004", "2005", "2006", "2007", "2008"} {
 			fake.SetContent(id, "image/png", []byte("png"))
 		}
 		img := e.customerMessage(t, c, chat.Incoming, "image", "[Image]", media("2001"))
@@ -186,6 +186,7 @@ func TestMediaRefusals(t *testing.T) {
 			"line id not a string": e.customerMessage(t, c, chat.Incoming, "audio", "[Audio]", map[string]any{"line_message_id": 2006}),
 			"external content": e.customerMessage(t, c, chat.Incoming, "image", "[Image]",
 				media("2007", "content_provider", "external", "original_content_url", "https://example.com/a.png")),
+			"unsent image": e.unsent(t, e.customerMessage(t, c, chat.Incoming, "image", "[Image]", media("2008"))),
 		}
 		for name, m := range notMedia {
 			t.Run(name, func(t *testing.T) {
@@ -199,6 +200,21 @@ func TestMediaRefusals(t *testing.T) {
 		// Other methods are not routes.
 		e.call(t, "POST", contentPath(img.ID), agent, nil).expectError(t, 405, "invalid_request")
 	})
+}
+
+// unsent has the customer unsend m (LINE unsend) and returns it.
+func (e *env) unsent(t *testing.T, m chat.Message) chat.Message {
+	t.Helper()
+	var p struct {
+		ID string `json:"line_message_id"`
+	}
+	if err := json.Unmarshal(m.Payload, &p); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.Unsend(context.Background(), m.LineUserID, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 func TestMediaLineFailures(t *testing.T) {

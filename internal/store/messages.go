@@ -32,6 +32,7 @@ type messageRow struct {
 	RetryKey       *string         `bun:"retry_key"`
 	TempID         string          `bun:"temp_id"`
 	CreatedAt      time.Time       `bun:"created_at"`
+	UnsentAt       *time.Time      `bun:"unsent_at"`
 }
 
 func (r messageRow) message() chat.Message {
@@ -52,6 +53,7 @@ func (r messageRow) message() chat.Message {
 		RetryKey:       deref(r.RetryKey),
 		TempID:         r.TempID,
 		CreatedAt:      r.CreatedAt.UTC(),
+		UnsentAt:       utcPtr(r.UnsentAt),
 	}
 }
 

@@ -49,6 +49,9 @@ type Chat interface {
 	// QueueETA estimates a queued customer's wait in minutes (false: unknown).
 	QueueETA(ctx context.Context, position, total int) (minutes int, known bool, err error)
 	CloseByCustomer(ctx context.Context, lineUserID, reason string) (*chat.Session, error)
+	// Unsend marks a customer's message unsent, by its LINE message id
+	// (one never stored is nothing to do).
+	Unsend(ctx context.Context, lineUserID, lineMessageID string) error
 	// RateSession records a rating once per closed session of that customer
 	// and announces it: ErrConflict (already rated), ErrNotFound (not that
 	// customer's session), ErrSessionState (still open), ErrInvalid (score).

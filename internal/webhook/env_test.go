@@ -252,6 +252,7 @@ type notes struct {
 	csat        []csatNote
 	queuedTotal int
 	afterClose  int // AfterClose calls (sweep_test.go)
+	unsent      []chat.Message
 }
 
 type csatNote struct {
@@ -286,6 +287,12 @@ func (n *notes) CSATReceived(_ context.Context, s chat.Session, score int) {
 }
 
 func (n *notes) SLAAlert(context.Context, chat.SLAAlert) {}
+
+func (n *notes) MessageUnsent(_ context.Context, m chat.Message) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.unsent = append(n.unsent, m)
+}
 
 func (n *notes) counts() (queued, closed, messages int) {
 	n.mu.Lock()

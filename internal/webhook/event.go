@@ -27,6 +27,9 @@ type event struct {
 	Postback *struct {
 		Data string `json:"data"`
 	} `json:"postback"`
+	Unsend *struct {
+		MessageID string `json:"messageId"`
+	} `json:"unsend"`
 }
 
 type source struct {

@@ -64,6 +64,11 @@ func (p *processor) handle(ctx context.Context, ev store.InboxEvent) error {
 		return p.message(ctx, e, userID)
 	case "postback":
 		return p.postback(ctx, e, userID)
+	case "unsend":
+		if err := p.chat.Unsend(ctx, userID, e.Unsend.MessageID); err != nil {
+			return fmt.Errorf("unsend: %w", err)
+		}
+		return nil
 	}
 	p.log.DebugContext(ctx, "inbox: event type not handled", "webhook_event_id", ev.WebhookEventID, "event_type", e.Type)
 	return nil

@@ -103,6 +103,10 @@ func check(raw json.RawMessage, now time.Time) (event, error) {
 			return e, reject("a message event without a message")
 		}
 		return e, checkMessage(e.Message)
+	case "unsend":
+		if e.Unsend == nil || !messageIDRE.MatchString(e.Unsend.MessageID) {
+			return e, reject("an unsend event without a LINE message id")
+		}
 	case "postback":
 		if e.Postback == nil {
 			return e, reject("a postback event without a postback")

@@ -52,6 +52,10 @@ func (c *Converter) Message(m chat.Message, tempID string) lc.ChatMessageSchema 
 	if tempID != "" {
 		v.TempId = &tempID
 	}
+	if m.UnsentAt != nil {
+		t := true
+		v.Unsent = &t
+	}
 	return v
 }
 

@@ -160,3 +160,11 @@ func (h *Hub) SLAAlert(ctx context.Context, a chat.SLAAlert) {
 		LineUserId: lc.LineUserIdSchema(a.LineUserID), SessionId: a.SessionID, Severity: a.Severity, Message: a.Message(),
 	}, h.deps.Clock.Now()))
 }
+
+// MessageUnsent tells every operator (the room's, and every inbox) that a
+// customer unsent a message.
+func (h *Hub) MessageUnsent(ctx context.Context, m chat.Message) {
+	h.publish(ctx, bus.Audience{Kind: bus.All}, lc.NewMessageUnsentEvent(lc.MessageUnsentPayloadSchema{
+		LineUserId: lc.LineUserIdSchema(m.LineUserID), MessageId: m.ID, Seq: m.Seq,
+	}, h.deps.Clock.Now()))
+}
