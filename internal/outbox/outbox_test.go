@@ -459,9 +459,11 @@ func TestLostAnswerThenConflictIsOneDelivery(t *testing.T) {
 		e.expect(t, m.ID, chat.DeliveryPending)
 		e.advance(t, time.Second)
 		e.expect(t, m.ID, chat.DeliverySent)
-		pushes := e.line.Requests(linefake.Push)
-		if len(pushes) != 2 || pushes[1].Status != http.StatusConflict {
-			t.Fatalf("pushes = %+v", pushes)
+		// The lost push is answered (and counted delivered) only once the
+		// fake sees the client gone, which may come after the retry's 409.
+		pushes, err := e.line.WaitFor(linefake.Push, 2, 10*time.Second)
+		if err != nil || len(pushes) != 2 || pushes[1].Status != http.StatusConflict {
+			t.Fatalf("pushes = %+v, %v", pushes, err)
 		}
 		sameKey(t, pushes)
 		if n := len(e.line.Deliveries()); n != 1 {
