@@ -20,7 +20,7 @@ const (
 	AuditClaim            = "session.claim"
 	AuditClose            = "session.close"
 	AuditTransfer         = "session.transfer"
-	AuditSend             = "message.send" // written with the message (AppendGuard.Audit)
+	AuditSend             = "message.send" // the message is the row (store.AuditLog)
 	AuditLogin            = "auth.login"
 	AuditLoginFailed      = "auth.login_failed"   // aggregated per source and minute
 	AuditTokenRejected    = "auth.token_rejected" // aggregated per source and minute

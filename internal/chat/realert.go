@@ -6,8 +6,9 @@ import (
 	"time"
 )
 
-// realertBatch bounds the sessions one repeat round reads.
-const realertBatch = 500
+// realertBatch is the sessions a repeat round reads at a time (it reads
+// them all).
+var realertBatch = 500
 
 // RealertUnclaimed repeats session_queued to every operator for each
 // session still waiting unclaimed every interval: the n-th repeat once n
@@ -18,10 +19,24 @@ const realertBatch = 500
 // how many this call sent.
 func (s *Service) RealertUnclaimed(ctx context.Context, interval time.Duration) (int, error) {
 	now := s.now()
-	sessions, err := s.store.UnclaimedSessions(ctx, now.Add(-interval), realertBatch)
-	if err != nil {
-		return 0, fmt.Errorf("unclaimed realert: %w", err)
+	sent := 0
+	var after *Session
+	for {
+		sessions, err := s.store.UnclaimedSessions(ctx, now.Add(-interval), after, realertBatch)
+		if err != nil {
+			return sent, fmt.Errorf("unclaimed realert: %w", err)
+		}
+		n, err := s.realert(ctx, sessions, now, interval)
+		sent += n
+		if err != nil || len(sessions) < realertBatch {
+			return sent, err
+		}
+		after = &sessions[len(sessions)-1]
 	}
+}
+
+// realert sends the repeats due now of a page of unclaimed sessions.
+func (s *Service) realert(ctx context.Context, sessions []Session, now time.Time, interval time.Duration) (int, error) {
 	sent := 0
 	for _, sess := range sessions {
 		n := int(now.Sub(sess.StartedAt) / interval)

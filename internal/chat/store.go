@@ -71,8 +71,9 @@ type Sessions interface {
 	// from and still stale before cutoff. Zero rows: ErrConflict.
 	CloseStale(ctx context.Context, sessionID int64, from Status, cutoff time.Time, by ClosedBy, now time.Time) (Session, error)
 	// UnclaimedSessions is up to limit WAITING sessions started at or
-	// before startedBy, oldest first.
-	UnclaimedSessions(ctx context.Context, startedBy time.Time, limit int) ([]Session, error)
+	// before startedBy, oldest first, after the session after (nil: from
+	// the first).
+	UnclaimedSessions(ctx context.Context, startedBy time.Time, after *Session, limit int) ([]Session, error)
 	// MarkQueueAlert raises a WAITING session's QueueAlerts to n if below,
 	// and reports whether this call did.
 	MarkQueueAlert(ctx context.Context, sessionID int64, n int) (bool, error)

@@ -9,13 +9,17 @@ import (
 )
 
 // UnclaimedSessions is up to limit WAITING sessions started at or before
-// startedBy, oldest first.
-func (db *DB) UnclaimedSessions(ctx context.Context, startedBy time.Time, limit int) ([]chat.Session, error) {
+// startedBy, oldest first, after the session after (nil: from the first).
+func (db *DB) UnclaimedSessions(ctx context.Context, startedBy time.Time, after *chat.Session, limit int) ([]chat.Session, error) {
 	var rows []sessionRow
-	err := db.read.NewSelect().Model(&rows).
+	q := db.read.NewSelect().Model(&rows).
 		Where("status = ?", string(chat.StatusWaiting)).
-		Where("started_at <= ?", dbTime(startedBy)).
-		OrderExpr("started_at ASC, id ASC").
+		Where("started_at <= ?", dbTime(startedBy))
+	if after != nil {
+		at := dbTime(after.StartedAt)
+		q = q.Where("(started_at > ? OR (started_at = ? AND id > ?))", at, at, after.ID)
+	}
+	err := q.OrderExpr("started_at ASC, id ASC").
 		Limit(int64(limit)).
 		Scan(ctx)
 	if err != nil {

@@ -28,9 +28,12 @@ func TestQueueAlerts(t *testing.T) {
 		claimed := open(30 * time.Second)
 		mustClaim(t, db, claimed.ID, alice.ID, at(2*time.Minute))
 
-		got, err := db.UnclaimedSessions(ctx, at(time.Minute), 10)
+		got, err := db.UnclaimedSessions(ctx, at(time.Minute), nil, 10)
 		if err != nil || len(got) != 2 || got[0].ID != old.ID || got[1].ID != newer.ID {
 			t.Fatalf("unclaimed by 1 min: %+v, %v; want %d then %d (not %d, claimed, nor %d, later)", got, err, old.ID, newer.ID, claimed.ID, fresh.ID)
+		}
+		if page, err := db.UnclaimedSessions(ctx, at(time.Minute), &got[0], 10); err != nil || len(page) != 1 || page[0].ID != newer.ID {
+			t.Fatalf("unclaimed after %d: %+v, %v; want %d", old.ID, page, err, newer.ID)
 		}
 		mark := func(s chat.Session, n int, want bool) {
 			t.Helper()

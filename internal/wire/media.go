@@ -21,8 +21,8 @@ var previewTypes = map[string]bool{"image": true, "video": true}
 // that provider's URLs as LINE gave them. Every stored key is kept.
 func (c *Converter) payload(m chat.Message) json.RawMessage {
 	raw := json.RawMessage(m.Payload)
-	if m.Direction != chat.Incoming || !mediaTypes[m.MessageType] {
-		return raw
+	if m.Direction != chat.Incoming || !mediaTypes[m.MessageType] || m.UnsentAt != nil {
+		return raw // an unsent message's is its LINE id alone: no content to link
 	}
 	// The keys the webhook stores (internal/webhook/content.go).
 	var fields map[string]json.RawMessage

@@ -57,6 +57,13 @@ func TestMediaPayloads(t *testing.T) {
 		t.Errorf("image payload %v: the stored keys must stay, and no size is known", img)
 	}
 
+	gone := incoming(6, "image", `{"line_message_id":"106"}`)
+	at := clk.Now()
+	gone.UnsentAt = &at
+	if p := payload(t, c, gone); p["url"] != nil || p["preview_url"] != nil || p["line_message_id"] != "106" {
+		t.Errorf("an unsent image's payload %v: want no URLs", p)
+	}
+
 	video := payload(t, c, incoming(2, "video", `{"line_message_id":"102","content_provider":"line","duration_ms":9000}`))
 	signed(t, video["url"], 2, mediaurl.Full)
 	signed(t, video["preview_url"], 2, mediaurl.Preview)

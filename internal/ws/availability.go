@@ -57,8 +57,11 @@ func (h *Hub) availabilityLoop() {
 // next record moves its end; and the windows that ended since the last
 // record, with their ends. A window's end is late by up to a tick while
 // its operator is online.
-func (h *Hub) RecordAvailability() {
-	if h.deps.Availability == nil {
+func (h *Hub) RecordAvailability() { h.recordAvailability(context.Background()) }
+
+// recordAvailability is RecordAvailability within ctx (and 10 s).
+func (h *Hub) recordAvailability(ctx context.Context) {
+	if h.deps.Availability == nil || ctx.Err() != nil {
 		return
 	}
 	now := h.deps.Clock.Now()
@@ -69,7 +72,7 @@ func (h *Hub) RecordAvailability() {
 		windows = append(windows, chat.Window{OperatorID: op, From: at, To: now})
 	}
 	h.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := h.deps.Availability.SeenOnline(ctx, h.opt.InstanceID, windows); err != nil {
 		h.log.Warn("availability not recorded", "err", err, "windows", len(windows))

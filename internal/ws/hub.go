@@ -233,7 +233,6 @@ func NewHub(opt Options, deps Deps) *Hub {
 // Close sends 1001 to every socket and waits until all have ended, or ctx
 // is done. http.Server.Shutdown does not wait for hijacked connections.
 func (h *Hub) Close(ctx context.Context) error {
-	h.RecordAvailability() // the windows of the operators still here end now
 	h.mu.Lock()
 	if !h.closing {
 		h.closing = true
@@ -243,6 +242,13 @@ func (h *Hub) Close(ctx context.Context) error {
 		c.closeWith(websocket.CloseGoingAway, "server shutting down")
 	}
 	h.mu.Unlock()
+	// The KPI lease first, whatever follows: another instance takes it at
+	// its next renewal.
+	h.stopKPIs()
+	defer h.pres.stop()
+	// Last, however Close ends: the windows of the sockets closed above
+	// end when they did, those still open now.
+	defer h.recordAvailability(ctx)
 	for _, loop := range []struct {
 		done <-chan struct{}
 		what string
@@ -253,8 +259,6 @@ func (h *Hub) Close(ctx context.Context) error {
 			return fmt.Errorf("ws: %s still running at shutdown: %w", loop.what, ctx.Err())
 		}
 	}
-	h.stopKPIs()
-	h.pres.stop()
 	done := make(chan struct{})
 	go func() { h.wg.Wait(); close(done) }()
 	select {
