@@ -74,10 +74,14 @@ type AuditQuery struct {
 }
 
 // AuditCursor is where a page of the audit log ends, in each of its two
-// sources: the rows of audit_log (Log) and the operators' messages, each
-// the row of its send (Send); the next page lists what is below both ids
-// (0: nothing read there yet).
-type AuditCursor struct{ Log, Send int64 }
+// sources: the rows of audit_log, by time then id (LogAt, Log), and the
+// operators' messages, each the row of its send, by id (Send); the next
+// page lists what is below both (0: nothing read there yet).
+type AuditCursor struct {
+	Log   int64
+	LogAt time.Time
+	Send  int64
+}
 
 // After is the cursor of the page after items, which c selected.
 func (c AuditCursor) After(items []AuditEntry) AuditCursor {
@@ -85,7 +89,7 @@ func (c AuditCursor) After(items []AuditEntry) AuditCursor {
 		if it.FromMessage {
 			c.Send = it.ID
 		} else {
-			c.Log = it.ID
+			c.Log, c.LogAt = it.ID, it.At
 		}
 	}
 	return c

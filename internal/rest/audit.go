@@ -119,24 +119,35 @@ func (s *server) auditLog(w http.ResponseWriter, r *http.Request) {
 	body := map[string]any{"items": items}
 	if len(items) == aq.Limit {
 		next := aq.Cursor.After(items)
-		body["next_cursor"] = strconv.FormatInt(next.Log, 10) + "." + strconv.FormatInt(next.Send, 10)
+		at := int64(0)
+		if next.Log > 0 {
+			at = next.LogAt.UnixMicro()
+		}
+		body["next_cursor"] = strconv.FormatInt(next.Log, 10) + "." + strconv.FormatInt(at, 10) + "." + strconv.FormatInt(next.Send, 10)
 	}
 	writeJSON(w, http.StatusOK, body)
 }
 
-// parseAuditCursor reads a next_cursor: "<log id>.<send id>", each a
-// non-negative integer.
+// parseAuditCursor reads a next_cursor: "<log id>.<log time, µs since the
+// epoch>.<send id>", each a non-negative integer.
 func parseAuditCursor(v string) (chat.AuditCursor, bool) {
-	a, b, ok := strings.Cut(v, ".")
-	if !ok || len(v) > 41 {
+	parts := strings.Split(v, ".")
+	if len(parts) != 3 || len(v) > 60 {
 		return chat.AuditCursor{}, false
 	}
-	log, err1 := strconv.ParseInt(a, 10, 64)
-	send, err2 := strconv.ParseInt(b, 10, 64)
-	if err1 != nil || err2 != nil || log < 0 || send < 0 || strings.HasPrefix(a, "+") || strings.HasPrefix(b, "+") {
-		return chat.AuditCursor{}, false
+	var n [3]int64
+	for i, p := range parts {
+		x, err := strconv.ParseInt(p, 10, 64)
+		if err != nil || x < 0 || strings.HasPrefix(p, "+") {
+			return chat.AuditCursor{}, false
+		}
+		n[i] = x
 	}
-	return chat.AuditCursor{Log: log, Send: send}, true
+	c := chat.AuditCursor{Log: n[0], Send: n[2]}
+	if c.Log > 0 {
+		c.LogAt = time.UnixMicro(n[1]).UTC()
+	}
+	return c, true
 }
 
 // tokenRejected audits a refused bearer token (never the token).

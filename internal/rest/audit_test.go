@@ -126,7 +126,7 @@ func TestAuditThroughREST(t *testing.T) {
 		if strings.Join(paged, " ") != strings.Join(got, " ") {
 			t.Fatalf("paged: %v, want %v", paged, got)
 		}
-		for _, bad := range []string{"abc", "1", "-1.2", "1.x", "+1.2"} {
+		for _, bad := range []string{"abc", "1", "1.2", "-1.2.3", "1.x.3", "+1.2.3", "1.2.3.4"} {
 			if r := e.call(t, "GET", "/api/v1/admin/audit?cursor="+bad, tok, nil); r.Status != http.StatusBadRequest || !contains(r.Body, "cursor") {
 				t.Fatalf("cursor %q: %d %s, want 400 naming cursor", bad, r.Status, r.Body)
 			}

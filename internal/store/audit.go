@@ -70,8 +70,9 @@ func (db *DB) AuditCount(ctx context.Context, e chat.AuditEntry, n int) error {
 // rows of audit_log, and the operators' messages, each the row of its
 // send (message.send: the message is the resource; where it was sent
 // from is kept on it). Each source is read newest first below its
-// cursor, and the two are merged by time, taking from the front of each,
-// so that pages never skip nor repeat a row.
+// cursor (audit_log by time then id: an erasure's copies of sends get new
+// ids but keep their times), and the two are merged by time, taking from
+// the front of each, so that pages never skip nor repeat a row.
 func (db *DB) AuditLog(ctx context.Context, q chat.AuditQuery) ([]chat.AuditEntry, error) {
 	limit := q.Limit
 	switch {
@@ -105,9 +106,10 @@ func (db *DB) AuditLog(ctx context.Context, q chat.AuditQuery) ([]chat.AuditEntr
 func (db *DB) auditRows(ctx context.Context, q chat.AuditQuery, limit int) ([]chat.AuditEntry, error) {
 	sel := db.read.NewSelect().Table("audit_log").
 		Column("id", "at", "actor_id", "actor", "action", "resource_type", "resource_id", "ip", "user_agent", "count", "details").
-		OrderExpr("id DESC").Limit(int64(limit))
+		OrderExpr("at DESC, id DESC").Limit(int64(limit))
 	if q.Cursor.Log > 0 {
-		sel = sel.Where("id < ?", q.Cursor.Log)
+		at := dbTime(q.Cursor.LogAt)
+		sel = sel.Where("(at < ? OR (at = ? AND id < ?))", at, at, q.Cursor.Log)
 	}
 	if q.ActorID != nil {
 		sel = sel.Where("actor_id = ?", *q.ActorID)

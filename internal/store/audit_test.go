@@ -187,5 +187,33 @@ func TestAuditLogSends(t *testing.T) {
 				t.Fatalf("a send kept by the erasure: %+v", e)
 			}
 		}
+		// The copies keep their sends' times: still newest first, under
+		// a row written after them.
+		record(chat.AuditEntry{At: t0.Add(6 * time.Minute), Actor: "cli", Action: chat.AuditCustomerErase, ResourceType: "customer"})
+		all, err = db.AuditLog(ctx, chat.AuditQuery{})
+		if err != nil || len(all) != 6 {
+			t.Fatalf("after the erasure: %+v, %v", all, err)
+		}
+		for i, want := range []string{chat.AuditCustomerErase, chat.AuditSend, chat.AuditSend, chat.AuditClose, chat.AuditSend, chat.AuditClaim} {
+			if all[i].Action != want || (i > 0 && all[i].At.After(all[i-1].At)) {
+				t.Fatalf("after the erasure, row %d: %+v; want %s, newest first (%s)", i, all[i], want, name(all))
+			}
+		}
+		paged = nil
+		cur = chat.AuditCursor{}
+		for range 10 {
+			page, err := db.AuditLog(ctx, chat.AuditQuery{Limit: 2, Cursor: cur})
+			if err != nil {
+				t.Fatal(err)
+			}
+			paged = append(paged, page...)
+			if len(page) < 2 {
+				break
+			}
+			cur = cur.After(page)
+		}
+		if len(paged) != 6 || name(paged) != name(all) {
+			t.Fatalf("after the erasure, pages of 2: %q, want %q", name(paged), name(all))
+		}
 	})
 }
