@@ -39,6 +39,9 @@ type Store interface {
 	// IncomingMessageByLineID finds a stored customer message by its LINE
 	// message id (ErrNotFound): a retried event must not store it twice.
 	IncomingMessageByLineID(ctx context.Context, lineUserID, lineMessageID string) (chat.Message, error)
+	// Unsent reports whether the customer unsent the message before it
+	// was stored: it is then never stored.
+	Unsent(ctx context.Context, lineUserID, lineMessageID string) (bool, error)
 	BusinessHours(ctx context.Context) (hours.Schedule, error)
 }
 

@@ -74,6 +74,15 @@ func (p *processor) handle(ctx context.Context, ev store.InboxEvent) error {
 	return nil
 }
 
+// unsent applies a customer's unsend again, for a message event that came
+// after it: the event's raw copy in the inbox is cut like the others.
+func (p *processor) unsent(ctx context.Context, userID, lineMessageID string) error {
+	if err := p.chat.Unsend(ctx, userID, lineMessageID); err != nil {
+		return fmt.Errorf("message: unsent: %w", err)
+	}
+	return nil
+}
+
 // follow creates the customer, or refreshes it after an unblock, with the
 // profile if LINE gives it.
 func (p *processor) follow(ctx context.Context, userID string) error {
@@ -157,12 +166,23 @@ func (p *processor) message(ctx context.Context, e event, userID string) error {
 		return fmt.Errorf("message: customer: %w", err)
 	}
 	if e.Message.ID != "" {
-		_, err := p.store.IncomingMessageByLineID(ctx, userID, e.Message.ID)
+		prev, err := p.store.IncomingMessageByLineID(ctx, userID, e.Message.ID)
+		if err == nil && prev.UnsentAt != nil {
+			return p.unsent(ctx, userID, e.Message.ID) // unsent since: this event's raw copy goes too
+		}
 		if err == nil {
 			return nil // stored by an earlier attempt, which also did the rest
 		}
 		if !errors.Is(err, chat.ErrNotFound) {
 			return fmt.Errorf("message: dedup: %w", err)
+		}
+		unsent, err := p.store.Unsent(ctx, userID, e.Message.ID)
+		if err != nil {
+			return fmt.Errorf("message: unsent: %w", err)
+		}
+		if unsent {
+			p.log.InfoContext(ctx, "inbox: skipped a message its customer unsent before it was stored", "webhook_event_id", e.WebhookEventID)
+			return p.unsent(ctx, userID, e.Message.ID)
 		}
 	}
 	if cust.ChatMode == chat.ModeBot && m.MessageType == "text" && p.wantsHuman(e.Message.Text) {

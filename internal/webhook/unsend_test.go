@@ -76,6 +76,24 @@ func TestUnsendClearsTheMessage(t *testing.T) {
 		if n != 1 {
 			t.Fatalf("%d unsent notes after the retries, want 1", n)
 		}
+		if n := e.count("line_webhook_events", "body LIKE ?", "%4111%"); n != 0 {
+			t.Fatalf("%d inbox events hold the unsent text after the message event came again", n)
+		}
+
+		// An unsend before its message is stored (the message event
+		// retried or quarantined, coming after it): the message is never
+		// stored, and its raw copy is cut.
+		late := e.text(u, "late secret 9753")
+		e.send(unsend(late["message"].(map[string]any)["id"].(string)))
+		e.drain()
+		e.send(late)
+		e.drain()
+		if got := e.messages(u); len(got) != 2 {
+			t.Fatalf("a message unsent before it was stored was stored: %+v", got)
+		}
+		if n := e.count("line_webhook_events", "body LIKE ?", "%9753%"); n != 0 {
+			t.Fatalf("%d inbox events hold the text of a message unsent before it was stored", n)
+		}
 		if total, pending := e.inbox(); pending != 0 || total == 0 {
 			t.Fatalf("inbox: %d events, %d pending", total, pending)
 		}
