@@ -190,7 +190,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	bg.Go(func() { svc.RunRealert(bgCtx, cfg.SLAInterval, cfg.UnclaimedRealert) })
 	defer func() { stopBG(); bg.Wait() }()
 	restAPI := rest.New(rest.Deps{
-		Store: db, Service: svc, Tokens: tokens, Sockets: hub, Clock: clk, Log: log, Canned: db, Hours: db, Privacy: db, Audit: auditor, ClientIP: clientIPs, Media: lineClient,
+		Store: db, Service: svc, Tokens: tokens, Sockets: hub, Clock: clk, Log: log, Canned: db, Tags: db, Hours: db, Privacy: db, Audit: auditor, ClientIP: clientIPs, Media: lineClient,
 		MediaURLs: mediaURLs, Wire: conv,
 		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL,
 		LoginMaxFailures: cfg.LoginMaxFailures, LoginWindow: cfg.LoginFailureReset, Logins: lim.logins,

@@ -47,6 +47,8 @@ const (
 	TypeAuthError = "auth_error"
 	// TypeAuthSuccess: The socket is authenticated. (server → client)
 	TypeAuthSuccess = "auth_success"
+	// TypeConversationTagged: A conversation's tags changed. (server → client)
+	TypeConversationTagged = "conversation_tagged"
 	// TypeConversationUpdate: A conversation's detail or inbox row. (server → client)
 	TypeConversationUpdate = "conversation_update"
 	// TypeCsatReceived: A customer rated a closed session. (server → client)
@@ -89,7 +91,7 @@ const (
 var ClientEvents = []string{TypeAuth, TypeClaimSession, TypeCloseSession, TypeJoinRoom, TypeLeaveRoom, TypePing, TypeSendMessage, TypeSetStatus, TypeSubscribeAnalytics, TypeTransferSession, TypeTypingStart, TypeTypingStop, TypeUnsubscribeAnalytics}
 
 // ServerEvents lists the wire types the server sends.
-var ServerEvents = []string{TypeAnalyticsUpdate, TypeAuthError, TypeAuthSuccess, TypeConversationUpdate, TypeCsatReceived, TypeError, TypeMessageAck, TypeMessageFailed, TypeMessageSent, TypeMessageUnsent, TypeNewMessage, TypeOperatorJoined, TypeOperatorLeft, TypePong, TypePresenceUpdate, TypeSessionClaimed, TypeSessionClosed, TypeSessionQueued, TypeSessionTransferred, TypeSlaAlert, TypeTypingIndicator}
+var ServerEvents = []string{TypeAnalyticsUpdate, TypeAuthError, TypeAuthSuccess, TypeConversationTagged, TypeConversationUpdate, TypeCsatReceived, TypeError, TypeMessageAck, TypeMessageFailed, TypeMessageSent, TypeMessageUnsent, TypeNewMessage, TypeOperatorJoined, TypeOperatorLeft, TypePong, TypePresenceUpdate, TypeSessionClaimed, TypeSessionClosed, TypeSessionQueued, TypeSessionTransferred, TypeSlaAlert, TypeTypingIndicator}
 
 // IsClientEvent reports whether t is a client → server wire type.
 func IsClientEvent(t string) bool {
@@ -103,7 +105,7 @@ func IsClientEvent(t string) bool {
 // IsServerEvent reports whether t is a server → client wire type.
 func IsServerEvent(t string) bool {
 	switch t {
-	case TypeAnalyticsUpdate, TypeAuthError, TypeAuthSuccess, TypeConversationUpdate, TypeCsatReceived, TypeError, TypeMessageAck, TypeMessageFailed, TypeMessageSent, TypeMessageUnsent, TypeNewMessage, TypeOperatorJoined, TypeOperatorLeft, TypePong, TypePresenceUpdate, TypeSessionClaimed, TypeSessionClosed, TypeSessionQueued, TypeSessionTransferred, TypeSlaAlert, TypeTypingIndicator:
+	case TypeAnalyticsUpdate, TypeAuthError, TypeAuthSuccess, TypeConversationTagged, TypeConversationUpdate, TypeCsatReceived, TypeError, TypeMessageAck, TypeMessageFailed, TypeMessageSent, TypeMessageUnsent, TypeNewMessage, TypeOperatorJoined, TypeOperatorLeft, TypePong, TypePresenceUpdate, TypeSessionClaimed, TypeSessionClosed, TypeSessionQueued, TypeSessionTransferred, TypeSlaAlert, TypeTypingIndicator:
 		return true
 	}
 	return false
@@ -400,6 +402,11 @@ func NewAuthErrorEvent(p AuthErrorPayloadSchema, ts time.Time) AuthErrorMessageP
 // NewAuthSuccessEvent builds a "auth_success" frame: The socket is authenticated.
 func NewAuthSuccessEvent(p AuthSuccessPayloadSchema, ts time.Time) AuthSuccessMessagePayload {
 	return AuthSuccessMessagePayload{Type: TypeAuthSuccess, Payload: p, Timestamp: ts.UTC()}
+}
+
+// NewConversationTaggedEvent builds a "conversation_tagged" frame: A conversation's tags changed.
+func NewConversationTaggedEvent(p ConversationTaggedPayloadSchema, ts time.Time) ConversationTaggedMessagePayload {
+	return ConversationTaggedMessagePayload{Type: TypeConversationTagged, Payload: p, Timestamp: ts.UTC()}
 }
 
 // NewConversationUpdateEvent builds a "conversation_update" frame: A conversation's detail or inbox row.

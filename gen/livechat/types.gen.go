@@ -99,6 +99,11 @@ func (e *Error) Error() string {
 // If you encounter this message, feel free to open an issue on this subject
 // to let know that you need this functionnality.
 
+// Message 'ConversationTaggedMessageFromLiveChatChannel' reference another one at '#/components/messages/conversationTagged'.
+// This should be fixed in a future version to allow message override.
+// If you encounter this message, feel free to open an issue on this subject
+// to let know that you need this functionnality.
+
 // Message 'ConversationUpdateMessageFromLiveChatChannel' reference another one at '#/components/messages/conversationUpdate'.
 // This should be fixed in a future version to allow message override.
 // If you encounter this message, feel free to open an issue on this subject
@@ -601,6 +606,66 @@ func brokerMessageToCloseSessionMessage(bMsg extensions.BrokerMessage) (CloseSes
 
 // toBrokerMessage will generate a generic broker message from CloseSessionMessage data
 func (msg CloseSessionMessage) toBrokerMessage() (extensions.BrokerMessage, error) {
+	// TODO: implement checks on message
+
+	// Marshal payload to JSON
+	payload, err := json.Marshal(msg.Payload)
+	if err != nil {
+		return extensions.BrokerMessage{}, err
+	}
+
+	// There is no headers here
+	headers := make(map[string][]byte, 0)
+
+	return extensions.BrokerMessage{
+		Headers: headers,
+		Payload: payload,
+	}, nil
+}
+
+// ConversationTaggedMessagePayload is a schema from the AsyncAPI specification required in messages
+// Description: Envelope of the conversation_tagged event.
+type ConversationTaggedMessagePayload struct {
+	// Description: A conversation's tags, all of them.
+	Payload ConversationTaggedPayloadSchema `json:"payload"`
+
+	// Description: When the server built the frame (UTC).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Description: Event name.
+	Type string `json:"type" validate:"eq=conversation_tagged"`
+}
+
+// ConversationTaggedMessage is the message expected for 'ConversationTaggedMessage' channel.
+// NOTE: Sent to every operator after an operator set a conversation's tags (PUT /api/v1/admin/live-chat/conversations/{line_user_id}/tags): the conversation's whole tag list, by name, which replaces the one the inbox shows (the list rows of GET …/conversations carry tags too).
+type ConversationTaggedMessage struct {
+	// Payload will be inserted in the message payload
+	Payload ConversationTaggedMessagePayload
+}
+
+func NewConversationTaggedMessage() ConversationTaggedMessage {
+	var msg ConversationTaggedMessage
+
+	return msg
+}
+
+// brokerMessageToConversationTaggedMessage will fill a new ConversationTaggedMessage with data from generic broker message
+func brokerMessageToConversationTaggedMessage(bMsg extensions.BrokerMessage) (ConversationTaggedMessage, error) {
+	var msg ConversationTaggedMessage
+
+	// Unmarshal payload to expected message payload format
+	err := json.Unmarshal(bMsg.Payload, &msg.Payload)
+	if err != nil {
+		return msg, err
+	}
+
+	// TODO: run checks on msg type
+
+	return msg, nil
+}
+
+// toBrokerMessage will generate a generic broker message from ConversationTaggedMessage data
+func (msg ConversationTaggedMessage) toBrokerMessage() (extensions.BrokerMessage, error) {
 	// TODO: implement checks on message
 
 	// Marshal payload to JSON
@@ -2557,6 +2622,16 @@ type ChatMessageSchema struct {
 // `preview_image_url`.
 type PayloadPropertyFromChatMessageSchema struct{}
 
+// ConversationTaggedPayloadSchema is a schema from the AsyncAPI specification required in messages
+// Description: A conversation's tags, all of them.
+type ConversationTaggedPayloadSchema struct {
+	// Description: A LINE user id, the key of a customer's conversation.
+	LineUserId LineUserIdSchema `json:"line_user_id"`
+
+	// Description: The conversation's tags by name (empty when it has none).
+	Tags []TagSchema `json:"tags" validate:"required"`
+}
+
 // ConversationUpdatePayloadSchema is a schema from the AsyncAPI specification required in messages
 // Description: A conversation, in its join or list variant.
 type ConversationUpdatePayloadSchema struct {
@@ -2950,6 +3025,19 @@ type SlaAlertPayloadSchema struct {
 
 	// Description: The interval when the alert was raised (or as it ended), to 0.1 s.
 	ValueSeconds float64 `json:"value_seconds"`
+}
+
+// TagSchema is a schema from the AsyncAPI specification required in messages
+// Description: A label admins define and operators put on conversations.
+type TagSchema struct {
+	// Description: #rrggbb, or empty for the dashboard's default.
+	Color string `json:"color"`
+
+	// Description: The tag.
+	Id int64 `json:"id"`
+
+	// Description: Its name, unique whatever its case.
+	Name string `json:"name" validate:"min=1,max=50"`
 }
 
 // TransferSessionPayloadSchema is a schema from the AsyncAPI specification required in messages

@@ -29,6 +29,7 @@ func (c *closings) SessionClosed(_ context.Context, s chat.Session) {
 
 func (c *closings) SessionQueued(context.Context, chat.Session, chat.Customer, int, int) {}
 func (c *closings) MessageUnsent(context.Context, chat.Message)                          {}
+func (c *closings) ConversationTagged(context.Context, string, []chat.Tag)               {}
 func (c *closings) SessionClaimed(context.Context, chat.Session)                         {}
 
 func TestCloseByCustomer(t *testing.T) {

@@ -25,6 +25,8 @@ type Notifier interface {
 	SLAAlert(ctx context.Context, a SLAAlert)
 	// MessageUnsent tells every operator that a customer unsent m.
 	MessageUnsent(ctx context.Context, m Message)
+	// ConversationTagged tells every operator a conversation's tags.
+	ConversationTagged(ctx context.Context, lineUserID string, tags []Tag)
 }
 
 // Outbound delivers operator messages to the customer's channel (LINE).
@@ -48,6 +50,10 @@ type detached struct{ n Notifier }
 
 func (d detached) SessionQueued(ctx context.Context, s Session, c Customer, position, total int) {
 	d.n.SessionQueued(context.WithoutCancel(ctx), s, c, position, total)
+}
+
+func (d detached) ConversationTagged(ctx context.Context, lineUserID string, tags []Tag) {
+	d.n.ConversationTagged(context.WithoutCancel(ctx), lineUserID, tags)
 }
 
 func (d detached) MessageUnsent(ctx context.Context, m Message) {

@@ -34,6 +34,7 @@ type claims struct {
 
 func (c *claims) SessionQueued(context.Context, chat.Session, chat.Customer, int, int) {}
 func (c *claims) MessageUnsent(context.Context, chat.Message)                          {}
+func (c *claims) ConversationTagged(context.Context, string, []chat.Tag)               {}
 func (c *claims) SessionClaimed(ctx context.Context, _ chat.Session) {
 	c.live = append(c.live, ctx.Err() == nil)
 }

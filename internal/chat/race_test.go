@@ -52,6 +52,7 @@ type announcements struct {
 
 func (a *announcements) SessionQueued(context.Context, chat.Session, chat.Customer, int, int) {}
 func (a *announcements) MessageUnsent(context.Context, chat.Message)                          {}
+func (a *announcements) ConversationTagged(context.Context, string, []chat.Tag)               {}
 func (a *announcements) SessionClaimed(context.Context, chat.Session)                         {}
 func (a *announcements) SessionTransferred(context.Context, chat.Session, int64)              {}
 func (a *announcements) MessageFailed(context.Context, chat.Message, string, string, bool)    {}

@@ -478,6 +478,7 @@ type nopNotifier struct{}
 
 func (nopNotifier) SessionQueued(context.Context, Session, Customer, int, int)   {}
 func (nopNotifier) MessageUnsent(context.Context, Message)                       {}
+func (nopNotifier) ConversationTagged(context.Context, string, []Tag)            {}
 func (nopNotifier) SessionClaimed(context.Context, Session)                      {}
 func (nopNotifier) SessionClosed(context.Context, Session)                       {}
 func (nopNotifier) SessionTransferred(context.Context, Session, int64)           {}

@@ -109,6 +109,12 @@ type Sessions interface {
 	// id and marks it unsent; changed is false when it already was.
 	// ErrNotFound: no such message.
 	UnsendMessage(ctx context.Context, lineUserID, lineMessageID string, now time.Time) (m Message, changed bool, err error)
+	// SetConversationTags replaces a customer's tags with tagIDs and
+	// returns them by name: ErrNotFound for an unknown customer,
+	// ErrInvalid (tag_ids) for an unknown tag.
+	SetConversationTags(ctx context.Context, lineUserID string, tagIDs []int64, by int64, now time.Time) ([]Tag, error)
+	// ConversationTags is the tags of each customer of lineUserIDs.
+	ConversationTags(ctx context.Context, lineUserIDs []string) (map[string][]Tag, error)
 	// ClaimedSince is the sessions claimed since since by an operator (0:
 	// by any).
 	ClaimedSince(ctx context.Context, operatorID int64, since time.Time) ([]Session, error)
@@ -139,6 +145,7 @@ type ConversationFilter struct {
 	OperatorID int64
 	Cursor     string
 	Limit      int
+	Tag        string // a tag's name (any case): only the conversations with it
 }
 
 // ConversationPage is one inbox page; NextCursor is empty on the last page.
@@ -153,6 +160,7 @@ type Conversation struct {
 	Session     *Session // the open session, or the latest one for CLOSED
 	LastMessage *Message
 	Unread      int
+	Tags        []Tag // by name
 }
 
 // AppendGuard is what an operator's message requires of the conversation at

@@ -66,7 +66,9 @@ func serverSamples() map[string]any {
 		lc.TypeSessionQueued: lc.NewSessionQueuedEvent(lc.SessionQueuedPayloadSchema{
 			LineUserId: uid, SessionId: 2, DisplayName: ptr("Nok"), StartedAt: ts, QueuePosition: 1, TotalWaiting: 1, Repeat: ptr(true),
 		}, ts),
-		lc.TypeMessageUnsent:  lc.NewMessageUnsentEvent(lc.MessageUnsentPayloadSchema{LineUserId: uid, MessageId: 1, Seq: 1}, ts),
+		lc.TypeMessageUnsent: lc.NewMessageUnsentEvent(lc.MessageUnsentPayloadSchema{LineUserId: uid, MessageId: 1, Seq: 1}, ts),
+		lc.TypeConversationTagged: lc.NewConversationTaggedEvent(lc.ConversationTaggedPayloadSchema{LineUserId: uid,
+			Tags: []lc.TagSchema{{Id: 1, Name: "vip", Color: "#e53935"}, {Id: 2, Name: "billing"}}}, ts),
 		lc.TypeSessionClaimed: lc.NewSessionClaimedEvent(lc.SessionClaimedPayloadSchema{LineUserId: uid, SessionId: 2, Status: "ACTIVE", OperatorId: 3}, ts),
 		lc.TypeSessionClosed: lc.NewSessionClosedEvent(lc.SessionClosedPayloadSchema{
 			LineUserId: uid, SessionId: 2, ClosedBy: ptr("SYSTEM"), Reason: ptr("inactivity"),

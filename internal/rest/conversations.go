@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"unicode/utf8"
 
 	"livechat/internal/chat"
 )
@@ -37,8 +38,13 @@ func (s *server) listConversations(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	tag := q.Get("tag")
+	if utf8.RuneCountInString(tag) > chat.MaxTagName || !chat.Storable(tag) {
+		writeError(w, invalid("tag", fmt.Sprintf("tag must be a tag's name, at most %d characters", chat.MaxTagName)))
+		return
+	}
 	page, err := s.Store.ListConversations(ctx, chat.ConversationFilter{
-		Status: status, OperatorID: actor(r).ID, Cursor: q.Get("cursor"), Limit: limit,
+		Status: status, OperatorID: actor(r).ID, Cursor: q.Get("cursor"), Limit: limit, Tag: tag,
 	})
 	if errors.Is(err, chat.ErrInvalid) {
 		// The status is checked above, so this is the opaque cursor.
@@ -80,5 +86,10 @@ func (s *server) conversation(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("conversation %s: %w", id, err))
 		return
 	}
-	writeJSON(w, http.StatusOK, detailView(s.Wire, h))
+	tags, err := s.Store.ConversationTags(r.Context(), []string{id})
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("conversation %s: %w", id, err))
+		return
+	}
+	writeJSON(w, http.StatusOK, detailView(s.Wire, h, tags[id]))
 }

@@ -45,6 +45,9 @@ type Deps struct {
 
 	// Canned stores canned responses; when nil their routes answer 404.
 	Canned CannedStore
+	// Tags stores the tag list; when nil its routes answer 404 (a
+	// conversation's tags are set through the service).
+	Tags chat.TagStore
 	// Hours stores the business hours; when nil their routes answer 404.
 	Hours HoursStore
 	// Privacy exports and erases customers; when nil their routes answer 404.
@@ -162,6 +165,16 @@ func New(d Deps) http.Handler {
 		mux.Handle("DELETE /api/v1/admin/customers/{line_user_id}", s.bearer(s.adminFor("erase a customer",
 			s.audited(chat.AuditCustomerErase, "customer", "line_user_id", s.eraseCustomer))))
 	}
+
+	if s.Tags != nil {
+		tagAdmin := func(pattern string, h http.HandlerFunc) {
+			mux.Handle(pattern, s.bearer(s.adminFor("manage tags", h)))
+		}
+		staff("GET "+lc+"tags", s.listTags)
+		tagAdmin("POST "+lc+"tags", s.audited(chat.AuditTagCreate, "tag", "", s.createTag))
+		tagAdmin("DELETE "+lc+"tags/{id}", s.audited(chat.AuditTagDelete, "tag", "id", s.deleteTag))
+	}
+	staff("PUT "+lc+"conversations/{line_user_id}/tags", s.setConversationTags)
 
 	if s.Canned != nil {
 		cannedAdmin := func(pattern string, h http.HandlerFunc) {

@@ -86,6 +86,7 @@ type conversationItem struct {
 	Session     *sessionJSON     `json:"session,omitempty"`
 	LastMessage *lastMessageJSON `json:"last_message,omitempty"`
 	UnreadCount int              `json:"unread_count"`
+	Tags        []chat.Tag       `json:"tags"`
 }
 
 type lastMessageJSON struct {
@@ -95,7 +96,10 @@ type lastMessageJSON struct {
 }
 
 func conversationView(c chat.Conversation) conversationItem {
-	v := conversationItem{customerJSON: customerView(c.Customer), Session: sessionPtr(c.Session), UnreadCount: c.Unread}
+	v := conversationItem{customerJSON: customerView(c.Customer), Session: sessionPtr(c.Session), UnreadCount: c.Unread, Tags: c.Tags}
+	if v.Tags == nil {
+		v.Tags = []chat.Tag{}
+	}
 	if m := c.LastMessage; m != nil {
 		v.LastMessage = &lastMessageJSON{Content: m.Content, CreatedAt: m.CreatedAt.UTC(), Seq: m.Seq}
 	}
@@ -107,10 +111,14 @@ type conversationDetail struct {
 	customerJSON
 	Session  *sessionJSON           `json:"session,omitempty"`
 	Messages []lc.ChatMessageSchema `json:"messages"`
+	Tags     []chat.Tag             `json:"tags"`
 }
 
-func detailView(w *wire.Converter, h chat.History) conversationDetail {
-	return conversationDetail{customerJSON: customerView(h.Customer), Session: sessionPtr(h.Session), Messages: w.Messages(h.Messages)}
+func detailView(w *wire.Converter, h chat.History, tags []chat.Tag) conversationDetail {
+	if tags == nil {
+		tags = []chat.Tag{}
+	}
+	return conversationDetail{customerJSON: customerView(h.Customer), Session: sessionPtr(h.Session), Messages: w.Messages(h.Messages), Tags: tags}
 }
 
 // searchItem is a search hit: the message and whose conversation it is in.

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -18,6 +19,19 @@ type conversationRow struct {
 	Session  sessionRow  `bun:"embed:s_"`
 	Message  messageRow  `bun:"embed:m_"`
 	Unread   int         `bun:"unread"`
+	Tags     string      `bun:"tags"` // a JSON array of the customer's tags, by name
+}
+
+// tagsColumn is the select expression of a conversation's tags (c is its
+// customer), as a JSON array by name, in the inbox's one query.
+func (db *DB) tagsColumn() string {
+	if db.dialect == Postgres {
+		return `(SELECT coalesce(json_agg(json_build_object('id', t.id, 'name', t.name, 'color', t.color) ORDER BY lower(t.name), t.id), '[]'::json)
+			FROM conversation_tags AS ct JOIN tags AS t ON t.id = ct.tag_id WHERE ct.line_user_id = c.line_user_id)::text`
+	}
+	return `(SELECT json_group_array(json_object('id', x.id, 'name', x.name, 'color', x.color)) FROM (
+			SELECT t.id, t.name, t.color FROM conversation_tags AS ct JOIN tags AS t ON t.id = ct.tag_id
+			WHERE ct.line_user_id = c.line_user_id ORDER BY lower(t.name), t.id) AS x)`
 }
 
 // ListConversations builds the inbox in one query. Each customer is joined
@@ -51,6 +65,11 @@ func (db *DB) ListConversations(ctx context.Context, f chat.ConversationFilter) 
 		where = append(where, "(coalesce(c.last_message_at, c.created_at) < ? OR (coalesce(c.last_message_at, c.created_at) = ? AND c.id < ?))")
 		args = append(args, at, at, id)
 	}
+	if f.Tag != "" {
+		where = append(where, `EXISTS (SELECT 1 FROM conversation_tags AS ct JOIN tags AS t ON t.id = ct.tag_id
+			WHERE ct.line_user_id = c.line_user_id AND lower(t.name) = lower(?))`)
+		args = append(args, f.Tag)
+	}
 	cond := ""
 	if len(where) > 0 {
 		cond = "WHERE " + strings.Join(where, " AND ")
@@ -64,7 +83,8 @@ func (db *DB) ListConversations(ctx context.Context, f chat.ConversationFilter) 
 			` + db.columns(messageRow{}, "m", "m_") + `,
 			(SELECT count(*) FROM messages u
 			 WHERE u.line_user_id = c.line_user_id AND u.direction = 'INCOMING'
-			   AND u.seq > coalesce(rm.last_read_seq, 0)) AS unread
+			   AND u.seq > coalesce(rm.last_read_seq, 0)) AS unread,
+			` + db.tagsColumn() + ` AS tags
 		FROM customers AS c
 		LEFT JOIN read_markers AS rm ON rm.operator_id = ? AND rm.line_user_id = c.line_user_id
 		LEFT JOIN chat_sessions AS s ON s.id = (
@@ -94,7 +114,12 @@ func (db *DB) ListConversations(ctx context.Context, f chat.ConversationFilter) 
 	}
 	page.Items = make([]chat.Conversation, len(rows))
 	for i, r := range rows {
-		c := chat.Conversation{Customer: r.Customer.customer(), Unread: r.Unread}
+		c := chat.Conversation{Customer: r.Customer.customer(), Unread: r.Unread, Tags: []chat.Tag{}}
+		if r.Tags != "" {
+			if err := json.Unmarshal([]byte(r.Tags), &c.Tags); err != nil {
+				return chat.ConversationPage{}, fmt.Errorf("store: list conversations: tags of %s: %w", c.Customer.LineUserID, err)
+			}
+		}
 		if r.Session.ID != 0 {
 			s := r.Session.session()
 			c.Session = &s
@@ -105,6 +130,7 @@ func (db *DB) ListConversations(ctx context.Context, f chat.ConversationFilter) 
 		}
 		page.Items[i] = c
 	}
+
 	return page, nil
 }
 

@@ -110,6 +110,7 @@ func (db *DB) EraseCustomer(ctx context.Context, lineUserID string) (chat.Erased
 			{"sla_alerts", "line_user_id = ?"},
 			{"read_markers", "line_user_id = ?"},
 			{"unsent_messages", "line_user_id = ?"},
+			{"conversation_tags", "line_user_id = ?"},
 			{"messages", "line_user_id = ?"},
 			{"chat_sessions", "line_user_id = ?"},
 			{"line_webhook_events", "line_user_id = ?"},

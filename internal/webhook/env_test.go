@@ -288,6 +288,8 @@ func (n *notes) CSATReceived(_ context.Context, s chat.Session, score int) {
 
 func (n *notes) SLAAlert(context.Context, chat.SLAAlert) {}
 
+func (n *notes) ConversationTagged(context.Context, string, []chat.Tag) {}
+
 func (n *notes) MessageUnsent(_ context.Context, m chat.Message) {
 	n.mu.Lock()
 	defer n.mu.Unlock()

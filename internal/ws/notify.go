@@ -168,3 +168,14 @@ func (h *Hub) MessageUnsent(ctx context.Context, m chat.Message) {
 		LineUserId: lc.LineUserIdSchema(m.LineUserID), MessageId: m.ID, Seq: m.Seq,
 	}, h.deps.Clock.Now()))
 }
+
+// ConversationTagged tells every operator a conversation's tags.
+func (h *Hub) ConversationTagged(ctx context.Context, lineUserID string, tags []chat.Tag) {
+	out := make([]lc.TagSchema, len(tags))
+	for i, t := range tags {
+		out[i] = lc.TagSchema{Id: t.ID, Name: t.Name, Color: t.Color}
+	}
+	h.publish(ctx, bus.Audience{Kind: bus.All}, lc.NewConversationTaggedEvent(lc.ConversationTaggedPayloadSchema{
+		LineUserId: lc.LineUserIdSchema(lineUserID), Tags: out,
+	}, h.deps.Clock.Now()))
+}
