@@ -133,20 +133,25 @@ func TestAuditLogSends(t *testing.T) {
 			e.Details["line_user_id"] != cust.LineUserID || e.Details["session_id"] != s.ID || !e.At.Equal(t0.Add(4*time.Minute)) {
 			t.Fatalf("a send's row: %+v", e)
 		}
-		var paged []chat.AuditEntry
-		var cur chat.AuditCursor
-		for range 10 {
-			page, err := db.AuditLog(ctx, chat.AuditQuery{Limit: 2, Cursor: cur})
-			if err != nil {
-				t.Fatal(err)
+		// pages reads the whole log in pages of 2, following the cursor.
+		pages := func() []chat.AuditEntry {
+			t.Helper()
+			var paged []chat.AuditEntry
+			var cur chat.AuditCursor
+			for range 10 {
+				page, err := db.AuditLog(ctx, chat.AuditQuery{Limit: 2, Cursor: cur})
+				if err != nil {
+					t.Fatal(err)
+				}
+				paged = append(paged, page...)
+				if len(page) < 2 {
+					break
+				}
+				cur = cur.After(page)
 			}
-			paged = append(paged, page...)
-			if len(page) < 2 {
-				break
-			}
-			cur = cur.After(page)
+			return paged
 		}
-		if name(paged) != want {
+		if paged := pages(); name(paged) != want {
 			t.Fatalf("pages of 2: %q, want %q", name(paged), want)
 		}
 		count := func(q chat.AuditQuery) int {
@@ -199,20 +204,7 @@ func TestAuditLogSends(t *testing.T) {
 				t.Fatalf("after the erasure, row %d: %+v; want %s, newest first (%s)", i, all[i], want, name(all))
 			}
 		}
-		paged = nil
-		cur = chat.AuditCursor{}
-		for range 10 {
-			page, err := db.AuditLog(ctx, chat.AuditQuery{Limit: 2, Cursor: cur})
-			if err != nil {
-				t.Fatal(err)
-			}
-			paged = append(paged, page...)
-			if len(page) < 2 {
-				break
-			}
-			cur = cur.After(page)
-		}
-		if len(paged) != 6 || name(paged) != name(all) {
+		if paged := pages(); len(paged) != 6 || name(paged) != name(all) {
 			t.Fatalf("after the erasure, pages of 2: %q, want %q", name(paged), name(all))
 		}
 	})
