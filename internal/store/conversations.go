@@ -26,12 +26,12 @@ type conversationRow struct {
 // customer), as a JSON array by name, in the inbox's one query.
 func (db *DB) tagsColumn() string {
 	if db.dialect == Postgres {
-		return `(SELECT coalesce(json_agg(json_build_object('id', t.id, 'name', t.name, 'color', t.color) ORDER BY lower(t.name), t.id), '[]'::json)
+		return `(SELECT coalesce(json_agg(json_build_object('id', t.id, 'name', t.name, 'color', t.color) ORDER BY t.name_key, t.id), '[]'::json)
 			FROM conversation_tags AS ct JOIN tags AS t ON t.id = ct.tag_id WHERE ct.line_user_id = c.line_user_id)::text`
 	}
 	return `(SELECT json_group_array(json_object('id', x.id, 'name', x.name, 'color', x.color)) FROM (
 			SELECT t.id, t.name, t.color FROM conversation_tags AS ct JOIN tags AS t ON t.id = ct.tag_id
-			WHERE ct.line_user_id = c.line_user_id ORDER BY lower(t.name), t.id) AS x)`
+			WHERE ct.line_user_id = c.line_user_id ORDER BY t.name_key, t.id) AS x)`
 }
 
 // ListConversations builds the inbox in one query. Each customer is joined
@@ -67,8 +67,8 @@ func (db *DB) ListConversations(ctx context.Context, f chat.ConversationFilter) 
 	}
 	if f.Tag != "" {
 		where = append(where, `EXISTS (SELECT 1 FROM conversation_tags AS ct JOIN tags AS t ON t.id = ct.tag_id
-			WHERE ct.line_user_id = c.line_user_id AND lower(t.name) = lower(?))`)
-		args = append(args, f.Tag)
+			WHERE ct.line_user_id = c.line_user_id AND t.name_key = ?)`)
+		args = append(args, TagKey(f.Tag))
 	}
 	cond := ""
 	if len(where) > 0 {

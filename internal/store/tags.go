@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -17,14 +18,19 @@ type tagRow struct {
 
 	ID        int64     `bun:"id,pk,autoincrement"`
 	Name      string    `bun:"name"`
+	NameKey   string    `bun:"name_key"` // TagKey(Name): unique
 	Color     string    `bun:"color"`
 	CreatedAt time.Time `bun:"created_at"`
 }
 
+// TagKey is a tag name folded as the unique index and the inbox filter
+// compare it (Unicode case, the same on both databases).
+func TagKey(name string) string { return strings.ToLower(name) }
+
 // ListTags is every tag, by name.
 func (db *DB) ListTags(ctx context.Context) ([]chat.Tag, error) {
 	var rows []tagRow
-	if err := db.read.NewSelect().Model(&rows).OrderExpr("lower(name), id").Scan(ctx); err != nil {
+	if err := db.read.NewSelect().Model(&rows).OrderExpr("name_key, id").Scan(ctx); err != nil {
 		return nil, fmt.Errorf("store: list tags: %w", dbErr(err))
 	}
 	out := make([]chat.Tag, len(rows))
@@ -37,7 +43,7 @@ func (db *DB) ListTags(ctx context.Context) ([]chat.Tag, error) {
 // CreateTag stores t and sets its ID; a name in use, whatever its case, is
 // ErrConflict.
 func (db *DB) CreateTag(ctx context.Context, t *chat.Tag, now time.Time) error {
-	row := tagRow{Name: t.Name, Color: t.Color, CreatedAt: dbTime(now)}
+	row := tagRow{Name: t.Name, NameKey: TagKey(t.Name), Color: t.Color, CreatedAt: dbTime(now)}
 	if _, err := db.bun.NewInsert().Model(&row).Returning("id").Exec(ctx); err != nil {
 		return fmt.Errorf("store: create tag %q: %w", t.Name, dbErr(err))
 	}
@@ -64,11 +70,18 @@ func (db *DB) DeleteTag(ctx context.Context, id int64) error {
 func (db *DB) SetConversationTags(ctx context.Context, lineUserID string, tagIDs []int64, by int64, now time.Time) ([]chat.Tag, error) {
 	var tags []chat.Tag
 	err := db.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		n, err := tx.NewSelect().Table("customers").Where("line_user_id = ?", lineUserID).Count(ctx)
-		if err != nil {
+		// The customer row locked first (Postgres; SQLite's transaction
+		// holds the write lock): two replaces at once apply one after the
+		// other, never as their union.
+		q := tx.NewSelect().Table("customers").Column("line_user_id").Where("line_user_id = ?", lineUserID)
+		if db.dialect == Postgres {
+			q = q.For("UPDATE")
+		}
+		var found []string
+		if err := q.Scan(ctx, &found); err != nil {
 			return err
 		}
-		if n == 0 {
+		if len(found) == 0 {
 			return fmt.Errorf("no customer %s: %w", lineUserID, chat.ErrNotFound)
 		}
 		if len(tagIDs) > 0 {
@@ -87,6 +100,9 @@ func (db *DB) SetConversationTags(ctx context.Context, lineUserID string, tagIDs
 		for _, id := range tagIDs {
 			if _, err := tx.NewRaw(`INSERT INTO conversation_tags (line_user_id, tag_id, added_by, added_at) VALUES (?, ?, ?, ?)`,
 				lineUserID, id, by, at).Exec(ctx); err != nil {
+				if constraintKind(err) == kindForeignKey { // the tag deleted since the count
+					return &chat.Error{Kind: chat.ErrInvalid, Message: "tag_ids names a tag that does not exist", Field: "tag_ids"}
+				}
 				return err
 			}
 		}
@@ -127,7 +143,7 @@ func conversationTags(ctx context.Context, q bun.IDB, lineUserIDs []string) (map
 		ColumnExpr("ct.line_user_id, t.id, t.name, t.color").
 		Join("JOIN tags AS t ON t.id = ct.tag_id").
 		Where("ct.line_user_id IN (?)", bun.In(lineUserIDs)).
-		OrderExpr("ct.line_user_id, lower(t.name), t.id").
+		OrderExpr("ct.line_user_id, t.name_key, t.id").
 		Scan(ctx, &rows)
 	if err != nil {
 		return nil, err

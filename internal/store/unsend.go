@@ -45,8 +45,10 @@ func (db *DB) UnsendMessage(ctx context.Context, lineUserID, lineMessageID strin
 	changed := false
 	err = db.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if !stored {
-			_, err := tx.NewRaw(`INSERT INTO unsent_messages (line_user_id, line_message_id, unsent_at) VALUES (?, ?, ?)
-				ON CONFLICT (line_user_id, line_message_id) DO NOTHING`, lineUserID, lineMessageID, at).Exec(ctx)
+			// Only for a customer we have: an erased one leaves nothing.
+			_, err := tx.NewRaw(`INSERT INTO unsent_messages (line_user_id, line_message_id, unsent_at)
+				SELECT CAST(? AS TEXT), CAST(? AS TEXT), `+db.timeParam()+` WHERE EXISTS (SELECT 1 FROM customers WHERE line_user_id = ?)
+				ON CONFLICT (line_user_id, line_message_id) DO NOTHING`, lineUserID, lineMessageID, at, lineUserID).Exec(ctx)
 			if err != nil {
 				return err
 			}

@@ -61,7 +61,7 @@ func (h *Hub) RecordAvailability() { h.recordAvailability(context.Background()) 
 
 // recordAvailability is RecordAvailability within ctx (and 10 s).
 func (h *Hub) recordAvailability(ctx context.Context) {
-	if h.deps.Availability == nil || ctx.Err() != nil {
+	if h.deps.Availability == nil {
 		return
 	}
 	now := h.deps.Clock.Now()

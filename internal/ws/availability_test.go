@@ -65,3 +65,22 @@ func TestAvailabilityRecorded(t *testing.T) {
 		t.Fatalf("alice back for 10 s, then the shutdown: %+v", got)
 	}
 }
+
+// TestAvailabilityRecordedPastTheShutdownDeadline: a shutdown whose
+// deadline has passed still records the windows, bounded on its own.
+func TestAvailabilityRecordedPastTheShutdownDeadline(t *testing.T) {
+	db := sqlite(t)
+	e := newEnvDeps(t, db, db, bus.NewMemory(), nil, func(_ *env, d *ws.Deps) { d.Availability = db },
+		func(o *ws.Options) { o.AvailabilityTick = time.Hour })
+	alice := storetest.Operator(t, db, "alice", chat.RoleAgent)
+	e.login(t, alice)
+	start := e.clock.Now()
+	e.clock.Advance(20 * time.Second)
+	late, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = e.hub.Close(late) // may say what was still running: the deadline has passed
+	got, err := db.AvailabilityWindows(context.Background(), alice.ID, start.Add(-time.Hour), start.Add(time.Hour))
+	if err != nil || len(got) != 1 || !got[0].From.Equal(start) || !got[0].To.Equal(start.Add(20*time.Second)) {
+		t.Fatalf("windows after a late shutdown: %+v, %v; want [%v, +20s]", got, err, start)
+	}
+}

@@ -246,9 +246,10 @@ func (h *Hub) Close(ctx context.Context) error {
 	// its next renewal.
 	h.stopKPIs()
 	defer h.pres.stop()
-	// Last, however Close ends: the windows of the sockets closed above
-	// end when they did, those still open now.
-	defer h.recordAvailability(ctx)
+	// Last, however Close ends, even past the shutdown's deadline (bounded
+	// on its own): the windows of the sockets closed above end when they
+	// did, those still open now.
+	defer h.recordAvailability(context.WithoutCancel(ctx))
 	for _, loop := range []struct {
 		done <-chan struct{}
 		what string
