@@ -637,7 +637,7 @@ type ConversationTaggedMessagePayload struct {
 }
 
 // ConversationTaggedMessage is the message expected for 'ConversationTaggedMessage' channel.
-// NOTE: Sent to every operator after an operator set a conversation's tags (PUT /api/v1/admin/live-chat/conversations/{line_user_id}/tags): the conversation's whole tag list, by name, which replaces the one the inbox shows (the list rows of GET …/conversations carry tags too).
+// NOTE: Sent to every operator after an operator set a conversation's tags (PUT /api/v1/admin/live-chat/conversations/{line_user_id}/tags), and for each conversation that had a tag an admin deleted: the conversation's whole tag list, by name, which replaces the one the inbox shows (the list rows of GET …/conversations carry tags too).
 type ConversationTaggedMessage struct {
 	// Payload will be inserted in the message payload
 	Payload ConversationTaggedMessagePayload

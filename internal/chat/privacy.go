@@ -9,6 +9,7 @@ type CustomerExport struct {
 	Sessions   []map[string]any `json:"sessions"`
 	Messages   []map[string]any `json:"messages"`
 	CSAT       []map[string]any `json:"csat"`
+	Tags       []Tag            `json:"tags"` // the conversation's, by name
 }
 
 // Erased counts the rows an erasure deleted, by table.

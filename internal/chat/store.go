@@ -9,6 +9,7 @@ import (
 // it on bun (SQLite and Postgres). Every method maps "no row" to ErrNotFound
 // and unique violations to ErrConflict, wrapped with %w.
 type Store interface {
+	TagStore
 	Operators
 	Customers
 	Sessions

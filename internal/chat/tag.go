@@ -82,6 +82,31 @@ func (s *Service) SetConversationTags(ctx context.Context, actor Operator, lineU
 	return tags, nil
 }
 
+// DeleteTag deletes a tag and takes it off every conversation; every
+// operator gets conversation_tagged for each conversation that had it.
+// ErrNotFound when unknown.
+func (s *Service) DeleteTag(ctx context.Context, id int64) error {
+	had, err := s.store.DeleteTag(ctx, id)
+	if err != nil {
+		return fmt.Errorf("delete tag %d: %w", id, err)
+	}
+	if len(had) == 0 {
+		return nil
+	}
+	tags, err := s.store.ConversationTags(ctx, had)
+	if err != nil {
+		return fmt.Errorf("delete tag %d: the conversations' tags: %w", id, err)
+	}
+	for _, luid := range had {
+		ts := tags[luid]
+		if ts == nil {
+			ts = []Tag{}
+		}
+		s.notify.ConversationTagged(ctx, luid, ts)
+	}
+	return nil
+}
+
 // TagStore persists tags (store.DB).
 type TagStore interface {
 	// ListTags is every tag, by name.
@@ -89,7 +114,8 @@ type TagStore interface {
 	// CreateTag stores t and sets its ID; a name in use (whatever its
 	// case) is ErrConflict.
 	CreateTag(ctx context.Context, t *Tag, now time.Time) error
-	// DeleteTag deletes a tag, and takes it off every conversation;
-	// ErrNotFound when unknown.
-	DeleteTag(ctx context.Context, id int64) error
+	// DeleteTag deletes a tag, and takes it off every conversation; it
+	// returns the customers whose conversations had it. ErrNotFound when
+	// unknown.
+	DeleteTag(ctx context.Context, id int64) ([]string, error)
 }

@@ -55,14 +55,15 @@ func (s *server) createTag(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, t)
 }
 
-// deleteTag deletes a tag, and takes it off every conversation (admins).
+// deleteTag deletes a tag, and takes it off every conversation (admins);
+// every operator gets conversation_tagged for each that had it.
 func (s *server) deleteTag(w http.ResponseWriter, r *http.Request) {
 	id, err := idParam(r)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	if err := s.Tags.DeleteTag(r.Context(), id); err != nil {
+	if err := s.Service.DeleteTag(r.Context(), id); err != nil {
 		if errors.Is(err, chat.ErrNotFound) {
 			err = fmt.Errorf("%w (%w)", chat.E(chat.ErrNotFound, "Tag %d not found", id), err)
 		}

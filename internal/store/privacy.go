@@ -37,7 +37,9 @@ func (db *DB) ExportCustomer(ctx context.Context, lineUserID string) (chat.Custo
 				return err
 			}
 		}
-		return nil
+		tags, err := conversationTags(ctx, tx, []string{lineUserID})
+		out.Tags = tags[lineUserID]
+		return err
 	})
 	if err != nil {
 		return chat.CustomerExport{}, fmt.Errorf("store: export customer %s: %w", lineUserID, dbErr(err))
@@ -46,6 +48,9 @@ func (db *DB) ExportCustomer(ctx context.Context, lineUserID string) (chat.Custo
 		for _, r := range rows {
 			textBytes(r)
 		}
+	}
+	if out.Tags == nil {
+		out.Tags = []chat.Tag{}
 	}
 	for _, m := range out.Messages { // the operator's, not the customer's: the audit's
 		delete(m, "sent_ip")

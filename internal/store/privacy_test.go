@@ -58,9 +58,19 @@ func TestExportAndEraseCustomer(t *testing.T) {
 			t.Fatal(err)
 		}
 
+		vip := chat.Tag{Name: "vip"}
+		if err := db.CreateTag(ctx, &vip, at(5)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.SetConversationTags(ctx, a.LineUserID, []int64{vip.ID}, op.ID, at(5)); err != nil {
+			t.Fatal(err)
+		}
 		x, err := db.ExportCustomer(ctx, a.LineUserID)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if len(x.Tags) != 1 || x.Tags[0].Name != "vip" {
+			t.Fatalf("export tags: %+v", x.Tags)
 		}
 		if x.Customer["line_user_id"] != a.LineUserID || len(x.Sessions) != 1 || len(x.Messages) != 2 || len(x.CSAT) != 1 {
 			t.Fatalf("export: customer %v, %d sessions, %d messages, %d ratings", x.Customer, len(x.Sessions), len(x.Messages), len(x.CSAT))
@@ -76,7 +86,7 @@ func TestExportAndEraseCustomer(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := map[string]int64{"customers": 1, "chat_sessions": 1, "messages": 2, "csat_responses": 1, "read_markers": 1,
-			"line_webhook_events": 1, "line_webhook_rejects": 1}
+			"line_webhook_events": 1, "line_webhook_rejects": 1, "conversation_tags": 1}
 		for table, n := range want {
 			if erased[table] != n {
 				t.Fatalf("erased %v, want %s %d", erased, table, n)

@@ -52,16 +52,28 @@ func (db *DB) CreateTag(ctx context.Context, t *chat.Tag, now time.Time) error {
 }
 
 // DeleteTag deletes a tag, and takes it off every conversation (ON DELETE
-// CASCADE); ErrNotFound when unknown.
-func (db *DB) DeleteTag(ctx context.Context, id int64) error {
-	res, err := db.bun.NewDelete().Table("tags").Where("id = ?", id).Exec(ctx)
+// CASCADE), in one transaction; it returns the customers whose
+// conversations had it. ErrNotFound when unknown.
+func (db *DB) DeleteTag(ctx context.Context, id int64) ([]string, error) {
+	var had []string
+	err := db.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := tx.NewSelect().Table("conversation_tags").Column("line_user_id").Where("tag_id = ?", id).
+			Order("line_user_id").Scan(ctx, &had); err != nil {
+			return err
+		}
+		res, err := tx.NewDelete().Table("tags").Where("id = ?", id).Exec(ctx)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return fmt.Errorf("no tag %d: %w", id, chat.ErrNotFound)
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("store: delete tag %d: %w", id, dbErr(err))
+		return nil, fmt.Errorf("store: delete tag %d: %w", id, dbErr(err))
 	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return fmt.Errorf("store: delete tag %d: %w", id, chat.ErrNotFound)
-	}
-	return nil
+	return had, nil
 }
 
 // SetConversationTags replaces a customer's tags with tagIDs in one

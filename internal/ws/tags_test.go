@@ -9,8 +9,8 @@ import (
 	"livechat/internal/store/storetest"
 )
 
-// TestConversationTagged: setting a conversation's tags tells every
-// operator, with the whole list by name.
+// TestConversationTagged: setting a conversation's tags, or deleting a tag
+// it has, tells every operator, with the whole list by name.
 func TestConversationTagged(t *testing.T) {
 	e := newEnv(t, sqlite(t))
 	ctx := context.Background()
@@ -35,6 +35,16 @@ func TestConversationTagged(t *testing.T) {
 		if p["line_user_id"] != cust.LineUserID || len(tags) != 2 || tags[0].(map[string]any)["name"] != "billing" ||
 			tags[0].(map[string]any)["color"] != "#00aa00" || tags[1].(map[string]any)["name"] != "vip" {
 			t.Fatalf("conversation_tagged: %v", p)
+		}
+	}
+	// A deleted tag leaves the conversation, and every operator is told.
+	if err := e.svc.DeleteTag(ctx, billing.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*wstest.Client{alice, bob} {
+		p := c.WaitFor("conversation_tagged").Map(t)
+		if tags := p["tags"].([]any); len(tags) != 1 || tags[0].(map[string]any)["name"] != "vip" {
+			t.Fatalf("after the tag's deletion: %v", p)
 		}
 	}
 	if _, err := e.svc.SetConversationTags(ctx, aliceOp, cust.LineUserID, nil); err != nil {
