@@ -1,13 +1,11 @@
 package rest_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"livechat/internal/api"
@@ -18,30 +16,12 @@ import (
 	"livechat/internal/store/storetest"
 )
 
-// lockedBuffer is a log the server writes and the test reads.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // A REST request's lines carry the id of its X-Request-Id, served as the
 // binary serves it: behind the root router, logging JSON through logctx.
 // Nothing logged holds the password or a token.
 func TestRESTLinesCarryTheRequestID(t *testing.T) {
 	t.Parallel()
-	logs := &lockedBuffer{}
+	logs := &logBuffer{} // input_test.go
 	log := slog.New(logctx.NewHandler(slog.NewJSONHandler(logs, nil)))
 	db := storetest.Open(t, store.SQLite)
 	e := newEnv(t, db, func(d *rest.Deps) { d.Log = log })

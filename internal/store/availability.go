@@ -122,9 +122,5 @@ func (db *DB) ClaimedSince(ctx context.Context, operatorID int64, since time.Tim
 	if err := q.Order("id ASC").Limit(kpiMaxSessions).Scan(ctx); err != nil {
 		return nil, fmt.Errorf("store: sessions claimed since %s: %w", since.Format(time.RFC3339), dbErr(err))
 	}
-	out := make([]chat.Session, len(rows))
-	for i, r := range rows {
-		out[i] = r.session()
-	}
-	return out, nil
+	return sessions(rows), nil
 }

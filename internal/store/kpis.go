@@ -46,11 +46,7 @@ func (db *DB) sessionsSince(ctx context.Context, since time.Time) ([]chat.Sessio
 	if err != nil {
 		return nil, fmt.Errorf("store: sessions since %s: %w", since.Format(time.RFC3339), dbErr(err))
 	}
-	out := make([]chat.Session, len(rows))
-	for i, r := range rows {
-		out[i] = r.session()
-	}
-	return out, nil
+	return sessions(rows), nil
 }
 
 // QueueWaits is claim − start of the sessions claimed since since.

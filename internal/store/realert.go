@@ -25,11 +25,7 @@ func (db *DB) UnclaimedSessions(ctx context.Context, startedBy time.Time, after 
 	if err != nil {
 		return nil, fmt.Errorf("store: unclaimed sessions: %w", dbErr(err))
 	}
-	out := make([]chat.Session, len(rows))
-	for i, r := range rows {
-		out[i] = r.session()
-	}
-	return out, nil
+	return sessions(rows), nil
 }
 
 // MarkQueueAlert raises a session's queue_alerts to n if it is still

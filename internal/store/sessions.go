@@ -34,6 +34,15 @@ type sessionRow struct {
 	QueueAlerts     int        `bun:"queue_alerts"`
 }
 
+// sessions converts rows read in a list.
+func sessions(rows []sessionRow) []chat.Session {
+	out := make([]chat.Session, len(rows))
+	for i, r := range rows {
+		out[i] = r.session()
+	}
+	return out
+}
+
 func (r sessionRow) session() chat.Session {
 	s := chat.Session{
 		ID:              r.ID,
@@ -247,11 +256,7 @@ func (db *DB) StaleSessions(ctx context.Context, status chat.Status, cutoff time
 	if err != nil {
 		return nil, fmt.Errorf("store: stale %s sessions: %w", status, dbErr(err))
 	}
-	out := make([]chat.Session, len(rows))
-	for i, r := range rows {
-		out[i] = r.session()
-	}
-	return out, nil
+	return sessions(rows), nil
 }
 
 // CloseStale closes a session that is still in from and still stale before

@@ -26,11 +26,7 @@ func (db *DB) SLASessions(ctx context.Context, closedSince time.Time) ([]chat.Se
 	if err != nil {
 		return nil, fmt.Errorf("store: sla sessions: %w", dbErr(err))
 	}
-	out := make([]chat.Session, len(rows))
-	for i, r := range rows {
-		out[i] = r.session()
-	}
-	return out, nil
+	return sessions(rows), nil
 }
 
 type slaKey struct {
